@@ -1,0 +1,70 @@
+# PowerProxy for Azure OpenAI (Java). `make help` lists the targets.
+#
+# Every java and mvn call runs with a JDK 21 or newer found by .ci/find-jdk ($JAVA_HOME when it is
+# new enough, else the newest one under the usual folders), exported as JAVA_HOME and first in PATH.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/sh
+
+JAR := target/powerproxy.jar
+# `make run` starts on config/config.local.yaml when it exists, else on the demo config (mock upstream).
+# CONFIG=path overrides both; `make validate` needs it.
+RUN_CONFIG = $(or $(CONFIG),$(if $(wildcard config/config.local.yaml),config/config.local.yaml,config/demo.yaml))
+ARGS ?=
+# Extra Maven options, e.g. MVN_ARGS="-o" (offline); TEST=ClassName[#method] runs only those tests.
+MVN_ARGS ?=
+TEST ?=
+
+# Found once, and only by targets that need them (help and clean work without a JDK or Maven).
+JDK_HOME = $(or $(_jdk_home),$(eval _jdk_home := $(shell ./.ci/find-jdk))$(or $(_jdk_home),$(error No JDK 21 or newer found; see the message above)))
+MVN_BIN = $(or $(_mvn_bin),$(eval _mvn_bin := $(shell command -v mvn 2>/dev/null))$(or $(_mvn_bin),$(error Maven (mvn) is not on PATH. Install Maven 3.8 or newer, e.g. `apt-get install maven`)))
+WITH_JDK = JAVA_HOME='$(JDK_HOME)' PATH='$(JDK_HOME)/bin':"$$PATH"
+# On JDK 24+ Maven 3.8/3.9's bundled Guava prints sun.misc.Unsafe warnings on every run; the flag
+# that silences them does not exist before JDK 23, so it is passed only when the JDK is new enough.
+JDK_MAJOR = $(shell sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' '$(JDK_HOME)/release' 2>/dev/null)
+MVN_JVM_FLAGS = $(shell [ "$(JDK_MAJOR)" -ge 24 ] 2>/dev/null && echo --sun-misc-unsafe-memory-access=allow)
+JAVA = $(WITH_JDK) java
+MVN = $(WITH_JDK) MAVEN_OPTS="$(MVN_JVM_FLAGS) $${MAVEN_OPTS:-}" '$(MVN_BIN)' -B -ntp $(MVN_ARGS)
+
+.PHONY: help jar run test validate clean
+
+ifneq ($(filter validate,$(MAKECMDGOALS)),)
+ifeq ($(strip $(CONFIG)),)
+$(error CONFIG is empty: use `make validate CONFIG=path/to/config.yaml`)
+endif
+endif
+
+help:
+	@echo "PowerProxy for Azure OpenAI (Java)"
+	@echo
+	@echo "  make jar                    build $(JAR) (only when sources or pom.xml changed)"
+	@echo "  make run [ARGS=...]         build if needed, then start on config/config.local.yaml"
+	@echo "                              if it exists, else config/demo.yaml (CONFIG=path overrides)"
+	@echo "                              e.g. make run ARGS=\"--port 9090\""
+	@echo "  make test [TEST=Class]      run the test suite (mvn test)"
+	@echo "  make validate CONFIG=path   check a config file and exit 0 or 1 with its errors"
+	@echo "  make clean                  remove target/"
+	@echo
+	@echo "Needs a JDK 21 or newer (found by .ci/find-jdk; set JAVA_HOME to choose one) and Maven."
+
+jar: $(JAR)
+
+# Folders too, so that deleting or renaming a source file also rebuilds.
+$(JAR): pom.xml $(shell find src/main 2>/dev/null)
+	@echo "mvn package -DskipTests (JAVA_HOME=$(JDK_HOME))"
+	@$(MVN) -q package -DskipTests
+	@touch $@
+
+run: $(JAR)
+	@echo "java -jar $(JAR) --config-file $(RUN_CONFIG) $(ARGS)"
+	@$(JAVA) -jar $(JAR) --config-file $(RUN_CONFIG) $(ARGS)
+
+test:
+	@echo "mvn test (JAVA_HOME=$(JDK_HOME))"
+	@$(MVN) test $(if $(TEST),-Dtest='$(TEST)' -Dsurefire.failIfNoSpecifiedTests=false)
+
+validate: $(JAR)
+	@$(JAVA) -jar $(JAR) --config-file $(CONFIG) --validate
+
+clean:
+	rm -rf target

@@ -1,0 +1,61 @@
+package io.powerproxy;
+
+/**
+ * The parsed command line (§1), compatible with the Python original's options.
+ *
+ * @param configFile the {@code --config-file} path, or null
+ * @param configEnvVar the {@code --config-env-var} name, or null
+ * @param host the address to listen on
+ * @param port the port to listen on
+ * @param validate whether to only check the config
+ * @param help whether to print the usage
+ */
+record Arguments(String configFile, String configEnvVar, String host, int port, boolean validate, boolean help) {
+
+    static final int DEFAULT_PORT = 8080;
+
+    /** Parses the arguments; throws IllegalArgumentException with what is wrong. */
+    static Arguments parse(String[] args) {
+        String configFile = null;
+        String configEnvVar = null;
+        String host = "0.0.0.0";
+        int port = DEFAULT_PORT;
+        boolean validate = false;
+        boolean help = false;
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            switch (arg) {
+                case "--config-file" -> configFile = value(args, ++i, arg);
+                case "--config-env-var" -> configEnvVar = value(args, ++i, arg);
+                case "--host" -> host = value(args, ++i, arg);
+                case "--port" -> port = port(value(args, ++i, arg));
+                case "--validate" -> validate = true;
+                case "--help", "-h" -> help = true;
+                default -> throw new IllegalArgumentException("unknown argument '" + arg + "'");
+            }
+        }
+        if (configFile != null && configEnvVar != null) {
+            throw new IllegalArgumentException("give either --config-file or --config-env-var, not both");
+        }
+        return new Arguments(configFile, configEnvVar, host, port, validate, help);
+    }
+
+    private static String value(String[] args, int i, String option) {
+        if (i >= args.length || args[i].startsWith("--")) {
+            throw new IllegalArgumentException(option + " needs a value");
+        }
+        return args[i];
+    }
+
+    private static int port(String value) {
+        try {
+            int port = Integer.parseInt(value);
+            if (port < 0 || port > 65535) {
+                throw new NumberFormatException();
+            }
+            return port;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--port must be a number from 0 to 65535, got '" + value + "'");
+        }
+    }
+}

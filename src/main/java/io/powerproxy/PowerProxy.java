@@ -1,0 +1,171 @@
+package io.powerproxy;
+
+import com.azure.identity.DefaultAzureCredentialBuilder;
+import com.azure.identity.ManagedIdentityCredentialBuilder;
+import io.powerproxy.config.ConfigException;
+import io.powerproxy.config.ConfigLoader;
+import io.powerproxy.config.ConfigSource;
+import io.powerproxy.config.ConfigSummary;
+import io.powerproxy.config.EndpointConfig;
+import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.pipeline.Pipeline;
+import io.powerproxy.pipeline.PluginFactory;
+import io.powerproxy.pipeline.PluginRegistry;
+import io.powerproxy.server.ProxyServer;
+import io.powerproxy.upstream.CachedTokenSource;
+import io.powerproxy.upstream.TokenSource;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The command line: reads the arguments and the config, wires the parts by their constructors, starts, stops. */
+public final class PowerProxy {
+
+    static final int EXIT_INVALID_CONFIG = 1;
+    static final int EXIT_USAGE = 2;
+    static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(30);
+
+    private static final String USAGE = """
+            usage: java -jar powerproxy.jar [--config-file PATH | --config-env-var NAME] [--port N] [--host ADDRESS] [--validate]
+              --config-file PATH     read the YAML config from a file
+              --config-env-var NAME  read the YAML config from this environment variable
+                                     (without either, from POWERPROXY_CONFIG_STRING)
+              --port N               port to listen on (default 8080)
+              --host ADDRESS         address to listen on (default 0.0.0.0)
+              --validate             check the config and exit: 0 when valid, 1 with every problem listed
+            """;
+
+    private PowerProxy() {
+    }
+
+    public static void main(String[] args) {
+        // Before the JDK's HttpServer reads them: TCP_NODELAY keeps small SSE events from waiting on Nagle's
+        // algorithm, and a request must arrive within 120 s (slow-loris clients are cut off).
+        setDefaultProperty("sun.net.httpserver.nodelay", "true");
+        setDefaultProperty("sun.net.httpserver.maxReqTime", "120");
+        System.exit(run(args, System.getenv(), System.out, System.err));
+    }
+
+    /** Runs the command line; returns the exit code, or blocks until shutdown when the proxy started. */
+    static int run(String[] args, Map<String, String> env, PrintStream out, PrintStream err) {
+        Arguments arguments;
+        try {
+            arguments = Arguments.parse(args);
+        } catch (IllegalArgumentException e) {
+            err.println("error: " + e.getMessage());
+            err.print(USAGE);
+            return EXIT_USAGE;
+        }
+        if (arguments.help()) {
+            out.print(USAGE);
+            return 0;
+        }
+        Optional<ConfigSource.ConfigText> text;
+        try {
+            text = ConfigSource.resolve(arguments.configFile(), arguments.configEnvVar(), env);
+        } catch (ConfigException e) {
+            err.println("error: " + e.getMessage());
+            return EXIT_USAGE;
+        }
+        if (text.isEmpty()) {
+            err.println("error: " + ConfigSource.NO_CONFIG_MESSAGE);
+            err.print(USAGE);
+            return EXIT_USAGE;
+        }
+        ProxyConfig config;
+        Pipeline pipeline;
+        try {
+            config = ConfigLoader.parse(text.get().yaml());
+            pipeline = Pipeline.of(pluginRegistry().createAll(config));
+        } catch (ConfigException e) {
+            err.println("The configuration from " + text.get().origin() + " is not valid:");
+            e.problems().forEach(problem -> err.println("  - " + problem));
+            return EXIT_INVALID_CONFIG;
+        }
+        if (arguments.validate()) {
+            pipeline.close();
+            out.println("The configuration from " + text.get().origin() + " is valid.");
+            return 0;
+        }
+        return serve(config, arguments, text.get().origin(), pipeline, out);
+    }
+
+    private static int serve(ProxyConfig config, Arguments arguments, String origin, Pipeline pipeline, PrintStream out) {
+        Logger log = LoggerFactory.getLogger(PowerProxy.class);
+        long started = System.nanoTime();
+        out.println("PowerProxy for Azure OpenAI " + version() + " (Java " + Runtime.version() + ")");
+        out.println("configuration from " + origin + ":");
+        out.println(ConfigSummary.describe(config));
+        tuneHttpClient(config.aoai().endpoints());
+        ProxyServer server;
+        try {
+            server = ProxyServer.start(config, new InetSocketAddress(arguments.host(), arguments.port()),
+                    tokenSource(config), pipeline);
+        } catch (IOException e) {
+            log.error("cannot listen on {}:{}: {}", arguments.host(), arguments.port(), e.toString());
+            pipeline.close();
+            return 1;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            log.info("stopping: waiting up to {} s for requests in flight", SHUTDOWN_GRACE.toSeconds());
+            server.stop(SHUTDOWN_GRACE);
+            log.info("stopped");
+            stopped.countDown();
+        }, "powerproxy-shutdown"));
+        log.info("ready on port {} ({} ms)", server.port(), (System.nanoTime() - started) / 1_000_000);
+        try {
+            stopped.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return 0;
+    }
+
+    /** Built-in plugins plus those of jars on the class path. */
+    static PluginRegistry pluginRegistry() {
+        List<PluginFactory> builtIns = List.of();
+        return PluginRegistry.create(builtIns, PowerProxy.class.getClassLoader());
+    }
+
+    /**
+     * Entra ID tokens for endpoints without a key: the user-assigned managed identity when configured, else
+     * DefaultAzureCredential; null when every endpoint has a key.
+     */
+    private static TokenSource tokenSource(ProxyConfig config) {
+        boolean needed = config.aoai().endpoints().stream().anyMatch(e -> e.key() == null);
+        if (!needed) {
+            return null;
+        }
+        String clientId = config.userAssignedManagedIdentityClientId();
+        return CachedTokenSource.of(clientId != null
+                ? new ManagedIdentityCredentialBuilder().clientId(clientId).build()
+                : new DefaultAzureCredentialBuilder().build());
+    }
+
+    /** The JDK HttpClient's idle pool is set per process: it takes the largest keep-alive settings of the endpoints. */
+    private static void tuneHttpClient(List<EndpointConfig> endpoints) {
+        long expiry = endpoints.stream().mapToLong(e -> e.limits().keepaliveExpiry().toSeconds()).max().orElse(5);
+        int idle = endpoints.stream().mapToInt(e -> e.limits().maxKeepaliveConnections()).sum();
+        setDefaultProperty("jdk.httpclient.keepalive.timeout", Long.toString(Math.max(1, expiry)));
+        setDefaultProperty("jdk.httpclient.connectionPoolSize", Integer.toString(Math.max(1, idle)));
+    }
+
+    private static void setDefaultProperty(String name, String value) {
+        if (System.getProperty(name) == null) {
+            System.setProperty(name, value);
+        }
+    }
+
+    private static String version() {
+        String version = PowerProxy.class.getPackage().getImplementationVersion();
+        return version == null ? "(development build)" : version;
+    }
+}

@@ -1,0 +1,15 @@
+package io.powerproxy.config;
+
+import java.time.Duration;
+
+/**
+ * {@code connections.limits} of an endpoint.
+ *
+ * @param maxConnections at most this many requests in flight to the endpoint (default 100)
+ * @param maxKeepaliveConnections idle connections kept (default 20; advisory, see README)
+ * @param keepaliveExpiry how long an idle connection is kept (default 5 s)
+ */
+public record ConnectionLimits(int maxConnections, int maxKeepaliveConnections, Duration keepaliveExpiry) {
+
+    public static final ConnectionLimits DEFAULTS = new ConnectionLimits(100, 20, Duration.ofSeconds(5));
+}

@@ -1,0 +1,19 @@
+package io.powerproxy.config;
+
+/** Masks secrets for banners and logs: at most the last four characters stay visible. */
+public final class Secrets {
+
+    private Secrets() {
+    }
+
+    /** Returns {@code null} for null, else stars with at most the last 4 characters (none for short secrets). */
+    public static String mask(String secret) {
+        if (secret == null) {
+            return null;
+        }
+        if (secret.length() < 12) {
+            return "****";
+        }
+        return "****" + secret.substring(secret.length() - 4);
+    }
+}

@@ -1,0 +1,2 @@
+/** The command line and the wiring of the proxy's parts; nothing else. */
+package io.powerproxy;

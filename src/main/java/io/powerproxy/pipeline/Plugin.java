@@ -1,0 +1,59 @@
+package io.powerproxy.pipeline;
+
+import io.powerproxy.streaming.SseEvent;
+
+/**
+ * A step of the request pipeline. Every hook has a no-op default, so a plugin overrides only what it needs.
+ *
+ * <p>The rules every plugin follows:
+ * <ul>
+ *   <li>A plugin is created once at start-up and called concurrently by many requests. Its fields are final and
+ *       immutable or thread-safe.</li>
+ *   <li>Anything that belongs to one request lives in the {@link Exchange} (typed fields, or
+ *       {@link Exchange#put(Exchange.Key, Object)} for a plugin's private data), never in a plugin field.</li>
+ *   <li>A hook that runs before the upstream call may reject the request by throwing {@link ProxyException};
+ *       the client then gets that status and error, and no upstream is called.</li>
+ *   <li>Hooks run in the order of {@code plugins[]} in the config, on the request's own virtual thread: blocking
+ *       is allowed but adds to the client's latency. Hooks after the upstream call must not throw; an exception
+ *       there is logged and the request goes on.</li>
+ * </ul>
+ */
+public interface Plugin extends AutoCloseable {
+
+    /** The request arrived; the client is not known yet. */
+    default void onRequestReceived(Exchange exchange) {
+    }
+
+    /** The client was identified from its key or token; {@link Exchange#client()} is set. */
+    default void onClientIdentified(Exchange exchange) {
+    }
+
+    /** The upstream answered with a status and headers; the body has not been read yet. */
+    default void onResponseHeaders(Exchange exchange) {
+    }
+
+    /** The whole body of a non-streaming response is available. The array must not be changed. */
+    default void onResponseBody(Exchange exchange, byte[] body) {
+    }
+
+    /** One event of a streaming response arrived and is about to be passed on to the client. */
+    default void onStreamEvent(Exchange exchange, SseEvent event) {
+    }
+
+    /** A streaming response ended, normally or not ({@link Exchange#status()} tells which). */
+    default void onStreamEnded(Exchange exchange) {
+    }
+
+    /**
+     * Why this plugin cannot do its job right now (for the readiness probe), or null when it is fine.
+     * Called often and from any thread: answer from state, do no I/O here.
+     */
+    default String readinessProblem() {
+        return null;
+    }
+
+    /** Flushes and releases what the plugin holds; called once at shutdown, after the last request. */
+    @Override
+    default void close() {
+    }
+}

@@ -1,0 +1,72 @@
+package io.powerproxy.pipeline;
+
+import io.powerproxy.config.ConfigException;
+import io.powerproxy.config.PluginConfig;
+import io.powerproxy.config.ProxyConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.TreeMap;
+
+/** Knows every plugin by name, built-in or found through {@link ServiceLoader}, and creates the configured ones. */
+public final class PluginRegistry {
+
+    private final Map<String, PluginFactory> factories;
+
+    private PluginRegistry(Map<String, PluginFactory> factories) {
+        this.factories = factories;
+    }
+
+    /**
+     * A registry of the given built-ins plus every {@link PluginFactory} the class loader's service files list.
+     * A third-party factory may not take a built-in's name.
+     */
+    public static PluginRegistry create(List<PluginFactory> builtIns, ClassLoader classLoader) {
+        Map<String, PluginFactory> all = new TreeMap<>();
+        for (PluginFactory factory : builtIns) {
+            all.put(factory.name(), factory);
+        }
+        for (PluginFactory factory : ServiceLoader.load(PluginFactory.class, classLoader)) {
+            PluginFactory previous = all.putIfAbsent(factory.name(), factory);
+            if (previous != null && previous.getClass() != factory.getClass()) {
+                throw new IllegalStateException("plugin name '" + factory.name() + "' of " + factory.getClass().getName()
+                        + " is already taken by " + previous.getClass().getName());
+            }
+        }
+        return new PluginRegistry(all);
+    }
+
+    /** The names of every known plugin, sorted. */
+    public List<String> names() {
+        return List.copyOf(factories.keySet());
+    }
+
+    /**
+     * Creates the configured plugins in config order.
+     *
+     * @throws ConfigException with every problem of every plugin: unknown names and invalid settings
+     */
+    public List<Plugin> createAll(ProxyConfig config) throws ConfigException {
+        List<String> problems = new ArrayList<>();
+        List<Plugin> plugins = new ArrayList<>();
+        for (PluginConfig settings : config.plugins()) {
+            PluginFactory factory = factories.get(settings.name());
+            if (factory == null) {
+                problems.add(settings.path() + ".name: unknown plugin '" + settings.name() + "'; known: "
+                        + String.join(", ", factories.keySet()));
+                continue;
+            }
+            try {
+                plugins.add(factory.create(new PluginContext(settings, config)));
+            } catch (ConfigException e) {
+                problems.addAll(e.problems());
+            }
+        }
+        if (!problems.isEmpty()) {
+            plugins.forEach(Plugin::close);
+            throw new ConfigException(problems);
+        }
+        return List.copyOf(plugins);
+    }
+}

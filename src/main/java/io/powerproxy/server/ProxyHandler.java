@@ -1,0 +1,335 @@
+package io.powerproxy.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpHandler;
+import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.Pipeline;
+import io.powerproxy.pipeline.ProxyException;
+import io.powerproxy.streaming.ClientGoneException;
+import io.powerproxy.streaming.IdleTimeout;
+import io.powerproxy.streaming.SseCopier;
+import io.powerproxy.upstream.Target;
+import io.powerproxy.upstream.Targets;
+import io.powerproxy.upstream.UpstreamClient;
+import io.powerproxy.upstream.UpstreamRequest;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.http.HttpConnectTimeoutException;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The proxy's one request handler: receive, identify the client, run the plugins, choose a target, call it,
+ * and copy the answer back (buffered, or event by event for SSE).
+ */
+final class ProxyHandler implements HttpHandler {
+
+    /** The response header that carries the proxy's id of the request. */
+    static final String REQUEST_ID_HEADER = "x-powerproxy-request-id";
+
+    /** Request bodies above this size are refused; Azure's own limits (audio 25 MB, batch files 200 MB) are lower. */
+    static final int MAX_BODY_BYTES = 256 * 1024 * 1024;
+
+    private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
+    private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final ClientIdentifier clients;
+    private final Pipeline pipeline;
+    private final Upstream upstream;
+    private final IdleTimeout idleTimeout;
+
+    ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout) {
+        this.clients = clients;
+        this.pipeline = pipeline;
+        this.upstream = upstream;
+        this.idleTimeout = idleTimeout;
+    }
+
+    @Override
+    public void handle(HttpExchange http) {
+        long started = System.nanoTime();
+        Exchange exchange = new Exchange(newRequestId(), Instant.now(), started, http.getRequestMethod(),
+                http.getRequestURI().getRawPath(), http.getRequestURI().getRawQuery(), http.getRequestHeaders());
+        try (http) {
+            try {
+                serve(http, exchange);
+            } catch (ProxyException rejection) {
+                reject(http, exchange, rejection);
+            } catch (ClientGoneException gone) {
+                exchange.status(499);
+            } catch (Exception | Error bug) {
+                LOG.error("request {} failed: {} {}", exchange.requestId(), exchange.method(), exchange.path(), bug);
+                if (bug instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
+                reject(http, exchange, ProxyException.of(500, "InternalServerError",
+                        "The proxy failed to handle the request; look for request id " + exchange.requestId()
+                                + " in its log."));
+            }
+        } finally {
+            ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
+                    exchange.method(), exchange.path(), exchange.client() == null ? "-" : exchange.client().name(),
+                    exchange.deployment(), targetName(exchange), exchange.status(),
+                    (System.nanoTime() - started) / 1_000_000);
+        }
+    }
+
+    private void serve(HttpExchange http, Exchange exchange) throws IOException, InterruptedException {
+        RequestPath path = RequestPath.parse(http.getRequestURI());
+        pipeline.requestReceived(exchange);
+        ClientIdentifier.Identity identity = clients.identify(
+                exchange.requestHeader("api-key"), exchange.requestHeader("Authorization"));
+        exchange.client(identity.client());
+        exchange.requestBody(readBody(http));
+        JsonNode json = exchange.requestJson();
+        exchange.deployment(path.deployment() != null ? path.deployment() : path.v1() ? textField(json, "model") : null);
+        exchange.streaming(json != null && json.path("stream").isBoolean() && json.path("stream").booleanValue());
+        pipeline.clientIdentified(exchange);
+
+        UpstreamAnswer answer = upstream.mock() != null ? answerFromMock(exchange) : callUpstream(exchange, path, identity);
+        relay(http, exchange, answer);
+    }
+
+    private UpstreamAnswer answerFromMock(Exchange exchange) throws InterruptedException {
+        exchange.target("mock", null);
+        JsonNode json = exchange.requestJson();
+        boolean includeUsage = json != null && json.path("stream_options").path("include_usage").asBoolean(false);
+        Duration wait = upstream.mock().waitBeforeReturn();
+        if (!wait.isZero()) {
+            Thread.sleep(wait);
+        }
+        var mock = upstream.mock().answer(exchange.streaming(), includeUsage);
+        return new UpstreamAnswer(mock.status(), Map.of("content-type", List.of(mock.contentType())),
+                new java.io.ByteArrayInputStream(mock.body()), Duration.ofSeconds(120));
+    }
+
+    private UpstreamAnswer callUpstream(Exchange exchange, RequestPath path, ClientIdentifier.Identity identity)
+            throws IOException, InterruptedException {
+        Targets targets = upstream.targets();
+        List<Target> candidates = targets.candidates(exchange.deployment());
+        // The balancer of §5 chooses among the candidates; until then the first one serves.
+        Target target = candidates.get(0);
+        exchange.target(target.endpoint().name(), target.standinName());
+        String deployment = exchange.deployment() == null ? null : target.deploymentFor(exchange.deployment());
+        UpstreamRequest request = new UpstreamRequest(exchange.method(),
+                deployment == null ? path.rawPath() : path.withDeployment(deployment), path.rawQuery(),
+                exchange.requestHeaders(), bodyFor(exchange, path, deployment), identity.passThroughToken());
+        HttpResponse<InputStream> response;
+        try {
+            response = upstream.client().send(target, request);
+        } catch (HttpConnectTimeoutException e) {
+            throw failed(504, "EndpointTimeout", "could not connect to endpoint '" + target.endpoint().name()
+                    + "' within " + target.endpoint().config().timeouts().connect().toSeconds() + " s");
+        } catch (HttpTimeoutException e) {
+            throw failed(504, "EndpointTimeout", "endpoint '" + target.endpoint().name() + "' did not answer within "
+                    + target.endpoint().config().timeouts().read().toSeconds() + " s");
+        } catch (ConnectException e) {
+            throw failed(502, "EndpointUnreachable", "could not connect to endpoint '" + target.endpoint().name() + "'");
+        } catch (IOException e) {
+            LOG.warn("request {} to {} failed: {}", exchange.requestId(), target.describe(), e.toString());
+            throw failed(502, "EndpointFailed", "the connection to endpoint '" + target.endpoint().name() + "' failed");
+        }
+        return new UpstreamAnswer(response.statusCode(), lowerCaseNames(response.headers().map()), response.body(),
+                target.endpoint().config().timeouts().read());
+    }
+
+    /** The request body to send: the client's bytes, except that v1 calls name the stand-in in {@code model}. */
+    private static byte[] bodyFor(Exchange exchange, RequestPath path, String deployment) throws IOException {
+        JsonNode json = exchange.requestJson();
+        if (!path.v1() || deployment == null || json == null || deployment.equals(textField(json, "model"))) {
+            return exchange.requestBody();
+        }
+        ObjectNode rewritten = ((ObjectNode) json).deepCopy();
+        rewritten.put("model", deployment);
+        return JSON.writeValueAsBytes(rewritten);
+    }
+
+    private void relay(HttpExchange http, Exchange exchange, UpstreamAnswer answer) throws IOException {
+        exchange.status(answer.status());
+        exchange.responseHeaders(answer.headers());
+        try (InputStream body = idleTimeout.guard(answer.body(), answer.readTimeout())) {
+            pipeline.responseHeaders(exchange);
+            var out = http.getResponseHeaders();
+            for (Map.Entry<String, List<String>> header : answer.headers().entrySet()) {
+                if (upstream.headerRules().toClient(header.getKey())) {
+                    out.put(header.getKey(), header.getValue());
+                }
+            }
+            out.set(REQUEST_ID_HEADER, exchange.requestId());
+            String contentType = exchange.responseHeader("content-type");
+            if ("HEAD".equals(exchange.method()) || answer.status() == 204 || answer.status() == 304) {
+                http.sendResponseHeaders(answer.status(), -1);
+            } else if (contentType != null && contentType.startsWith("text/event-stream")) {
+                relayStream(http, exchange, body);
+            } else if (contentType != null && contentType.contains("json")) {
+                relayBuffered(http, exchange, body);
+            } else {
+                relayBytes(http, exchange, body);
+            }
+        }
+    }
+
+    private void relayStream(HttpExchange http, Exchange exchange, InputStream body) throws IOException {
+        http.sendResponseHeaders(exchange.status(), 0);
+        OutputStream client = http.getResponseBody();
+        try {
+            client.flush();
+        } catch (IOException e) {
+            throw new ClientGoneException("client went away before the stream started", e);
+        }
+        try {
+            SseCopier.copy(body, client, event -> {
+                pipeline.streamEvent(exchange, event);
+                return true;
+            });
+        } catch (ClientGoneException gone) {
+            exchange.status(499);
+            throw gone;
+        } catch (IOException upstreamFailed) {
+            LOG.warn("request {}: stream from {} broke off: {}", exchange.requestId(), exchange.endpointName(),
+                    upstreamFailed.toString());
+            exchange.status(502);
+        } finally {
+            pipeline.streamEnded(exchange);
+        }
+    }
+
+    private void relayBuffered(HttpExchange http, Exchange exchange, InputStream body) throws IOException {
+        byte[] bytes;
+        try {
+            bytes = body.readAllBytes();
+        } catch (IOException e) {
+            LOG.warn("request {}: reading the answer of {} failed: {}", exchange.requestId(), exchange.endpointName(),
+                    e.toString());
+            throw failed(502, "EndpointFailed", "endpoint '" + exchange.endpointName() + "' broke off its answer");
+        }
+        pipeline.responseBody(exchange, bytes);
+        http.sendResponseHeaders(exchange.status(), bytes.length == 0 ? -1 : bytes.length);
+        if (bytes.length > 0) {
+            writeToClient(http, bytes, bytes.length);
+        }
+    }
+
+    private void relayBytes(HttpExchange http, Exchange exchange, InputStream body) throws IOException {
+        String length = exchange.responseHeader("content-length");
+        long known = length == null ? -1 : parseLength(length);
+        http.sendResponseHeaders(exchange.status(), known == 0 ? -1 : Math.max(known, 0));
+        if (known == 0) {
+            return;
+        }
+        byte[] buffer = new byte[16 * 1024];
+        int n;
+        while (true) {
+            try {
+                n = body.read(buffer);
+            } catch (IOException e) {
+                LOG.warn("request {}: answer of {} broke off: {}", exchange.requestId(), exchange.endpointName(), e.toString());
+                exchange.status(502);
+                return;
+            }
+            if (n < 0) {
+                break;
+            }
+            writeToClient(http, buffer, n);
+        }
+    }
+
+    private static void writeToClient(HttpExchange http, byte[] bytes, int length) throws ClientGoneException {
+        try {
+            http.getResponseBody().write(bytes, 0, length);
+        } catch (IOException e) {
+            throw new ClientGoneException("client went away", e);
+        }
+    }
+
+    private static byte[] readBody(HttpExchange http) throws IOException {
+        String declared = http.getRequestHeaders().getFirst("Content-Length");
+        if (declared != null && parseLength(declared) > MAX_BODY_BYTES) {
+            throw tooLarge();
+        }
+        try (InputStream in = http.getRequestBody()) {
+            byte[] body = in.readNBytes(MAX_BODY_BYTES + 1);
+            if (body.length > MAX_BODY_BYTES) {
+                throw tooLarge();
+            }
+            return body;
+        }
+    }
+
+    private static ProxyException tooLarge() {
+        return ProxyException.of(413, "RequestTooLarge",
+                "The request body is larger than " + (MAX_BODY_BYTES >> 20) + " MiB, the most this proxy accepts.");
+    }
+
+    private static long parseLength(String value) {
+        try {
+            return Long.parseLong(value.trim());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private void reject(HttpExchange http, Exchange exchange, ProxyException rejection) {
+        if (http.getResponseCode() != -1) {
+            // Headers are out: the status can no longer change, so the broken response is cut off instead.
+            LOG.warn("request {}: {} after the response had started: {}", exchange.requestId(), rejection.code(),
+                    rejection.getMessage());
+            return;
+        }
+        exchange.status(rejection.status());
+        try {
+            ErrorResponses.send(http, rejection, exchange.requestId());
+        } catch (IOException e) {
+            exchange.status(499);
+        }
+    }
+
+    private static ProxyException failed(int status, String code, String what) {
+        return ProxyException.of(status, code, "The request could not be served: " + what + ".");
+    }
+
+    private static String textField(JsonNode json, String field) {
+        if (json == null) {
+            return null;
+        }
+        JsonNode value = json.get(field);
+        return value != null && value.isTextual() ? value.textValue() : null;
+    }
+
+    private static Map<String, List<String>> lowerCaseNames(Map<String, List<String>> headers) {
+        Map<String, List<String>> lower = new java.util.LinkedHashMap<>(headers.size() * 2);
+        for (Map.Entry<String, List<String>> header : headers.entrySet()) {
+            lower.put(header.getKey().toLowerCase(java.util.Locale.ROOT), header.getValue());
+        }
+        return lower;
+    }
+
+    private static String targetName(Exchange exchange) {
+        if (exchange.endpointName() == null) {
+            return "-";
+        }
+        return exchange.standinDeployment() == null ? exchange.endpointName()
+                : exchange.endpointName() + "/" + exchange.standinDeployment();
+    }
+
+    private static String newRequestId() {
+        return Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
+    }
+
+    /** An upstream's (or the mock's) answer, before it is copied to the client. */
+    private record UpstreamAnswer(int status, Map<String, List<String>> headers, InputStream body, Duration readTimeout) {
+    }
+}

@@ -1,0 +1,81 @@
+package io.powerproxy.server;
+
+import com.sun.net.httpserver.HttpServer;
+import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.mock.MockUpstream;
+import io.powerproxy.pipeline.Pipeline;
+import io.powerproxy.streaming.IdleTimeout;
+import io.powerproxy.upstream.ForwardedHeaders;
+import io.powerproxy.upstream.Targets;
+import io.powerproxy.upstream.TokenSource;
+import io.powerproxy.upstream.UpstreamClient;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/** The running proxy: a JDK {@link HttpServer} on virtual threads in front of the configured upstreams. */
+public final class ProxyServer implements AutoCloseable {
+
+    private final HttpServer server;
+    private final ExecutorService executor;
+    private final UpstreamClient upstreamClient;
+    private final IdleTimeout idleTimeout;
+    private final Pipeline pipeline;
+
+    private ProxyServer(HttpServer server, ExecutorService executor, UpstreamClient upstreamClient,
+            IdleTimeout idleTimeout, Pipeline pipeline) {
+        this.server = server;
+        this.executor = executor;
+        this.upstreamClient = upstreamClient;
+        this.idleTimeout = idleTimeout;
+        this.pipeline = pipeline;
+    }
+
+    /**
+     * Binds and starts the proxy.
+     *
+     * @param address where to listen; port 0 picks a free port
+     * @param tokens Entra ID tokens for endpoints without a key; may be null when every endpoint has one
+     * @param pipeline the plugins; closed by {@link #close()}
+     */
+    public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline)
+            throws IOException {
+        ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
+        UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
+        MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
+        Upstream upstream = new Upstream(Targets.of(config.aoai().endpoints()), upstreamClient, headerRules, mock);
+        IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
+
+        HttpServer server = HttpServer.create(address, 1024);
+        ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+        server.setExecutor(executor);
+        server.createContext("/", new ProxyHandler(ClientIdentifier.of(config.clients()), pipeline, upstream, idleTimeout));
+        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline));
+        server.start();
+        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline);
+    }
+
+    /** The port the proxy listens on. */
+    public int port() {
+        return server.getAddress().getPort();
+    }
+
+    /**
+     * Stops accepting, lets requests and streams in flight finish for at most {@code grace}, then flushes and
+     * closes the plugins.
+     */
+    public void stop(Duration grace) {
+        server.stop((int) Math.max(0, Math.min(Integer.MAX_VALUE, grace.toSeconds())));
+        executor.shutdownNow();
+        idleTimeout.close();
+        upstreamClient.close();
+        pipeline.close();
+    }
+
+    @Override
+    public void close() {
+        stop(Duration.ZERO);
+    }
+}

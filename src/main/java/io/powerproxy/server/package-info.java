@@ -1,0 +1,5 @@
+/**
+ * The HTTP edge: the JDK {@code HttpServer}, the one request handler, client identification, path checks,
+ * the proxy's own error documents and health probes. Only this package imports {@code com.sun.net.httpserver}.
+ */
+package io.powerproxy.server;

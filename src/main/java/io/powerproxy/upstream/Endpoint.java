@@ -1,0 +1,74 @@
+package io.powerproxy.upstream;
+
+import io.powerproxy.config.EndpointConfig;
+import java.net.URI;
+import java.net.http.HttpClient;
+
+/**
+ * An Azure OpenAI endpoint at run time: its configuration, the HTTP version to speak and where its
+ * requests go.
+ */
+public final class Endpoint {
+
+    private final EndpointConfig config;
+    private final String origin;
+    private final String basePath;
+    private final HttpClient.Version version;
+
+    private Endpoint(EndpointConfig config) {
+        this.config = config;
+        URI url = config.url();
+        this.origin = url.getScheme() + "://" + url.getRawAuthority();
+        String path = url.getRawPath() == null ? "" : url.getRawPath();
+        this.basePath = path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+        // Plain-http upstreams (tests, local mocks) would get an h2c upgrade attempt otherwise.
+        this.version = "https".equalsIgnoreCase(url.getScheme()) ? HttpClient.Version.HTTP_2 : HttpClient.Version.HTTP_1_1;
+    }
+
+    public static Endpoint of(EndpointConfig config) {
+        if (!config.url().isAbsolute() || config.url().getRawAuthority() == null) {
+            throw new IllegalArgumentException(config.path() + ".url is not an absolute URL");
+        }
+        return new Endpoint(config);
+    }
+
+    public EndpointConfig config() {
+        return config;
+    }
+
+    public String name() {
+        return config.name();
+    }
+
+    /** Whether the endpoint authenticates with its own API key (else with an Entra ID token). */
+    public boolean hasKey() {
+        return config.key() != null;
+    }
+
+    public HttpClient.Version version() {
+        return version;
+    }
+
+    /**
+     * The upstream URI for a request path and query. The path must start with a single {@code /}; the result
+     * always has this endpoint's scheme, host and port, whatever the path holds.
+     */
+    public URI uri(String rawPath, String rawQuery) {
+        StringBuilder sb = new StringBuilder(origin.length() + basePath.length() + rawPath.length() + 64);
+        sb.append(origin).append(basePath).append(rawPath);
+        if (rawQuery != null) {
+            sb.append('?').append(rawQuery);
+        }
+        URI uri = URI.create(sb.toString());
+        // Checks that the request did not change the host, whatever the path held.
+        if (!origin.equals(uri.getScheme() + "://" + uri.getRawAuthority())) {
+            throw new IllegalArgumentException("path escapes the endpoint: " + rawPath);
+        }
+        return uri;
+    }
+
+    @Override
+    public String toString() {
+        return "Endpoint[" + config.name() + " " + origin + basePath + "]";
+    }
+}

@@ -1,0 +1,123 @@
+package io.powerproxy.upstream;
+
+import io.powerproxy.config.EndpointConfig;
+import io.powerproxy.pipeline.ProxyException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * Sends requests to Azure OpenAI endpoints with {@link java.net.http.HttpClient}, with the endpoint's
+ * credentials in place of the client's.
+ *
+ * <p>One {@code HttpClient} (and so one connection pool) is shared by all endpoints with the same connect
+ * timeout, which the JDK sets per client rather than per request; usually that is one for the process.
+ */
+public final class UpstreamClient implements AutoCloseable {
+
+    /** Bodies above this size may take longer to send, so the write timeout is added to the wait for headers. */
+    private static final int LARGE_BODY = 1 << 20;
+
+    private final Map<Duration, HttpClient> clients;
+    private final ExecutorService executor;
+    private final ForwardedHeaders headerRules;
+    private final TokenSource tokens;
+
+    private UpstreamClient(Map<Duration, HttpClient> clients, ExecutorService executor, ForwardedHeaders headerRules,
+            TokenSource tokens) {
+        this.clients = clients;
+        this.executor = executor;
+        this.headerRules = headerRules;
+        this.tokens = tokens;
+    }
+
+    /**
+     * Creates the client for the given endpoints.
+     *
+     * @param tokens where Entra ID tokens come from for endpoints without a key; may be null when every endpoint
+     *     has a key
+     */
+    public static UpstreamClient create(List<EndpointConfig> endpoints, ForwardedHeaders headerRules, TokenSource tokens) {
+        ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+        Map<Duration, HttpClient> clients = new HashMap<>();
+        for (EndpointConfig endpoint : endpoints) {
+            clients.computeIfAbsent(endpoint.timeouts().connect(), connect -> HttpClient.newBuilder()
+                    .connectTimeout(connect)
+                    .followRedirects(HttpClient.Redirect.NEVER)
+                    .executor(executor)
+                    .build());
+        }
+        return new UpstreamClient(Map.copyOf(clients), executor, headerRules, tokens);
+    }
+
+    /**
+     * Sends the request and returns as soon as the response headers arrived; the caller reads and closes the body.
+     *
+     * @throws java.net.http.HttpConnectTimeoutException when no connection could be made in time
+     * @throws java.net.http.HttpTimeoutException when the headers did not arrive within the read timeout
+     * @throws IOException for any other transport failure
+     */
+    public HttpResponse<InputStream> send(Target target, UpstreamRequest request) throws IOException, InterruptedException {
+        Endpoint endpoint = target.endpoint();
+        EndpointConfig config = endpoint.config();
+        Duration timeout = config.timeouts().read();
+        if (request.body().length > LARGE_BODY) {
+            timeout = timeout.plus(config.timeouts().write());
+        }
+        HttpRequest.Builder builder = HttpRequest.newBuilder(endpoint.uri(request.rawPath(), request.rawQuery()))
+                .version(endpoint.version())
+                .timeout(timeout)
+                .method(request.method(), request.body().length == 0
+                        ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofByteArray(request.body()));
+        copyHeaders(request.clientHeaders(), builder);
+        authenticate(endpoint, request, builder);
+        return clients.get(config.timeouts().connect()).send(builder.build(), HttpResponse.BodyHandlers.ofInputStream());
+    }
+
+    private void copyHeaders(Map<String, List<String>> clientHeaders, HttpRequest.Builder builder) {
+        List<String> connection = clientHeaders.get("Connection");
+        for (Map.Entry<String, List<String>> header : clientHeaders.entrySet()) {
+            String name = header.getKey();
+            if (!headerRules.toUpstream(name)
+                    || ForwardedHeaders.namedByConnection(name.toLowerCase(Locale.ROOT), connection)) {
+                continue;
+            }
+            for (String value : header.getValue()) {
+                try {
+                    builder.header(name, value);
+                } catch (IllegalArgumentException e) {
+                    throw ProxyException.of(400, "InvalidHeader",
+                            "The request header '" + name + "' cannot be forwarded: " + e.getMessage());
+                }
+            }
+        }
+    }
+
+    private void authenticate(Endpoint endpoint, UpstreamRequest request, HttpRequest.Builder builder) {
+        if (endpoint.hasKey()) {
+            builder.header("api-key", endpoint.config().key());
+        } else if (request.passThroughToken() != null) {
+            builder.header("Authorization", "Bearer " + request.passThroughToken());
+        } else if (tokens != null) {
+            builder.header("Authorization", "Bearer " + tokens.token());
+        } else {
+            throw new IllegalStateException("endpoint " + endpoint.name() + " has no key and no token source is set");
+        }
+    }
+
+    @Override
+    public void close() {
+        clients.values().forEach(HttpClient::close);
+        executor.close();
+    }
+}

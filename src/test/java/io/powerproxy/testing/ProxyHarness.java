@@ -1,0 +1,115 @@
+package io.powerproxy.testing;
+
+import io.powerproxy.config.ConfigException;
+import io.powerproxy.config.ConfigLoader;
+import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.pipeline.Pipeline;
+import io.powerproxy.pipeline.Plugin;
+import io.powerproxy.server.ProxyServer;
+import io.powerproxy.upstream.TokenSource;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+
+/** A real proxy on a free loopback port, and a client to call it, for end-to-end tests. */
+public final class ProxyHarness implements AutoCloseable {
+
+    private final ProxyServer server;
+    private final HttpClient client = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5))
+            .build();
+
+    private ProxyHarness(ProxyServer server) {
+        this.server = server;
+    }
+
+    /** Starts the proxy on the given YAML config, with no plugins and no token source. */
+    public static ProxyHarness start(String yaml) {
+        return start(yaml, null, List.of());
+    }
+
+    /** Starts the proxy on the given YAML config, with a token source for endpoints without a key and plugins. */
+    public static ProxyHarness start(String yaml, TokenSource tokens, List<Plugin> plugins) {
+        try {
+            ProxyConfig config = ConfigLoader.parse(yaml);
+            return new ProxyHarness(ProxyServer.start(config, new InetSocketAddress("127.0.0.1", 0), tokens,
+                    Pipeline.of(plugins)));
+        } catch (ConfigException | IOException e) {
+            throw new IllegalStateException("cannot start the proxy: " + e.getMessage(), e);
+        }
+    }
+
+    public int port() {
+        return server.port();
+    }
+
+    /** The proxy's URI for a path (and query) such as {@code /openai/deployments/x/chat/completions?api-version=1}. */
+    public URI uri(String pathAndQuery) {
+        return URI.create("http://127.0.0.1:" + server.port() + pathAndQuery);
+    }
+
+    /** A request builder for a path of the proxy, with a 30 s timeout. */
+    public HttpRequest.Builder request(String pathAndQuery) {
+        return HttpRequest.newBuilder(uri(pathAndQuery)).timeout(Duration.ofSeconds(30));
+    }
+
+    /** A JSON POST with the given client key in {@code api-key}. */
+    public HttpResponse<String> postJson(String pathAndQuery, String apiKey, String json) {
+        return send(request(pathAndQuery)
+                .header("api-key", apiKey)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(json))
+                .build());
+    }
+
+    public HttpResponse<String> send(HttpRequest request) {
+        try {
+            return client.send(request, HttpResponse.BodyHandlers.ofString());
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public HttpResponse<byte[]> sendForBytes(HttpRequest request) {
+        try {
+            return client.send(request, HttpResponse.BodyHandlers.ofByteArray());
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Sends and returns as soon as the headers arrived; the caller reads and closes the body. */
+    public HttpResponse<InputStream> sendForStream(HttpRequest request) {
+        try {
+            return client.send(request, HttpResponse.BodyHandlers.ofInputStream());
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public HttpClient client() {
+        return client;
+    }
+
+    @Override
+    public void close() {
+        server.close();
+        client.close();
+    }
+}
