@@ -1,0 +1,106 @@
+package io.powerproxy.server;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
+import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.verification.LoggedRequest;
+import io.powerproxy.testing.Configs;
+import io.powerproxy.testing.ProxyHarness;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * No request path can make the proxy call another host or climb out of the endpoint's path (§3). Requests are
+ * written on a raw socket, because HTTP clients normalise such paths before sending them.
+ */
+class PathSafetyTest {
+
+    private WireMockServer azure;
+    private WireMockServer evil;
+    private ProxyHarness proxy;
+
+    @BeforeEach
+    void start() {
+        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
+        evil = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
+        azure.start();
+        evil.start();
+        azure.stubFor(any(anyUrl()).willReturn(okJson("{}")));
+        evil.stubFor(any(anyUrl()).willReturn(okJson("{\"stolen\":true}")));
+        proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl() + "/base/"));
+    }
+
+    @AfterEach
+    void stop() {
+        proxy.close();
+        azure.stop();
+        evil.stop();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "//127.0.0.1:%d/openai/models",
+            "http://127.0.0.1:%d/openai/models",
+            "/openai/../../x",
+            "/openai/%%2e%%2e/%%2E%%2E/x",
+            "/openai/deployments/..%%2f..%%2fx/chat/completions",
+            "/openai\\..\\x",
+            "/openai/./models",
+    })
+    void dangerousPathsAreRefusedWith400AndReachNoUpstream(String template) throws Exception {
+        String path = template.formatted(evil.port());
+
+        String response = rawRequest("POST " + path + " HTTP/1.1\r\nHost: localhost\r\napi-key: " + Configs.TEAM_A_KEY
+                + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+
+        assertTrue(response.startsWith("HTTP/1.1 400"), path + " → " + response);
+        assertTrue(response.contains("\"code\":\"InvalidPath\"") || !response.contains("{"), response);
+        assertEquals(0, evil.findAll(anyRequestedFor(anyUrl())).size());
+        assertEquals(0, azure.findAll(anyRequestedFor(anyUrl())).size());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"/@127.0.0.1:%d/openai/models", "/openai/models@127.0.0.1:%d"})
+    void anAtSignStaysPartOfThePathOnTheConfiguredEndpoint(String template) throws Exception {
+        String path = template.formatted(evil.port());
+
+        String response = rawRequest("GET " + path + " HTTP/1.1\r\nHost: localhost\r\napi-key: " + Configs.TEAM_A_KEY
+                + "\r\nConnection: close\r\n\r\n");
+
+        assertTrue(response.startsWith("HTTP/1.1 200"), response);
+        assertEquals(0, evil.findAll(anyRequestedFor(anyUrl())).size());
+        List<LoggedRequest> seen = azure.findAll(anyRequestedFor(anyUrl()));
+        assertEquals(1, seen.size());
+        assertEquals("/base" + path, seen.get(0).getUrl());
+    }
+
+    private String rawRequest(String request) throws Exception {
+        try (Socket socket = new Socket("127.0.0.1", proxy.port())) {
+            socket.setSoTimeout(10_000);
+            OutputStream out = socket.getOutputStream();
+            out.write(request.getBytes(StandardCharsets.ISO_8859_1));
+            out.flush();
+            BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.ISO_8859_1));
+            StringBuilder all = new StringBuilder();
+            String line;
+            while ((line = in.readLine()) != null) {
+                all.append(line).append('\n');
+            }
+            return all.toString();
+        }
+    }
+}
