@@ -739,7 +739,7 @@ public final class ConfigLoader {
     private void warnUnknownKeys(Map<String, Object> map, String path, Set<String> known) {
         for (String key : map.keySet()) {
             if (!known.contains(key)) {
-                LOG.warn("Ignoring unknown config key {}", child(path, key));
+                LOG.warn("Config key {} is unknown and ignored", child(path, key));
             }
         }
     }

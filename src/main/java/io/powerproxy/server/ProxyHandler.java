@@ -63,27 +63,39 @@ final class ProxyHandler implements HttpHandler {
         long started = System.nanoTime();
         Exchange exchange = new Exchange(newRequestId(), Instant.now(), started, http.getRequestMethod(),
                 http.getRequestURI().getRawPath(), http.getRequestURI().getRawQuery(), http.getRequestHeaders());
-        try (http) {
-            try {
-                serve(http, exchange);
-            } catch (ProxyException rejection) {
-                reject(http, exchange, rejection);
-            } catch (ClientGoneException gone) {
-                exchange.status(499);
-            } catch (Exception | Error bug) {
-                LOG.error("request {} failed: {} {}", exchange.requestId(), exchange.method(), exchange.path(), bug);
-                if (bug instanceof InterruptedException) {
-                    Thread.currentThread().interrupt();
-                }
-                reject(http, exchange, ProxyException.of(500, "InternalServerError",
-                        "The proxy failed to handle the request; look for request id " + exchange.requestId()
-                                + " in its log."));
+        boolean abort = false;
+        try {
+            serve(http, exchange);
+        } catch (ProxyException rejection) {
+            reject(http, exchange, rejection);
+        } catch (ClientGoneException gone) {
+            exchange.status(499);
+        } catch (UpstreamBrokeOff brokeOff) {
+            LOG.warn("request {}: the answer of {} broke off after the response had started: {}", exchange.requestId(),
+                    exchange.endpointName(), brokeOff.getCause().toString());
+            exchange.status(502);
+            abort = true;
+        } catch (Exception | Error bug) {
+            LOG.error("request {} failed: {} {}", exchange.requestId(), exchange.method(), exchange.path(), bug);
+            if (bug instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
             }
+            abort = http.getResponseCode() != -1;
+            reject(http, exchange, ProxyException.of(500, "InternalServerError",
+                    "The proxy failed to handle the request; look for request id " + exchange.requestId() + " in its log."));
         } finally {
+            if (!abort) {
+                http.close();
+            }
             ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
                     exchange.method(), exchange.path(), exchange.client() == null ? "-" : exchange.client().name(),
                     exchange.deployment(), targetName(exchange), exchange.status(),
                     (System.nanoTime() - started) / 1_000_000);
+        }
+        if (abort) {
+            // Closing the exchange would end the body as if it were complete; throwing instead makes the
+            // HttpServer drop the connection, so the client sees a truncated response as an error.
+            throw new ResponseAborted();
         }
     }
 
@@ -199,9 +211,8 @@ final class ProxyHandler implements HttpHandler {
             exchange.status(499);
             throw gone;
         } catch (IOException upstreamFailed) {
-            LOG.warn("request {}: stream from {} broke off: {}", exchange.requestId(), exchange.endpointName(),
-                    upstreamFailed.toString());
             exchange.status(502);
+            throw new UpstreamBrokeOff(upstreamFailed);
         } finally {
             pipeline.streamEnded(exchange);
         }
@@ -236,9 +247,7 @@ final class ProxyHandler implements HttpHandler {
             try {
                 n = body.read(buffer);
             } catch (IOException e) {
-                LOG.warn("request {}: answer of {} broke off: {}", exchange.requestId(), exchange.endpointName(), e.toString());
-                exchange.status(502);
-                return;
+                throw new UpstreamBrokeOff(e);
             }
             if (n < 0) {
                 break;
@@ -327,6 +336,20 @@ final class ProxyHandler implements HttpHandler {
 
     private static String newRequestId() {
         return Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
+    }
+
+    /** The upstream failed while its answer was being passed on, after the client got the status line. */
+    private static final class UpstreamBrokeOff extends IOException {
+        UpstreamBrokeOff(IOException cause) {
+            super(cause.getMessage(), cause);
+        }
+    }
+
+    /** Thrown to the HttpServer so that it drops the connection instead of ending the response normally. */
+    private static final class ResponseAborted extends RuntimeException {
+        ResponseAborted() {
+            super("response aborted", null, false, false);
+        }
     }
 
     /** An upstream's (or the mock's) answer, before it is copied to the client. */

@@ -40,7 +40,7 @@ class ConfigLoaderTest {
                     key: very-secret-client-key: 1
                 """);
 
-        assertEquals(List.of("the configuration is not valid YAML at line 3, column 27: mapping values are not allowed"
+        assertEquals(List.of("the configuration is not valid YAML at line 3, column 32: mapping values are not allowed"
                 + " here"), problems);
     }
 
@@ -169,14 +169,14 @@ class ConfigLoaderTest {
                 """);
 
         assertEquals(List.of(
-                "Ignoring unknown config key extra",
-                "Ignoring unknown config key aoai.mock_respons",
-                "Ignoring unknown config key aoai.mock_response.wait_ms",
-                "Ignoring unknown config key aoai.endpoints[0].colour",
-                "Ignoring unknown config key aoai.endpoints[0].connections.timeout",
-                "Ignoring unknown config key aoai.endpoints[0].connections.limits.max_conections",
-                "Ignoring unknown config key aoai.endpoints[0].virtual_deployments[0].model",
-                "Ignoring unknown config key aoai.endpoints[0].virtual_deployments[0].standins[0].weigth"), warnings);
+                "Config key extra is unknown and ignored",
+                "Config key aoai.mock_respons is unknown and ignored",
+                "Config key aoai.mock_response.wait_ms is unknown and ignored",
+                "Config key aoai.endpoints[0].colour is unknown and ignored",
+                "Config key aoai.endpoints[0].connections.timeout is unknown and ignored",
+                "Config key aoai.endpoints[0].connections.limits.max_conections is unknown and ignored",
+                "Config key aoai.endpoints[0].virtual_deployments[0].model is unknown and ignored",
+                "Config key aoai.endpoints[0].virtual_deployments[0].standins[0].weigth is unknown and ignored"), warnings);
     }
 
     @Test

@@ -30,7 +30,7 @@ class ConfigSummaryTest {
               - name: LogUsageToLogAnalytics
                 credential_client_id: client-id-0000
                 credential_client_secret: client-secret-value-GH78
-                tokens: [api-token-secret-1, api-token-secret-2]
+                tables: [usage, errors]
             aoai:
               forward_http_header_only_if_name_matches: (?!x-)
               endpoints:
@@ -70,7 +70,7 @@ class ConfigSummaryTest {
                   - AllowDeployments
                   - LimitUsage: redis {redis_host redis.example.net, redis_password ****EF56}
                   - LogUsageToLogAnalytics: credential_client_id client-id-0000, credential_client_secret ****GH78, \
-                tokens [api-token-secret-1, api-token-secret-2]
+                tables [usage, errors]
                 managed identity for Azure: user-assigned, client id identity-0000
                 forwarded request headers: names matching (?!x-)
                 endpoints (2):
