@@ -11,8 +11,8 @@ import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.streaming.ClientGoneException;
 import io.powerproxy.streaming.IdleTimeout;
 import io.powerproxy.streaming.SseCopier;
+import io.powerproxy.upstream.Balancer;
 import io.powerproxy.upstream.Target;
-import io.powerproxy.upstream.Targets;
 import io.powerproxy.upstream.UpstreamClient;
 import io.powerproxy.upstream.UpstreamRequest;
 import java.io.IOException;
@@ -26,7 +26,10 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -45,6 +48,8 @@ final class ProxyHandler implements HttpHandler {
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Answers that make the balancer block the target and try the next one (§5). */
+    private static final Set<Integer> FAILOVER_STATUSES = Set.of(408, 429, 500, 502, 503, 504);
 
     private final ClientIdentifier clients;
     private final Pipeline pipeline;
@@ -125,37 +130,82 @@ final class ProxyHandler implements HttpHandler {
         }
         var mock = upstream.mock().answer(exchange.streaming(), includeUsage);
         return new UpstreamAnswer(mock.status(), Map.of("content-type", List.of(mock.contentType())),
-                new java.io.ByteArrayInputStream(mock.body()), Duration.ofSeconds(120));
+                new java.io.ByteArrayInputStream(mock.body()), Duration.ofSeconds(120), null);
     }
 
     private UpstreamAnswer callUpstream(Exchange exchange, RequestPath path, ClientIdentifier.Identity identity)
             throws IOException, InterruptedException {
-        Targets targets = upstream.targets();
-        List<Target> candidates = targets.candidates(exchange.deployment());
-        // The balancer of §5 chooses among the candidates; until then the first one serves.
-        Target target = candidates.get(0);
+        Balancer balancer = upstream.balancer();
+        String requested = exchange.deployment();
+        List<Target> plan = balancer.plan(requested, exchange.streaming());
+        for (Target target : plan) {
+            if (balancer.isBlocked(target, requested)) {
+                continue;
+            }
+            Optional<Balancer.Permit> permit = balancer.acquire(target.endpoint());
+            if (permit.isEmpty()) {
+                continue;
+            }
+            boolean handedOver = false;
+            try {
+                HttpResponse<InputStream> response = attempt(exchange, path, identity, target);
+                if (response == null) {
+                    continue;
+                }
+                if (FAILOVER_STATUSES.contains(response.statusCode())) {
+                    balancer.block(target, requested, response.statusCode(),
+                            name -> response.headers().firstValue(name).orElse(null));
+                    discard(response);
+                    continue;
+                }
+                handedOver = true;
+                return new UpstreamAnswer(response.statusCode(), lowerCaseNames(response.headers().map()),
+                        response.body(), target.endpoint().config().timeouts().read(), permit.get());
+            } finally {
+                if (!handedOver) {
+                    permit.get().close();
+                }
+            }
+        }
+        throw balancer.noTargetLeft(requested, plan);
+    }
+
+    /** One try at one target; null when it failed before an answer and the target was blocked for it. */
+    private HttpResponse<InputStream> attempt(Exchange exchange, RequestPath path, ClientIdentifier.Identity identity,
+            Target target) throws IOException, InterruptedException {
         exchange.target(target.endpoint().name(), target.standinName());
-        String deployment = exchange.deployment() == null ? null : target.deploymentFor(exchange.deployment());
+        String requested = exchange.deployment();
+        String deployment = requested == null ? null : target.deploymentFor(requested);
         UpstreamRequest request = new UpstreamRequest(exchange.method(),
                 deployment == null ? path.rawPath() : path.withDeployment(deployment), path.rawQuery(),
                 exchange.requestHeaders(), bodyFor(exchange, path, deployment), identity.passThroughToken());
-        HttpResponse<InputStream> response;
+        Balancer balancer = upstream.balancer();
         try {
-            response = upstream.client().send(target, request);
+            return upstream.client().send(target, request);
         } catch (HttpConnectTimeoutException e) {
-            throw failed(504, "EndpointTimeout", "could not connect to endpoint '" + target.endpoint().name()
-                    + "' within " + target.endpoint().config().timeouts().connect().toSeconds() + " s");
+            balancer.blockUnreachable(target.endpoint(), "could not be connected to within "
+                    + target.endpoint().config().timeouts().connect().toMillis() + " ms");
         } catch (HttpTimeoutException e) {
-            throw failed(504, "EndpointTimeout", "endpoint '" + target.endpoint().name() + "' did not answer within "
-                    + target.endpoint().config().timeouts().read().toSeconds() + " s");
-        } catch (ConnectException e) {
-            throw failed(502, "EndpointUnreachable", "could not connect to endpoint '" + target.endpoint().name() + "'");
+            balancer.blockTimedOut(target, requested, "did not answer within "
+                    + target.endpoint().config().timeouts().read().toMillis() + " ms");
+        } catch (ConnectException | SSLException e) {
+            balancer.blockUnreachable(target.endpoint(), "could not be connected to (" + e + ")");
         } catch (IOException e) {
-            LOG.warn("request {} to {} failed: {}", exchange.requestId(), target.describe(), e.toString());
-            throw failed(502, "EndpointFailed", "the connection to endpoint '" + target.endpoint().name() + "' failed");
+            balancer.blockTimedOut(target, requested, "failed before answering (" + e + ")");
         }
-        return new UpstreamAnswer(response.statusCode(), lowerCaseNames(response.headers().map()), response.body(),
-                target.endpoint().config().timeouts().read());
+        return null;
+    }
+
+    /** Reads a small failed answer to the end so that its connection can be reused; closes a large one. */
+    private static void discard(HttpResponse<InputStream> response) {
+        try (InputStream body = response.body()) {
+            long length = response.headers().firstValueAsLong("content-length").orElse(-1);
+            if (length >= 0 && length <= 64 * 1024) {
+                body.readNBytes((int) length);
+            }
+        } catch (IOException e) {
+            // The attempt failed already; its connection is dropped.
+        }
     }
 
     /** The request body to send: the client's bytes, except that v1 calls name the stand-in in {@code model}. */
@@ -172,7 +222,8 @@ final class ProxyHandler implements HttpHandler {
     private void relay(HttpExchange http, Exchange exchange, UpstreamAnswer answer) throws IOException {
         exchange.status(answer.status());
         exchange.responseHeaders(answer.headers());
-        try (InputStream body = idleTimeout.guard(answer.body(), answer.readTimeout())) {
+        try (Balancer.Permit permit = answer.permit();
+                InputStream body = idleTimeout.guard(answer.body(), answer.readTimeout())) {
             pipeline.responseHeaders(exchange);
             var out = http.getResponseHeaders();
             for (Map.Entry<String, List<String>> header : answer.headers().entrySet()) {
@@ -353,6 +404,7 @@ final class ProxyHandler implements HttpHandler {
     }
 
     /** An upstream's (or the mock's) answer, before it is copied to the client. */
-    private record UpstreamAnswer(int status, Map<String, List<String>> headers, InputStream body, Duration readTimeout) {
+    private record UpstreamAnswer(int status, Map<String, List<String>> headers, InputStream body, Duration readTimeout,
+            Balancer.Permit permit) {
     }
 }

@@ -6,7 +6,7 @@ import io.powerproxy.mock.MockUpstream;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.streaming.IdleTimeout;
 import io.powerproxy.upstream.ForwardedHeaders;
-import io.powerproxy.upstream.Targets;
+import io.powerproxy.upstream.Balancer;
 import io.powerproxy.upstream.TokenSource;
 import io.powerproxy.upstream.UpstreamClient;
 import java.io.IOException;
@@ -14,6 +14,7 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.function.LongSupplier;
 
 /** The running proxy: a JDK {@link HttpServer} on virtual threads in front of the configured upstreams. */
 public final class ProxyServer implements AutoCloseable {
@@ -42,10 +43,16 @@ public final class ProxyServer implements AutoCloseable {
      */
     public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline)
             throws IOException {
+        return start(config, address, tokens, pipeline, () -> System.nanoTime() / 1_000_000);
+    }
+
+    /** The same, with the clock (monotonic, in ms) that times how long targets stay blocked, for tests. */
+    public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
+            LongSupplier balancerClock) throws IOException {
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
-        Upstream upstream = new Upstream(Targets.of(config.aoai().endpoints()), upstreamClient, headerRules, mock);
+        Upstream upstream = new Upstream(Balancer.create(config.aoai().endpoints(), balancerClock, null), upstreamClient, headerRules, mock);
         IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
 
         HttpServer server = HttpServer.create(address, 1024);

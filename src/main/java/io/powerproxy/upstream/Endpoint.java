@@ -3,10 +3,13 @@ package io.powerproxy.upstream;
 import io.powerproxy.config.EndpointConfig;
 import java.net.URI;
 import java.net.http.HttpClient;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * An Azure OpenAI endpoint at run time: its configuration, the HTTP version to speak and where its
- * requests go.
+ * An Azure OpenAI endpoint at run time: its configuration, where its requests go, and its shared state: the
+ * permits that bound requests in flight ({@code max_connections}) and when it is blocked.
  */
 public final class Endpoint {
 
@@ -14,6 +17,9 @@ public final class Endpoint {
     private final String origin;
     private final String basePath;
     private final HttpClient.Version version;
+    private final Semaphore permits;
+    private final AtomicLong unreachableUntil = new AtomicLong(Long.MIN_VALUE);
+    private final ConcurrentHashMap<String, AtomicLong> deploymentBlocks = new ConcurrentHashMap<>();
 
     private Endpoint(EndpointConfig config) {
         this.config = config;
@@ -23,6 +29,7 @@ public final class Endpoint {
         this.basePath = path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
         // Plain-http upstreams (tests, local mocks) would get an h2c upgrade attempt otherwise.
         this.version = "https".equalsIgnoreCase(url.getScheme()) ? HttpClient.Version.HTTP_2 : HttpClient.Version.HTTP_1_1;
+        this.permits = new Semaphore(config.limits().maxConnections());
     }
 
     public static Endpoint of(EndpointConfig config) {
@@ -65,6 +72,21 @@ public final class Endpoint {
             throw new IllegalArgumentException("path escapes the endpoint: " + rawPath);
         }
         return uri;
+    }
+
+    /** Requests in flight to this endpoint hold one permit each. */
+    Semaphore permits() {
+        return permits;
+    }
+
+    /** Until when (balancer clock, ms) the endpoint as a whole is blocked: it could not be connected to. */
+    AtomicLong unreachableUntil() {
+        return unreachableUntil;
+    }
+
+    /** Until when (balancer clock, ms) a deployment requested as-is at this endpoint is blocked. */
+    AtomicLong deploymentBlock(String deployment) {
+        return deploymentBlocks.computeIfAbsent(deployment == null ? "" : deployment, k -> new AtomicLong(Long.MIN_VALUE));
     }
 
     @Override

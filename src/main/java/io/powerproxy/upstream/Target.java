@@ -1,6 +1,7 @@
 package io.powerproxy.upstream;
 
 import io.powerproxy.config.StandinConfig;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Where one attempt of a request goes: a whole endpoint, which serves any deployment under the name asked for,
@@ -19,6 +20,15 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
     /** A short name for logs, e.g. {@code Sweden/gpt-4o-ptu}. */
     String describe();
 
+    /** Share of non-streaming requests this target takes (stand-in level; the endpoint's applies too). */
+    double nonStreamingFraction();
+
+    /**
+     * Until when (balancer clock, ms) this target is blocked for a request of that deployment: Azure throttles
+     * per deployment, so a whole endpoint is blocked per deployment name, a stand-in by itself.
+     */
+    AtomicLong blockedUntil(String deployment);
+
     /** An endpoint without virtual deployments: requests keep their deployment name. */
     record WholeEndpoint(Endpoint endpoint) implements Target {
         @Override
@@ -35,10 +45,26 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
         public String describe() {
             return endpoint.name();
         }
+
+        @Override
+        public double nonStreamingFraction() {
+            return 1;
+        }
+
+        @Override
+        public AtomicLong blockedUntil(String deployment) {
+            return endpoint.deploymentBlock(deployment);
+        }
     }
 
     /** A stand-in deployment of a virtual deployment at an endpoint: requests are rewritten to its name. */
-    record Standin(Endpoint endpoint, String virtualDeployment, StandinConfig standin) implements Target {
+    record Standin(Endpoint endpoint, String virtualDeployment, StandinConfig standin, AtomicLong blocked)
+            implements Target {
+
+        Standin(Endpoint endpoint, String virtualDeployment, StandinConfig standin) {
+            this(endpoint, virtualDeployment, standin, new AtomicLong(Long.MIN_VALUE));
+        }
+
         @Override
         public String deploymentFor(String requested) {
             return standin.name();
@@ -52,6 +78,16 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
         @Override
         public String describe() {
             return endpoint.name() + "/" + standin.name();
+        }
+
+        @Override
+        public double nonStreamingFraction() {
+            return standin.nonStreamingFraction();
+        }
+
+        @Override
+        public AtomicLong blockedUntil(String deployment) {
+            return blocked;
         }
     }
 }

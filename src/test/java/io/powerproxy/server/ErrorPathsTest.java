@@ -42,7 +42,7 @@ class ErrorPathsTest {
     }
 
     @Test
-    void anEndpointThatRefusesConnectionsGives502() throws Exception {
+    void anEndpointThatRefusesConnectionsGives429WithTheTimeItIsBlocked() throws Exception {
         int closedPort;
         try (ServerSocket socket = new ServerSocket(0)) {
             closedPort = socket.getLocalPort();
@@ -50,13 +50,16 @@ class ErrorPathsTest {
         try (ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint("http://127.0.0.1:" + closedPort))) {
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
 
-            assertEquals(502, response.statusCode());
-            AuthenticationTest.assertAzureError(response, "EndpointUnreachable", "'Sweden'");
+            assertEquals(429, response.statusCode());
+            AuthenticationTest.assertAzureError(response, "TooManyRequests", "deployment 'gpt-4o'");
+            long retryAfterMs = Long.parseLong(response.headers().firstValue("retry-after-ms").orElseThrow());
+            assertTrue(retryAfterMs > 8_000 && retryAfterMs <= 10_000, "blocked for the default 10 s: " + retryAfterMs);
+            assertEquals("10", response.headers().firstValue("retry-after").orElseThrow());
         }
     }
 
     @Test
-    void anEndpointThatDoesNotAnswerWithinTheReadTimeoutGives504() throws Exception {
+    void anEndpointThatDoesNotAnswerWithinTheReadTimeoutGives429() throws Exception {
         azure.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200).withFixedDelay(3000).withBody("{}")));
         String config = """
                 endpoints:
@@ -70,19 +73,19 @@ class ErrorPathsTest {
         try (ProxyHarness proxy = ProxyHarness.start(Configs.withAoai(config))) {
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
 
-            assertEquals(504, response.statusCode());
-            AuthenticationTest.assertAzureError(response, "EndpointTimeout", "'Slow'");
+            assertEquals(429, response.statusCode());
+            AuthenticationTest.assertAzureError(response, "TooManyRequests", "deployment 'gpt-4o'");
         }
     }
 
     @Test
-    void anEndpointThatResetsTheConnectionGives502() throws Exception {
+    void anEndpointThatResetsTheConnectionGives429() throws Exception {
         azure.stubFor(any(anyUrl()).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
         try (ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()))) {
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
 
-            assertEquals(502, response.statusCode());
-            AuthenticationTest.assertAzureError(response, "EndpointFailed", "'Sweden'");
+            assertEquals(429, response.statusCode());
+            AuthenticationTest.assertAzureError(response, "TooManyRequests", "deployment 'gpt-4o'");
         }
     }
 

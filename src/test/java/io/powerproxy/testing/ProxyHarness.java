@@ -16,6 +16,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.LongSupplier;
 
 /** A real proxy on a free loopback port, and a client to call it, for end-to-end tests. */
 public final class ProxyHarness implements AutoCloseable {
@@ -37,10 +38,15 @@ public final class ProxyHarness implements AutoCloseable {
 
     /** Starts the proxy on the given YAML config, with a token source for endpoints without a key and plugins. */
     public static ProxyHarness start(String yaml, TokenSource tokens, List<Plugin> plugins) {
+        return start(yaml, tokens, plugins, () -> System.nanoTime() / 1_000_000);
+    }
+
+    /** Starts the proxy with a clock of its own for how long targets stay blocked (see {@link FakeClock}). */
+    public static ProxyHarness start(String yaml, TokenSource tokens, List<Plugin> plugins, LongSupplier balancerClock) {
         try {
             ProxyConfig config = ConfigLoader.parse(yaml);
             return new ProxyHarness(ProxyServer.start(config, new InetSocketAddress("127.0.0.1", 0), tokens,
-                    Pipeline.of(plugins)));
+                    Pipeline.of(plugins), balancerClock));
         } catch (ConfigException | IOException e) {
             throw new IllegalStateException("cannot start the proxy: " + e.getMessage(), e);
         }

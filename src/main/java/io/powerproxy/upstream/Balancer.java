@@ -1,0 +1,325 @@
+package io.powerproxy.upstream;
+
+import io.powerproxy.config.EndpointConfig;
+import io.powerproxy.config.StandinConfig;
+import io.powerproxy.config.VirtualDeploymentConfig;
+import io.powerproxy.pipeline.ProxyException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+import java.util.random.RandomGenerator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Chooses the order in which a request tries its targets, and remembers which targets are blocked (§5).
+ *
+ * <p>Order: endpoints by {@code priority} (default: config order), then within each endpoint its stand-ins by
+ * their {@code priority} (default: config order), so that a config without priorities is tried exactly as the
+ * Python original tries it. Where priorities tie, the order is drawn by {@code weight} on every request. A
+ * non-streaming request skips an endpoint, and a stand-in, with probability {@code 1 - non_streaming_fraction}.
+ *
+ * <p>Requests that name no deployment (files, assistants...) go to whole endpoints in priority order, ties in
+ * config order, and skip nothing: objects such as files live on one endpoint, so these requests should keep
+ * finding the same one.
+ *
+ * <p>State is lock-free: each target's blocked-until is an {@link AtomicLong} in the target, each endpoint's
+ * requests in flight a {@link java.util.concurrent.Semaphore}. Times come from an injected millisecond clock.
+ */
+public final class Balancer {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Balancer.class);
+    private static final Duration LONG_BLOCK = Duration.ofHours(1);
+    private static final Duration RETRY_WHEN_NOTHING_IS_BLOCKED = Duration.ofSeconds(1);
+
+    /** Items of equal priority, with their weights, to be drawn in weighted random order. */
+    private record Tier<T>(List<T> items, double[] weights) {
+    }
+
+    /** An endpoint's part in serving one deployment: its targets for it, tier by tier. */
+    private record Slot(Endpoint endpoint, List<Tier<Target>> targets) {
+    }
+
+    private final List<Endpoint> endpoints;
+    private final Map<String, List<Tier<Slot>>> byDeployment;
+    private final List<Tier<Slot>> forAnyName;
+    private final List<Target> deploymentIndependent;
+    private final LongSupplier clock;
+    private final RandomGenerator random;
+
+    private Balancer(List<Endpoint> endpoints, Map<String, List<Tier<Slot>>> byDeployment, List<Tier<Slot>> forAnyName,
+            List<Target> deploymentIndependent, LongSupplier clock, RandomGenerator random) {
+        this.endpoints = endpoints;
+        this.byDeployment = byDeployment;
+        this.forAnyName = forAnyName;
+        this.deploymentIndependent = deploymentIndependent;
+        this.clock = clock;
+        this.random = random;
+    }
+
+    /** A balancer over the configured endpoints with the monotonic system clock and a per-thread random source. */
+    public static Balancer create(List<EndpointConfig> configs) {
+        return create(configs, () -> System.nanoTime() / 1_000_000, null);
+    }
+
+    /**
+     * A balancer with an injected clock (ms, monotonic) and random source (null: {@code ThreadLocalRandom}),
+     * for tests.
+     */
+    public static Balancer create(List<EndpointConfig> configs, LongSupplier clockMillis, RandomGenerator random) {
+        List<Endpoint> endpoints = new ArrayList<>();
+        Set<String> names = new LinkedHashSet<>();
+        for (EndpointConfig config : configs) {
+            endpoints.add(Endpoint.of(config));
+            config.virtualDeployments().forEach(vd -> names.add(vd.name()));
+        }
+        Map<String, List<Tier<Slot>>> byDeployment = new LinkedHashMap<>();
+        for (String name : names) {
+            List<Slot> slots = new ArrayList<>();
+            for (Endpoint endpoint : endpoints) {
+                Slot slot = slotFor(endpoint, name);
+                if (slot != null) {
+                    slots.add(slot);
+                }
+            }
+            byDeployment.put(name, tiers(slots, s -> s.endpoint().config().priority(), s -> s.endpoint().config().weight()));
+        }
+        List<Slot> wholeEndpoints = new ArrayList<>();
+        for (Endpoint endpoint : endpoints) {
+            if (endpoint.config().virtualDeployments().isEmpty()) {
+                wholeEndpoints.add(new Slot(endpoint, List.of(single(new Target.WholeEndpoint(endpoint)))));
+            }
+        }
+        List<Target> independent = endpoints.stream()
+                .sorted(Comparator.comparingInt(e -> e.config().priority()))
+                .<Target>map(Target.WholeEndpoint::new)
+                .toList();
+        return new Balancer(List.copyOf(endpoints), byDeployment,
+                tiers(wholeEndpoints, s -> s.endpoint().config().priority(), s -> s.endpoint().config().weight()),
+                independent, clockMillis, random);
+    }
+
+    private static Slot slotFor(Endpoint endpoint, String deployment) {
+        List<VirtualDeploymentConfig> vds = endpoint.config().virtualDeployments();
+        if (vds.isEmpty()) {
+            return new Slot(endpoint, List.of(single(new Target.WholeEndpoint(endpoint))));
+        }
+        for (VirtualDeploymentConfig vd : vds) {
+            if (vd.name().equals(deployment)) {
+                List<Target> standins = new ArrayList<>();
+                for (StandinConfig standin : vd.standins()) {
+                    standins.add(new Target.Standin(endpoint, vd.name(), standin));
+                }
+                return new Slot(endpoint, tiers(standins, t -> ((Target.Standin) t).standin().priority(),
+                        t -> ((Target.Standin) t).standin().weight()));
+            }
+        }
+        return null;
+    }
+
+    private static <T> Tier<T> single(T item) {
+        return new Tier<>(List.of(item), new double[] {1});
+    }
+
+    private static <T> List<Tier<T>> tiers(List<T> items, java.util.function.ToIntFunction<T> priority,
+            java.util.function.ToDoubleFunction<T> weight) {
+        Map<Integer, List<T>> byPriority = new java.util.TreeMap<>();
+        for (T item : items) {
+            byPriority.computeIfAbsent(priority.applyAsInt(item), k -> new ArrayList<>()).add(item);
+        }
+        List<Tier<T>> tiers = new ArrayList<>();
+        for (List<T> group : byPriority.values()) {
+            double[] weights = group.stream().mapToDouble(weight).toArray();
+            tiers.add(new Tier<>(List.copyOf(group), weights));
+        }
+        return List.copyOf(tiers);
+    }
+
+    public List<Endpoint> endpoints() {
+        return endpoints;
+    }
+
+    /**
+     * The targets a request tries, in order; blocked ones are still listed (they are skipped when tried, so a
+     * block that ends meanwhile counts).
+     *
+     * @param deployment the deployment asked for, or null when the request names none
+     * @param streaming whether the request streams; non-streaming ones skip targets by their non-streaming fraction
+     * @throws ProxyException 404 {@code DeploymentNotFound} when nothing serves that deployment
+     */
+    public List<Target> plan(String deployment, boolean streaming) {
+        if (deployment == null) {
+            return deploymentIndependent;
+        }
+        List<Tier<Slot>> tiers = byDeployment.get(deployment);
+        if (tiers == null) {
+            if (forAnyName.isEmpty()) {
+                throw ProxyException.of(404, "DeploymentNotFound", "The deployment '" + deployment
+                        + "' is not configured at this proxy. Configured deployments: "
+                        + String.join(", ", byDeployment.keySet()) + ".");
+            }
+            tiers = forAnyName;
+        }
+        RandomGenerator rng = random != null ? random : java.util.concurrent.ThreadLocalRandom.current();
+        List<Target> plan = new ArrayList<>(8);
+        for (Tier<Slot> tier : tiers) {
+            for (Slot slot : drawOrder(tier, rng)) {
+                if (!streaming && skips(slot.endpoint().config().nonStreamingFraction(), rng)) {
+                    continue;
+                }
+                for (Tier<Target> targets : slot.targets()) {
+                    for (Target target : drawOrder(targets, rng)) {
+                        if (!streaming && skips(target.nonStreamingFraction(), rng)) {
+                            continue;
+                        }
+                        plan.add(target);
+                    }
+                }
+            }
+        }
+        return plan;
+    }
+
+    private static boolean skips(double nonStreamingFraction, RandomGenerator rng) {
+        return nonStreamingFraction < 1 && rng.nextDouble() >= nonStreamingFraction;
+    }
+
+    /** Weighted random order without replacement (Efraimidis–Spirakis: smallest {@code -ln(u)/w} first). */
+    private static <T> List<T> drawOrder(Tier<T> tier, RandomGenerator rng) {
+        List<T> items = tier.items();
+        if (items.size() == 1) {
+            return items;
+        }
+        double[] keys = new double[items.size()];
+        Integer[] order = new Integer[items.size()];
+        for (int i = 0; i < keys.length; i++) {
+            keys[i] = -Math.log(1 - rng.nextDouble()) / tier.weights()[i];
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, Comparator.comparingDouble(i -> keys[i]));
+        List<T> drawn = new ArrayList<>(items.size());
+        for (Integer i : order) {
+            drawn.add(items.get(i));
+        }
+        return drawn;
+    }
+
+    /** Whether the target may not be tried now for that deployment. */
+    public boolean isBlocked(Target target, String deployment) {
+        long now = clock.getAsLong();
+        return target.blockedUntil(deployment).get() > now || target.endpoint().unreachableUntil().get() > now;
+    }
+
+    /** Blocks a target that answered 429, 408 or 5xx, for as long as the answer's headers say (§5). */
+    public Duration block(Target target, String deployment, int status, java.util.function.Function<String, String> header) {
+        Duration duration = RetryAfter.from(header, java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC));
+        extend(target.blockedUntil(deployment), duration);
+        log(target.describe(), "answered " + status, duration);
+        return duration;
+    }
+
+    /** Blocks a target whose answer did not arrive in time, for the default duration. */
+    public Duration blockTimedOut(Target target, String deployment, String what) {
+        extend(target.blockedUntil(deployment), RetryAfter.DEFAULT);
+        log(target.describe(), what, RetryAfter.DEFAULT);
+        return RetryAfter.DEFAULT;
+    }
+
+    /** Blocks a whole endpoint that could not be connected to (connection refused, DNS, TLS), for the default duration. */
+    public Duration blockUnreachable(Endpoint endpoint, String what) {
+        extend(endpoint.unreachableUntil(), RetryAfter.DEFAULT);
+        log(endpoint.name(), what, RetryAfter.DEFAULT);
+        return RetryAfter.DEFAULT;
+    }
+
+    private void extend(AtomicLong blockedUntil, Duration duration) {
+        long until = clock.getAsLong() + Math.max(0, duration.toMillis());
+        blockedUntil.accumulateAndGet(until, Math::max);
+    }
+
+    private static void log(String target, String what, Duration duration) {
+        if (duration.compareTo(LONG_BLOCK) > 0) {
+            LOG.warn("{} {}: blocked for {} s, more than an hour (a daily quota?); trying the next target", target,
+                    what, duration.toSeconds());
+        } else {
+            LOG.info("{} {}: blocked for {} ms; trying the next target", target, what, duration.toMillis());
+        }
+    }
+
+    /**
+     * Takes one of the endpoint's {@code max_connections} permits, waiting at most its {@code pool} timeout.
+     *
+     * @return the permit, to be closed when the response has been passed on; empty when none came free in time
+     */
+    public Optional<Permit> acquire(Endpoint endpoint) throws InterruptedException {
+        Duration wait = endpoint.config().timeouts().pool();
+        if (endpoint.permits().tryAcquire() || endpoint.permits().tryAcquire(wait.toNanos(), TimeUnit.NANOSECONDS)) {
+            return Optional.of(new Permit(endpoint));
+        }
+        LOG.info("{}: no free connection within {} ms (max_connections {}); trying the next target", endpoint.name(),
+                wait.toMillis(), endpoint.config().limits().maxConnections());
+        return Optional.empty();
+    }
+
+    /**
+     * The answer when no target could serve the request: 429 with {@code retry-after-ms} and {@code retry-after}
+     * set to the time until the earliest of its targets unblocks.
+     */
+    public ProxyException noTargetLeft(String deployment, List<Target> tried) {
+        long now = clock.getAsLong();
+        long earliest = Long.MAX_VALUE;
+        for (Target target : allTargets(deployment, tried)) {
+            long until = Math.max(target.blockedUntil(deployment).get(), target.endpoint().unreachableUntil().get());
+            if (until > now) {
+                earliest = Math.min(earliest, until - now);
+            }
+        }
+        long waitMs = earliest == Long.MAX_VALUE ? RETRY_WHEN_NOTHING_IS_BLOCKED.toMillis() : earliest;
+        String what = deployment == null ? "this request" : "deployment '" + deployment + "'";
+        return ProxyException.of(429, "TooManyRequests", "Every Azure OpenAI target for " + what
+                        + " is throttled, failing or busy right now. Retry after " + waitMs + " ms.")
+                .withHeader("retry-after-ms", Long.toString(waitMs))
+                .withHeader("retry-after", Long.toString((waitMs + 999) / 1000));
+    }
+
+    private List<Target> allTargets(String deployment, List<Target> tried) {
+        List<Tier<Slot>> tiers = deployment == null ? null : byDeployment.getOrDefault(deployment, forAnyName);
+        if (tiers == null) {
+            return tried;
+        }
+        List<Target> all = new ArrayList<>();
+        for (Tier<Slot> tier : tiers) {
+            for (Slot slot : tier.items()) {
+                slot.targets().forEach(t -> all.addAll(t.items()));
+            }
+        }
+        return all;
+    }
+
+    /** One request in flight to an endpoint; closing it frees the slot. */
+    public static final class Permit implements AutoCloseable {
+        private final Endpoint endpoint;
+        private boolean closed;
+
+        private Permit(Endpoint endpoint) {
+            this.endpoint = endpoint;
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                endpoint.permits().release();
+            }
+        }
+    }
+}
