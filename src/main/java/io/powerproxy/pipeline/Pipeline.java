@@ -1,6 +1,7 @@
 package io.powerproxy.pipeline;
 
 import io.powerproxy.streaming.SseEvent;
+import io.powerproxy.usage.UsageRecord;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
@@ -79,6 +80,16 @@ public final class Pipeline implements AutoCloseable {
                 plugin.onStreamEnded(exchange);
             } catch (RuntimeException e) {
                 logFailure(plugin, "onStreamEnded", exchange, e);
+            }
+        }
+    }
+
+    public void usage(Exchange exchange, UsageRecord usage) {
+        for (Plugin plugin : plugins) {
+            try {
+                plugin.onUsage(exchange, usage);
+            } catch (RuntimeException e) {
+                logFailure(plugin, "onUsage", exchange, e);
             }
         }
     }

@@ -1,6 +1,7 @@
 package io.powerproxy.pipeline;
 
 import io.powerproxy.streaming.SseEvent;
+import io.powerproxy.usage.UsageRecord;
 
 /**
  * A step of the request pipeline. Every hook has a no-op default, so a plugin overrides only what it needs.
@@ -36,12 +37,23 @@ public interface Plugin extends AutoCloseable {
     default void onResponseBody(Exchange exchange, byte[] body) {
     }
 
-    /** One event of a streaming response arrived and is about to be passed on to the client. */
+    /**
+     * One event of a streaming response arrived and is about to be passed on to the client. The event is only
+     * valid during the call: keep {@link SseEvent#data()} or {@link SseEvent#raw()}, never the event.
+     */
     default void onStreamEvent(Exchange exchange, SseEvent event) {
     }
 
     /** A streaming response ended, normally or not ({@link Exchange#status()} tells which). */
     default void onStreamEnded(Exchange exchange) {
+    }
+
+    /**
+     * The request is over and its usage is known: called exactly once for every request that reached an upstream
+     * (or the mock), whatever its outcome, after the last byte went to the client or the client went away.
+     * Sinks must only queue the record here, never write it on the request's thread.
+     */
+    default void onUsage(Exchange exchange, UsageRecord usage) {
     }
 
     /**
