@@ -9,6 +9,9 @@ import io.powerproxy.config.ConfigSummary;
 import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Pipeline;
+import io.powerproxy.pipeline.PluginJars;
+import io.powerproxy.plugins.AllowDeployments;
+import io.powerproxy.plugins.LimitUsage;
 import io.powerproxy.pipeline.PluginFactory;
 import io.powerproxy.pipeline.PluginRegistry;
 import io.powerproxy.server.ProxyServer;
@@ -16,6 +19,9 @@ import io.powerproxy.upstream.CachedTokenSource;
 import io.powerproxy.upstream.TokenSource;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
@@ -83,7 +89,7 @@ public final class PowerProxy {
         Pipeline pipeline;
         try {
             config = ConfigLoader.parse(text.get().yaml());
-            pipeline = Pipeline.of(pluginRegistry().createAll(config));
+            pipeline = Pipeline.of(pluginRegistry(env).createAll(config));
         } catch (ConfigException e) {
             err.println("The configuration from " + text.get().origin() + " is not valid:");
             e.problems().forEach(problem -> err.println("  - " + problem));
@@ -113,26 +119,70 @@ public final class PowerProxy {
             pipeline.close();
             return 1;
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            log.info("stopping: waiting up to {} s for requests in flight", SHUTDOWN_GRACE.toSeconds());
-            server.stop(SHUTDOWN_GRACE);
-            log.info("stopped");
-            stopped.countDown();
-        }, "powerproxy-shutdown"));
+        CountDownLatch stopRequested = new CountDownLatch(1);
+        onSignals(stopRequested::countDown);
+        // Any other way the JVM ends (System.exit elsewhere, SIGHUP) still stops the server gracefully.
+        Thread hook = new Thread(() -> server.stop(SHUTDOWN_GRACE), "powerproxy-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
         log.info("ready on port {} ({} ms)", server.port(), (System.nanoTime() - started) / 1_000_000);
         try {
-            stopped.await();
+            stopRequested.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        log.info("stopping: waiting up to {} s for requests in flight", SHUTDOWN_GRACE.toSeconds());
+        Runtime.getRuntime().removeShutdownHook(hook);
+        server.stop(SHUTDOWN_GRACE);
+        log.info("stopped");
         return 0;
     }
 
-    /** Built-in plugins plus those of jars on the class path. */
-    static PluginRegistry pluginRegistry() {
-        List<PluginFactory> builtIns = List.of();
-        return PluginRegistry.create(builtIns, PowerProxy.class.getClassLoader());
+    /**
+     * Handles SIGTERM and SIGINT itself, so that a graceful stop ends with exit code 0 (§1) rather than the
+     * JVM's 143 for a signal.
+     */
+    @SuppressWarnings("restriction")
+    private static void onSignals(Runnable stop) {
+        for (String name : List.of("TERM", "INT")) {
+            try {
+                sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> stop.run());
+            } catch (IllegalArgumentException | UnsupportedOperationException e) {
+                LoggerFactory.getLogger(PowerProxy.class).warn("cannot handle SIG{}: {}", name, e.toString());
+            }
+        }
+    }
+
+    /** Built-in plugins plus those of the jars in the plugins folder (see {@link #pluginsFolder}). */
+    static PluginRegistry pluginRegistry(Map<String, String> env) {
+        List<PluginFactory> builtIns = List.of(
+                AllowDeployments.factory(),
+                LimitUsage.factory());
+        Path folder = pluginsFolder(env);
+        List<Path> jars = PluginJars.jars(folder);
+        if (!jars.isEmpty()) {
+            LoggerFactory.getLogger(PowerProxy.class).info("plugin jars from {}: {}", folder, jars);
+        }
+        return PluginRegistry.create(builtIns, PluginJars.classLoader(folder, PowerProxy.class.getClassLoader()));
+    }
+
+    /**
+     * Where third-party plugin jars are: {@code POWERPROXY_PLUGINS_DIR} when set, else the {@code plugins} folder
+     * beside the proxy's jar (or in the working directory when the proxy runs from classes).
+     */
+    static Path pluginsFolder(Map<String, String> env) {
+        String configured = env.get("POWERPROXY_PLUGINS_DIR");
+        if (configured != null && !configured.isBlank()) {
+            return Path.of(configured);
+        }
+        try {
+            Path code = Path.of(PowerProxy.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            if (Files.isRegularFile(code)) {
+                return code.toAbsolutePath().getParent().resolve("plugins");
+            }
+        } catch (URISyntaxException | SecurityException | NullPointerException e) {
+            // Fall back to the working directory.
+        }
+        return Path.of("plugins");
     }
 
     /**

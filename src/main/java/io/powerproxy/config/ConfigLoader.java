@@ -370,7 +370,8 @@ public final class ConfigLoader {
             return null;
         }
         try {
-            return Pattern.compile(fromPythonRegex(regex));
+            // The original matches header names with re.IGNORECASE.
+            return Pattern.compile(fromPythonRegex(regex), Pattern.CASE_INSENSITIVE);
         } catch (PatternSyntaxException e) {
             problems.add(path + " is not a valid regular expression: " + e.getDescription() + " at index " + e.getIndex()
                     + " of '" + abbreviate(regex) + "'");
@@ -405,7 +406,7 @@ public final class ConfigLoader {
             return null;
         }
         try {
-            if (json instanceof Map<?, ?> || json instanceof List<?>) {
+            if (json instanceof Map<?, ?>) {
                 return JSON.writeValueAsString(json);
             }
             if (json instanceof String text) {
@@ -414,7 +415,15 @@ public final class ConfigLoader {
                     problems.add(path + " is not valid JSON: it is empty");
                     return null;
                 }
+                if (!document.isObject()) {
+                    problems.add(path + " must be a JSON object, like an Azure OpenAI answer");
+                    return null;
+                }
                 return JSON.writeValueAsString(document);
+            }
+            if (json instanceof List<?>) {
+                problems.add(path + " must be a JSON object, like an Azure OpenAI answer, not a list");
+                return null;
             }
         } catch (JsonProcessingException e) {
             JsonLocation location = e.getLocation();

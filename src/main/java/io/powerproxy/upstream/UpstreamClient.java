@@ -97,17 +97,22 @@ public final class UpstreamClient implements AutoCloseable {
                     builder.header(name, value);
                 } catch (IllegalArgumentException e) {
                     throw ProxyException.of(400, "InvalidHeader",
-                            "The request header '" + name + "' cannot be forwarded: " + e.getMessage());
+                            "The request header '" + name + "' has a value that cannot be forwarded.");
                 }
             }
         }
     }
 
+    /**
+     * Sets the upstream credentials. A client that came with its own Entra ID token keeps it, also towards an
+     * endpoint with a key: the proxy cannot validate such a token, so Azure must; swapping in the endpoint key
+     * would let any bearer string through.
+     */
     private void authenticate(Endpoint endpoint, UpstreamRequest request, HttpRequest.Builder builder) {
-        if (endpoint.hasKey()) {
-            builder.header("api-key", endpoint.config().key());
-        } else if (request.passThroughToken() != null) {
+        if (request.passThroughToken() != null) {
             builder.header("Authorization", "Bearer " + request.passThroughToken());
+        } else if (endpoint.hasKey()) {
+            builder.header("api-key", endpoint.config().key());
         } else if (tokens != null) {
             builder.header("Authorization", "Bearer " + tokens.token());
         } else {

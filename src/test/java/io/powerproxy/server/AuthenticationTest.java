@@ -140,6 +140,31 @@ class AuthenticationTest {
     }
 
     @Test
+    void anEntraTokenGoesUpstreamEvenToAnEndpointWithAKeySoThatAzureValidatesIt() {
+        proxy = ProxyHarness.start("""
+                clients:
+                  - name: Team A
+                    key: %s
+                  - name: Entra Users
+                    uses_entra_id_auth: true
+                aoai:
+                  endpoints:
+                    - name: Keyed
+                      url: %s
+                      key: %s
+                """.formatted(Configs.TEAM_A_KEY, azure.baseUrl(), Configs.ENDPOINT_KEY));
+
+        HttpResponse<String> response = proxy.send(proxy.request(CHAT)
+                .header("Authorization", "Bearer not-validated-by-the-proxy")
+                .POST(HttpRequest.BodyPublishers.ofString("{}")).build());
+
+        assertEquals(200, response.statusCode());
+        azure.verify(postRequestedFor(anyUrl())
+                .withHeader("Authorization", equalTo("Bearer not-validated-by-the-proxy"))
+                .withHeader("api-key", absent()));
+    }
+
+    @Test
     void keyClientsGetAManagedIdentityTokenForAnEndpointWithoutKey() {
         FixedTokenCredential credential = new FixedTokenCredential("mi-token-123");
         proxy = ProxyHarness.start(entraConfig(), CachedTokenSource.of(credential), List.of());

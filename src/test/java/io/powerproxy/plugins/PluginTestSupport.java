@@ -1,0 +1,39 @@
+package io.powerproxy.plugins;
+
+import io.powerproxy.config.ConfigLoader;
+import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.usage.UsageRecord;
+import java.time.Instant;
+import java.util.Map;
+
+/** Builds plugin contexts from YAML and plain exchanges, for tests of one plugin at a time. */
+final class PluginTestSupport {
+
+    private PluginTestSupport() {
+    }
+
+    /** A config with the given clients section (YAML list items under {@code clients:}) and one plugin entry. */
+    static PluginContext context(String clientsYaml, String pluginYaml) throws Exception {
+        ProxyConfig config = ConfigLoader.parse("clients:\n" + clientsYaml.indent(2) + "plugins:\n" + pluginYaml.indent(2)
+                + "aoai:\n  mock_response:\n    json: {\"ok\": true}\n");
+        return new PluginContext(config.plugins().get(0), config);
+    }
+
+    /** An exchange of the n-th client of the context, asking for a deployment (or none). */
+    static Exchange exchange(PluginContext context, int client, String deployment) {
+        Exchange exchange = new Exchange("req-" + System.nanoTime(), Instant.now(), System.nanoTime(), "POST",
+                "/openai/deployments/" + deployment + "/chat/completions", null, Map.of());
+        exchange.client(context.clients().get(client));
+        exchange.deployment(deployment);
+        return exchange;
+    }
+
+    static UsageRecord usage(Exchange exchange, long totalTokens) {
+        return new UsageRecord(exchange.receivedAt(), exchange.client().name(), false, totalTokens / 2,
+                totalTokens - totalTokens / 2, totalTokens, 12.5, "Sweden Central", "Sweden", exchange.deployment(), null,
+                "2024-10-21", 200, UsageRecord.Operation.CHAT, "gpt-4o", UsageRecord.UsageSource.REPORTED,
+                exchange.requestId());
+    }
+}
