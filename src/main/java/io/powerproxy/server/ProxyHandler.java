@@ -15,6 +15,7 @@ import io.powerproxy.upstream.Balancer;
 import io.powerproxy.upstream.Target;
 import io.powerproxy.upstream.UpstreamClient;
 import io.powerproxy.upstream.UpstreamRequest;
+import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -50,6 +51,7 @@ final class ProxyHandler implements HttpHandler {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** Answers that make the balancer block the target and try the next one (§5). */
     private static final Set<Integer> FAILOVER_STATUSES = Set.of(408, 429, 500, 502, 503, 504);
+    private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
 
     private final ClientIdentifier clients;
     private final Pipeline pipeline;
@@ -92,15 +94,32 @@ final class ProxyHandler implements HttpHandler {
             if (!abort) {
                 http.close();
             }
+            recordUsage(exchange);
             ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
                     exchange.method(), exchange.path(), exchange.client() == null ? "-" : exchange.client().name(),
-                    exchange.deployment(), targetName(exchange), exchange.status(),
+                    exchange.deployment() == null ? "-" : exchange.deployment(), targetName(exchange), exchange.status(),
                     (System.nanoTime() - started) / 1_000_000);
         }
         if (abort) {
             // Closing the exchange would end the body as if it were complete; throwing instead makes the
             // HttpServer drop the connection, so the client sees a truncated response as an error.
             throw new ResponseAborted();
+        }
+    }
+
+    /** Hands the request's usage record to the plugins; every request an upstream answered gets exactly one. */
+    private void recordUsage(Exchange exchange) {
+        UsageAccounting accounting = exchange.get(ACCOUNTING);
+        if (accounting == null) {
+            return;
+        }
+        try {
+            UsageRecord record = accounting.record();
+            if (record != null) {
+                pipeline.usage(exchange, record);
+            }
+        } catch (RuntimeException e) {
+            LOG.error("request {}: its usage record could not be made", exchange.requestId(), e);
         }
     }
 
@@ -114,16 +133,20 @@ final class ProxyHandler implements HttpHandler {
         JsonNode json = exchange.requestJson();
         exchange.deployment(path.deployment() != null ? path.deployment() : path.v1() ? textField(json, "model") : null);
         exchange.streaming(json != null && json.path("stream").isBoolean() && json.path("stream").booleanValue());
+        UsageAccounting accounting = UsageAccounting.start(exchange, path);
+        exchange.put(ACCOUNTING, accounting);
         pipeline.clientIdentified(exchange);
 
-        UpstreamAnswer answer = upstream.mock() != null ? answerFromMock(exchange) : callUpstream(exchange, path, identity);
-        relay(http, exchange, answer);
+        UpstreamAnswer answer = upstream.mock() != null
+                ? answerFromMock(exchange, accounting)
+                : callUpstream(exchange, path, identity, accounting);
+        relay(http, exchange, answer, accounting);
     }
 
-    private UpstreamAnswer answerFromMock(Exchange exchange) throws InterruptedException {
+    private UpstreamAnswer answerFromMock(Exchange exchange, UsageAccounting accounting) throws InterruptedException {
         exchange.target("mock", null);
-        JsonNode json = exchange.requestJson();
-        boolean includeUsage = json != null && json.path("stream_options").path("include_usage").asBoolean(false);
+        boolean includeUsage = accounting.clientAskedForUsage() || accounting.askUpstreamForUsage();
+        accounting.attemptStarted();
         Duration wait = upstream.mock().waitBeforeReturn();
         if (!wait.isZero()) {
             Thread.sleep(wait);
@@ -133,8 +156,8 @@ final class ProxyHandler implements HttpHandler {
                 new java.io.ByteArrayInputStream(mock.body()), Duration.ofSeconds(120), null);
     }
 
-    private UpstreamAnswer callUpstream(Exchange exchange, RequestPath path, ClientIdentifier.Identity identity)
-            throws IOException, InterruptedException {
+    private UpstreamAnswer callUpstream(Exchange exchange, RequestPath path, ClientIdentifier.Identity identity,
+            UsageAccounting accounting) throws IOException, InterruptedException {
         Balancer balancer = upstream.balancer();
         String requested = exchange.deployment();
         List<Target> plan = balancer.plan(requested, exchange.streaming());
@@ -148,7 +171,7 @@ final class ProxyHandler implements HttpHandler {
             }
             boolean handedOver = false;
             try {
-                HttpResponse<InputStream> response = attempt(exchange, path, identity, target);
+                HttpResponse<InputStream> response = attempt(exchange, path, identity, target, accounting);
                 if (response == null) {
                     continue;
                 }
@@ -172,14 +195,16 @@ final class ProxyHandler implements HttpHandler {
 
     /** One try at one target; null when it failed before an answer and the target was blocked for it. */
     private HttpResponse<InputStream> attempt(Exchange exchange, RequestPath path, ClientIdentifier.Identity identity,
-            Target target) throws IOException, InterruptedException {
+            Target target, UsageAccounting accounting) throws IOException, InterruptedException {
         exchange.target(target.endpoint().name(), target.standinName());
         String requested = exchange.deployment();
         String deployment = requested == null ? null : target.deploymentFor(requested);
         UpstreamRequest request = new UpstreamRequest(exchange.method(),
                 deployment == null ? path.rawPath() : path.withDeployment(deployment), path.rawQuery(),
-                exchange.requestHeaders(), bodyFor(exchange, path, deployment), identity.passThroughToken());
+                exchange.requestHeaders(), bodyFor(exchange, path, deployment, accounting.askUpstreamForUsage()),
+                identity.passThroughToken());
         Balancer balancer = upstream.balancer();
+        accounting.attemptStarted();
         try {
             return upstream.client().send(target, request);
         } catch (HttpConnectTimeoutException e) {
@@ -191,7 +216,10 @@ final class ProxyHandler implements HttpHandler {
         } catch (ConnectException | SSLException e) {
             balancer.blockUnreachable(target.endpoint(), "could not be connected to (" + e + ")");
         } catch (IOException e) {
-            balancer.blockTimedOut(target, requested, "failed before answering (" + e + ")");
+            // The request may have reached the upstream and been served: sending it elsewhere could run it twice.
+            LOG.warn("request {} to {} failed after it was sent: {}", exchange.requestId(), target.describe(), e.toString());
+            throw failed(502, "EndpointFailed", "the connection to endpoint '" + target.endpoint().name()
+                    + "' failed after the request was sent; it was not retried elsewhere because it may have run");
         }
         return null;
     }
@@ -208,18 +236,33 @@ final class ProxyHandler implements HttpHandler {
         }
     }
 
-    /** The request body to send: the client's bytes, except that v1 calls name the stand-in in {@code model}. */
-    private static byte[] bodyFor(Exchange exchange, RequestPath path, String deployment) throws IOException {
+    /**
+     * The request body to send: the client's bytes, except that v1 calls name the stand-in in {@code model} and
+     * streaming calls may ask for exact usage.
+     */
+    private static byte[] bodyFor(Exchange exchange, RequestPath path, String deployment, boolean askForUsage)
+            throws IOException {
         JsonNode json = exchange.requestJson();
-        if (!path.v1() || deployment == null || json == null || deployment.equals(textField(json, "model"))) {
+        boolean renameModel = path.v1() && deployment != null && json != null
+                && !deployment.equals(textField(json, "model"));
+        if (!renameModel && !askForUsage) {
             return exchange.requestBody();
         }
         ObjectNode rewritten = ((ObjectNode) json).deepCopy();
-        rewritten.put("model", deployment);
+        if (renameModel) {
+            rewritten.put("model", deployment);
+        }
+        if (askForUsage) {
+            JsonNode options = rewritten.get("stream_options");
+            (options instanceof ObjectNode object ? object : rewritten.putObject("stream_options"))
+                    .put("include_usage", true);
+        }
         return JSON.writeValueAsBytes(rewritten);
     }
 
-    private void relay(HttpExchange http, Exchange exchange, UpstreamAnswer answer) throws IOException {
+    private void relay(HttpExchange http, Exchange exchange, UpstreamAnswer answer, UsageAccounting accounting)
+            throws IOException {
+        accounting.answered();
         exchange.status(answer.status());
         exchange.responseHeaders(answer.headers());
         try (Balancer.Permit permit = answer.permit();
@@ -236,16 +279,19 @@ final class ProxyHandler implements HttpHandler {
             if ("HEAD".equals(exchange.method()) || answer.status() == 204 || answer.status() == 304) {
                 http.sendResponseHeaders(answer.status(), -1);
             } else if (contentType != null && contentType.startsWith("text/event-stream")) {
-                relayStream(http, exchange, body);
+                relayStream(http, exchange, body, accounting);
             } else if (contentType != null && contentType.contains("json")) {
-                relayBuffered(http, exchange, body);
+                relayBuffered(http, exchange, body, accounting);
             } else {
                 relayBytes(http, exchange, body);
             }
+        } finally {
+            accounting.ended();
         }
     }
 
-    private void relayStream(HttpExchange http, Exchange exchange, InputStream body) throws IOException {
+    private void relayStream(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting)
+            throws IOException {
         http.sendResponseHeaders(exchange.status(), 0);
         OutputStream client = http.getResponseBody();
         try {
@@ -255,6 +301,9 @@ final class ProxyHandler implements HttpHandler {
         }
         try {
             SseCopier.copy(body, client, event -> {
+                if (!accounting.forward(event)) {
+                    return false;
+                }
                 pipeline.streamEvent(exchange, event);
                 return true;
             });
@@ -269,7 +318,8 @@ final class ProxyHandler implements HttpHandler {
         }
     }
 
-    private void relayBuffered(HttpExchange http, Exchange exchange, InputStream body) throws IOException {
+    private void relayBuffered(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting)
+            throws IOException {
         byte[] bytes;
         try {
             bytes = body.readAllBytes();
@@ -278,6 +328,7 @@ final class ProxyHandler implements HttpHandler {
                     e.toString());
             throw failed(502, "EndpointFailed", "endpoint '" + exchange.endpointName() + "' broke off its answer");
         }
+        accounting.body(bytes);
         pipeline.responseBody(exchange, bytes);
         http.sendResponseHeaders(exchange.status(), bytes.length == 0 ? -1 : bytes.length);
         if (bytes.length > 0) {

@@ -79,13 +79,14 @@ class ErrorPathsTest {
     }
 
     @Test
-    void anEndpointThatResetsTheConnectionGives429() throws Exception {
+    void anEndpointThatResetsTheConnectionAfterTheRequestGives502AndIsNotRetried() throws Exception {
         azure.stubFor(any(anyUrl()).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
         try (ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()))) {
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
 
-            assertEquals(429, response.statusCode());
-            AuthenticationTest.assertAzureError(response, "TooManyRequests", "deployment 'gpt-4o'");
+            assertEquals(502, response.statusCode());
+            AuthenticationTest.assertAzureError(response, "EndpointFailed", "'Sweden'");
+            assertEquals(1, azure.getAllServeEvents().size(), "sent once, never again");
         }
     }
 

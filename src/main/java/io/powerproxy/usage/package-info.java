@@ -1,0 +1,8 @@
+/**
+ * Usage records, token counting and estimation, and usage sinks' plumbing: {@link io.powerproxy.usage.UsageRecord}
+ * is what a request used; {@link io.powerproxy.usage.StreamUsage} and {@link io.powerproxy.usage.ResponseUsage}
+ * take the {@link io.powerproxy.usage.Counts} from a streamed or a buffered answer, reported by the upstream or
+ * estimated with {@link io.powerproxy.usage.TokenEstimator} in the encoding that
+ * {@link io.powerproxy.usage.TokenEncodings} picks for the model.
+ */
+package io.powerproxy.usage;
