@@ -12,6 +12,8 @@ import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.PluginJars;
 import io.powerproxy.plugins.AllowDeployments;
 import io.powerproxy.plugins.LimitUsage;
+import io.powerproxy.plugins.LogUsageToConsole;
+import io.powerproxy.plugins.LogUsageToCsvFile;
 import io.powerproxy.pipeline.PluginFactory;
 import io.powerproxy.pipeline.PluginRegistry;
 import io.powerproxy.server.ProxyServer;
@@ -156,7 +158,9 @@ public final class PowerProxy {
     static PluginRegistry pluginRegistry(Map<String, String> env) {
         List<PluginFactory> builtIns = List.of(
                 AllowDeployments.factory(),
-                LimitUsage.factory());
+                LimitUsage.factory(),
+                LogUsageToConsole.factory(),
+                LogUsageToCsvFile.factory());
         Path folder = pluginsFolder(env);
         List<Path> jars = PluginJars.jars(folder);
         if (!jars.isEmpty()) {

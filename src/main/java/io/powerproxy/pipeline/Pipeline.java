@@ -10,7 +10,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Calls the configured plugins' hooks in config order and enforces their contract: hooks before the upstream
  * call may reject with {@link ProxyException}; hooks after it must not break the request, so their failures
- * are logged with the plugin's name and the request goes on.
+ * are logged with the plugin's name and the request goes on. {@link LinkageError}s count as such failures too:
+ * a third-party jar built against another version of the API must not break requests.
  */
 public final class Pipeline implements AutoCloseable {
 
@@ -48,7 +49,7 @@ public final class Pipeline implements AutoCloseable {
         for (Plugin plugin : plugins) {
             try {
                 plugin.onResponseHeaders(exchange);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError e) {
                 logFailure(plugin, "onResponseHeaders", exchange, e);
             }
         }
@@ -58,7 +59,7 @@ public final class Pipeline implements AutoCloseable {
         for (Plugin plugin : plugins) {
             try {
                 plugin.onResponseBody(exchange, body);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError e) {
                 logFailure(plugin, "onResponseBody", exchange, e);
             }
         }
@@ -68,7 +69,7 @@ public final class Pipeline implements AutoCloseable {
         for (Plugin plugin : plugins) {
             try {
                 plugin.onStreamEvent(exchange, event);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError e) {
                 logFailure(plugin, "onStreamEvent", exchange, e);
             }
         }
@@ -78,7 +79,7 @@ public final class Pipeline implements AutoCloseable {
         for (Plugin plugin : plugins) {
             try {
                 plugin.onStreamEnded(exchange);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError e) {
                 logFailure(plugin, "onStreamEnded", exchange, e);
             }
         }
@@ -88,7 +89,7 @@ public final class Pipeline implements AutoCloseable {
         for (Plugin plugin : plugins) {
             try {
                 plugin.onUsage(exchange, usage);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError e) {
                 logFailure(plugin, "onUsage", exchange, e);
             }
         }
@@ -119,7 +120,7 @@ public final class Pipeline implements AutoCloseable {
         }
     }
 
-    private static void logFailure(Plugin plugin, String hook, Exchange exchange, RuntimeException e) {
+    private static void logFailure(Plugin plugin, String hook, Exchange exchange, Throwable e) {
         LOG.error("plugin {} failed in {} for request {}", plugin.getClass().getName(), hook, exchange.requestId(), e);
     }
 }

@@ -91,20 +91,27 @@ final class ProxyHandler implements HttpHandler {
             reject(http, exchange, ProxyException.of(500, "InternalServerError",
                     "The proxy failed to handle the request; look for request id " + exchange.requestId() + " in its log."));
         } finally {
-            if (!abort) {
-                http.close();
+            try {
+                if (!abort) {
+                    http.close();
+                }
+                recordUsage(exchange);
+            } finally {
+                logAccess(exchange, started);
             }
-            recordUsage(exchange);
-            ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
-                    exchange.method(), exchange.path(), exchange.client() == null ? "-" : exchange.client().name(),
-                    exchange.deployment() == null ? "-" : exchange.deployment(), targetName(exchange), exchange.status(),
-                    (System.nanoTime() - started) / 1_000_000);
         }
         if (abort) {
             // Closing the exchange would end the body as if it were complete; throwing instead makes the
             // HttpServer drop the connection, so the client sees a truncated response as an error.
             throw new ResponseAborted();
         }
+    }
+
+    private static void logAccess(Exchange exchange, long started) {
+        ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
+                    exchange.method(), exchange.path(), exchange.client() == null ? "-" : exchange.client().name(),
+                    exchange.deployment() == null ? "-" : exchange.deployment(), targetName(exchange), exchange.status(),
+                (System.nanoTime() - started) / 1_000_000);
     }
 
     /** Hands the request's usage record to the plugins; every request an upstream answered gets exactly one. */
@@ -118,7 +125,7 @@ final class ProxyHandler implements HttpHandler {
             if (record != null) {
                 pipeline.usage(exchange, record);
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinkageError e) {
             LOG.error("request {}: its usage record could not be made", exchange.requestId(), e);
         }
     }

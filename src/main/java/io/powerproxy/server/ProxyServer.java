@@ -14,10 +14,14 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
 /** The running proxy: a JDK {@link HttpServer} on virtual threads in front of the configured upstreams. */
 public final class ProxyServer implements AutoCloseable {
+
+    /** How long handlers may take, after the server stopped, to hand over their usage records. */
+    private static final Duration HANDLERS_FINISHING = Duration.ofSeconds(5);
 
     private final HttpServer server;
     private final ExecutorService executor;
@@ -75,7 +79,16 @@ public final class ProxyServer implements AutoCloseable {
      */
     public void stop(Duration grace) {
         server.stop((int) Math.max(0, Math.min(Integer.MAX_VALUE, grace.toSeconds())));
-        executor.shutdownNow();
+        // A handler finishes its usage record after its exchange is closed: let those end before the sinks close.
+        executor.shutdown();
+        try {
+            if (!executor.awaitTermination(HANDLERS_FINISHING.toMillis(), TimeUnit.MILLISECONDS)) {
+                executor.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            executor.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
         idleTimeout.close();
         upstreamClient.close();
         pipeline.close();

@@ -271,4 +271,29 @@ class UsageRecordsTest {
             azure.stop();
         }
     }
+
+    @Test
+    void aPluginThatFailsInOnUsageKeepsNeitherTheAnswerNorOtherPluginsFromTheirRecord() throws Exception {
+        io.powerproxy.pipeline.Plugin broken = new io.powerproxy.pipeline.Plugin() {
+            @Override
+            public void onUsage(io.powerproxy.pipeline.Exchange exchange, UsageRecord usage) {
+                throw new NoClassDefFoundError("com/example/Missing (a plugin jar built against another version)");
+            }
+        };
+        RecordingPlugin recorder = new RecordingPlugin();
+        String mock = Configs.withAoai("""
+                mock_response:
+                  json: {"object": "chat.completion", "choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}}
+                """);
+        try (ProxyHarness proxy = ProxyHarness.start(mock, null, List.of(broken, recorder))) {
+
+            HttpResponse<String> first = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
+            HttpResponse<String> second = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
+
+            assertEquals(200, first.statusCode());
+            assertEquals(200, second.statusCode());
+            assertEquals(2, recorder.await(2, Duration.ofSeconds(5)).size());
+            assertEquals(5, recorder.records().get(0).totalTokens());
+        }
+    }
 }

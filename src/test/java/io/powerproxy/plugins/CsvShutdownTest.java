@@ -1,0 +1,245 @@
+package io.powerproxy.plugins;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.powerproxy.config.ConfigLoader;
+import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.pipeline.Plugin;
+import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.ProxyHarness;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Every answered request has exactly one CSV row, under concurrent load and across a SIGTERM shutdown (§1, §7). */
+class CsvShutdownTest {
+
+    private static final String KEY = "team-a-key-0123456789";
+    private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+    private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
+    private static final String REQUEST_ID = "x-powerproxy-request-id";
+
+    @TempDir
+    Path dir;
+
+    private String config(Path logDir) {
+        return """
+                clients:
+                  - name: Team A
+                    key: %s
+                plugins:
+                  - name: LogUsageToCsvFile
+                    log_dir: '%s'
+                aoai:
+                  mock_response:
+                    ms_to_wait_before_return: 20
+                    json: {
+                      "id": "chatcmpl-1", "object": "chat.completion", "created": 1732500000,
+                      "model": "gpt-4o-2024-08-06",
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": "Hello."}}],
+                      "usage": {"completion_tokens": 2, "prompt_tokens": 8, "total_tokens": 10}
+                    }
+                """.formatted(KEY, logDir);
+    }
+
+    @Test
+    void aThousandConcurrentRequestsThroughTheProxyGetExactlyOneRowEach() throws Exception {
+        Path logDir = dir.resolve("logs");
+        String yaml = config(logDir);
+        ProxyConfig config = ConfigLoader.parse(yaml);
+        Plugin plugin = LogUsageToCsvFile.factory().create(new PluginContext(config.plugins().getFirst(), config));
+        Set<String> answered = ConcurrentHashMap.newKeySet();
+
+        try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(plugin))) {
+            CountDownLatch start = new CountDownLatch(1);
+            try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+                for (int i = 0; i < 1000; i++) {
+                    clients.submit(() -> {
+                        start.await();
+                        HttpResponse<String> response = proxy.postJson(CHAT, KEY, BODY);
+                        assertEquals(200, response.statusCode(), response.body());
+                        answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
+                        return null;
+                    });
+                }
+                start.countDown();
+            }
+            // Usage is recorded just after each answer is sent: wait until every row is on disk before stopping.
+            awaitCompleteRows(logDir, 1000);
+        }
+
+        assertEquals(1000, answered.size());
+        Map<String, Integer> rows = rowsPerRequestId(logDir);
+        assertEquals(1000, rows.size());
+        assertEquals(Set.of(1), Set.copyOf(rows.values()), "no request has two rows");
+        assertEquals(answered, rows.keySet());
+    }
+
+    @Test
+    void aSigtermDuringLoadExitsCleanlyAndEveryAnsweredRequestHasExactlyOneRow() throws Exception {
+        Path logDir = dir.resolve("logs");
+        Path configFile = Files.writeString(dir.resolve("config.yaml"), config(logDir));
+        int port = freePort();
+        Process proxy = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "io.powerproxy.PowerProxy",
+                "--config-file", configFile.toString(), "--host", "127.0.0.1", "--port", Integer.toString(port))
+                .redirectErrorStream(true)
+                .start();
+        List<String> output = Collections.synchronizedList(new ArrayList<>());
+        CountDownLatch ready = new CountDownLatch(1);
+        Thread reader = Thread.ofVirtual().start(() -> {
+            try (BufferedReader lines = new BufferedReader(new InputStreamReader(proxy.getInputStream(), UTF_8))) {
+                for (String line; (line = lines.readLine()) != null; ) {
+                    output.add(line);
+                    if (line.contains("ready on port")) {
+                        ready.countDown();
+                    }
+                }
+            } catch (IOException e) {
+                output.add("(reading the output failed: " + e + ")");
+            }
+        });
+        try {
+            long readyBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!ready.await(50, TimeUnit.MILLISECONDS)) {
+                if (!proxy.isAlive() || System.nanoTime() > readyBy) {
+                    reader.join(Duration.ofSeconds(5));
+                    fail("the proxy did not get ready:\n" + String.join("\n", output));
+                }
+            }
+            Set<String> answered = ConcurrentHashMap.newKeySet();
+            AtomicInteger failed = new AtomicInteger();
+            // SIGTERM goes out once the load is in full swing (100 answers, about a second on an idle machine);
+            // the load goes on until the proxy is gone, bounded in requests and time.
+            CountDownLatch someAnswered = new CountDownLatch(100);
+            long loadEnds = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            int exit;
+            try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                    .connectTimeout(Duration.ofSeconds(5)).build();
+                    ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
+                HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + CHAT))
+                        .timeout(Duration.ofSeconds(30))
+                        .header("api-key", KEY)
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(BODY))
+                        .build();
+                for (int i = 0; i < 50; i++) {
+                    load.submit(() -> {
+                        for (int sent = 0; sent < 500 && System.nanoTime() < loadEnds && proxy.isAlive(); sent++) {
+                            try {
+                                HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
+                                if (response.statusCode() == 200) {
+                                    answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
+                                    someAnswered.countDown();
+                                }
+                            } catch (IOException refusedOrCut) {
+                                failed.incrementAndGet();
+                            }
+                        }
+                        return null;
+                    });
+                }
+                assertTrue(someAnswered.await(30, TimeUnit.SECONDS), "the proxy answers under load\n" + tail(output));
+                // SIGTERM through the handle: Process.destroy() would also close the output still being read.
+                assertTrue(proxy.toHandle().destroy(), "SIGTERM sent");
+                assertTrue(proxy.waitFor(60, TimeUnit.SECONDS), "the proxy exits after SIGTERM");
+                exit = proxy.exitValue();
+            }
+            reader.join(Duration.ofSeconds(10));
+
+            String log = String.join("\n", output);
+            assertTrue(log.contains("stopped"), log);
+            Map<String, Integer> rows = rowsPerRequestId(logDir);
+            List<String> missing = answered.stream().filter(id -> !rows.containsKey(id)).sorted().toList();
+            List<String> twice = rows.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList();
+            assertTrue(missing.isEmpty(), missing.size() + " of " + answered.size() + " answered requests have no row, e.g. "
+                    + missing.subList(0, Math.min(5, missing.size())) + "\n" + tail(output));
+            assertTrue(twice.isEmpty(), "requests with more than one row: " + twice);
+            assertTrue(answered.size() >= 100, "answered " + answered.size() + ", failed " + failed.get());
+            assertEquals(0, exit, "exit code after SIGTERM\n" + tail(output));
+        } finally {
+            if (proxy.isAlive()) {
+                proxy.destroyForcibly();
+            }
+        }
+    }
+
+    /** Waits until the CSV files in a directory hold at least this many complete rows (after their headers). */
+    private static void awaitCompleteRows(Path logDir, int expected) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            int rows = 0;
+            for (Path csv : csvFiles(logDir)) {
+                String text = Files.readString(csv, UTF_8);
+                rows += text.split("\r\n", -1).length - 2;
+            }
+            if (rows >= expected) {
+                return;
+            }
+            assertTrue(System.nanoTime() < deadline, "only " + rows + " of " + expected + " rows within 30 s");
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+        }
+    }
+
+    /** How many rows each request id has, over every CSV file of the directory. */
+    private static Map<String, Integer> rowsPerRequestId(Path logDir) throws IOException {
+        Map<String, Integer> rows = new HashMap<>();
+        for (Path csv : csvFiles(logDir)) {
+            for (String id : LogUsageToCsvFileTest.requestIds(csv)) {
+                rows.merge(id, 1, Integer::sum);
+            }
+        }
+        return rows;
+    }
+
+    private static List<Path> csvFiles(Path logDir) throws IOException {
+        if (!Files.isDirectory(logDir)) {
+            return List.of();
+        }
+        try (Stream<Path> files = Files.list(logDir)) {
+            return files.filter(f -> f.getFileName().toString().endsWith(".logs.csv")).sorted().toList();
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+
+    private static String tail(List<String> output) {
+        synchronized (output) {
+            List<String> lines = output.stream().filter(line -> !line.contains(" access - ")).toList();
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
+        }
+    }
+}

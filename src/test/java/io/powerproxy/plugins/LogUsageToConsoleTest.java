@@ -1,0 +1,129 @@
+package io.powerproxy.plugins;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.powerproxy.config.ConfigException;
+import io.powerproxy.config.ConfigLoader;
+import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.Plugin;
+import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.usage.UsageRecord;
+import java.io.ByteArrayOutputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.junit.jupiter.api.Test;
+
+/** LogUsageToConsole prints each usage record as one JSON line with the column names (§7). */
+class LogUsageToConsoleTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private static PluginContext context(String pluginsYaml) throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                clients:
+                  - name: Team A
+                    key: team-a-key-0123456789
+                plugins:
+                %s
+                aoai:
+                  mock_response:
+                    json: {"ok": true}
+                """.formatted(pluginsYaml.indent(2).stripTrailing()));
+        return new PluginContext(config.plugins().getLast(), config);
+    }
+
+    private static Exchange exchange(String requestId) {
+        return new Exchange(requestId, Instant.parse("2026-11-25T10:15:30.123Z"), System.nanoTime(), "POST",
+                "/openai/deployments/gpt-4o/chat/completions", "api-version=2024-10-21", Map.of());
+    }
+
+    @Test
+    void eachRecordIsPrintedAsOneJsonLineWithTheColumnNamesAndNullForWhatIsMissing() throws Exception {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        Plugin plugin = LogUsageToConsole.factory(new PrintStream(bytes, true, UTF_8))
+                .create(context("- name: LogUsageToConsole"));
+        UsageRecord full = new UsageRecord(Instant.parse("2026-11-25T10:15:30.123Z"), "Team \"A\"\nBerlin", true, 14, 21,
+                35, 812.5, "swedencentral", "Sweden", "gpt-4o", "gpt-4o-2", "2024-10-21", 200, UsageRecord.Operation.CHAT,
+                "gpt-4o-2024-08-06", UsageRecord.UsageSource.REPORTED, "req-1");
+        UsageRecord sparse = new UsageRecord(Instant.parse("2026-11-25T10:15:31Z"), "Team A", false, 3, 0, 3, 5.0,
+                null, "mock", null, null, null, 499, UsageRecord.Operation.OTHER, null,
+                UsageRecord.UsageSource.ESTIMATED, "req-2");
+
+        plugin.onUsage(exchange("req-1"), full);
+        plugin.onUsage(exchange("req-2"), sparse);
+        plugin.close();
+
+        String[] lines = bytes.toString(UTF_8).split("\n");
+        assertEquals(2, lines.length, bytes.toString(UTF_8));
+        JsonNode first = JSON.readTree(lines[0]);
+        JsonNode second = JSON.readTree(lines[1]);
+        List<String> keys = new ArrayList<>();
+        first.fieldNames().forEachRemaining(keys::add);
+        assertEquals(UsageRecord.COLUMNS, keys);
+        assertEquals("2026-11-25T10:15:30.123Z", first.get("request_received_utc").asText());
+        assertEquals("Team \"A\"\nBerlin", first.get("client").asText());
+        assertTrue(first.get("is_streaming").isBoolean() && first.get("is_streaming").asBoolean());
+        assertEquals(35, first.get("total_tokens").asLong());
+        assertTrue(first.get("prompt_tokens").isIntegralNumber());
+        assertEquals(812.5, first.get("aoai_roundtrip_time_ms").asDouble());
+        assertEquals("gpt-4o-2", first.get("aoai_standin_deployment").asText());
+        assertEquals(200, first.get("status_code").asInt());
+        assertEquals("chat", first.get("operation").asText());
+        assertEquals("reported", first.get("usage_source").asText());
+        assertEquals("req-1", first.get("request_id").asText());
+        for (String missing : List.of("aoai_region", "aoai_virtual_deployment", "aoai_standin_deployment",
+                "aoai_api_version", "model")) {
+            assertTrue(second.has(missing) && second.get(missing).isNull(), missing);
+        }
+        assertEquals("estimated", second.get("usage_source").asText());
+        assertEquals(499, second.get("status_code").asInt());
+    }
+
+    @Test
+    void linesArePrintedByTheWriterThreadNotByTheRequestsThread() throws Exception {
+        Set<String> printingThreads = ConcurrentHashMap.newKeySet();
+        OutputStream recordingThreads = new OutputStream() {
+            @Override
+            public void write(int b) {
+                printingThreads.add(Thread.currentThread().getName());
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) {
+                printingThreads.add(Thread.currentThread().getName());
+            }
+        };
+        Plugin plugin = LogUsageToConsole.factory(new PrintStream(recordingThreads, true, UTF_8))
+                .create(context("- name: LogUsageToConsole"));
+
+        plugin.onUsage(exchange("req-1"), new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1.0, null, "mock",
+                null, null, null, 200, UsageRecord.Operation.CHAT, null, UsageRecord.UsageSource.REPORTED, "req-1"));
+        plugin.close();
+
+        assertEquals(Set.of("batching-writer-LogUsageToConsole"), printingThreads);
+        assertFalse(printingThreads.contains(Thread.currentThread().getName()));
+    }
+
+    @Test
+    void anUnknownSettingIsAConfigErrorNamingItsPath() {
+        ConfigException error = assertThrows(ConfigException.class, () -> LogUsageToConsole.factory()
+                .create(context("- name: LogUsageToConsole\n- name: LogUsageToConsole\n  colour: green")));
+
+        assertEquals(1, error.problems().size());
+        assertTrue(error.problems().getFirst().startsWith("plugins[1].colour is not a setting of LogUsageToConsole"),
+                error.problems().getFirst());
+    }
+}
