@@ -39,17 +39,7 @@ public final class AllowDeployments implements Plugin {
 
     /** The factory that registers this plugin under its name. */
     public static PluginFactory factory() {
-        return new PluginFactory() {
-            @Override
-            public String name() {
-                return NAME;
-            }
-
-            @Override
-            public Plugin create(PluginContext context) throws ConfigException {
-                return AllowDeployments.create(context);
-            }
-        };
+        return PluginFactory.of(NAME, AllowDeployments::create);
     }
 
     static AllowDeployments create(PluginContext context) throws ConfigException {

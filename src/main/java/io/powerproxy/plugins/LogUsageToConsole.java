@@ -46,25 +46,17 @@ public final class LogUsageToConsole implements Plugin {
 
     /** The same, printing to the given stream, or to {@link System#out} as it is at creation when null. */
     static PluginFactory factory(PrintStream out) {
-        return new PluginFactory() {
-            @Override
-            public String name() {
-                return NAME;
+        return PluginFactory.of(NAME, context -> {
+            List<String> problems = new ArrayList<>();
+            Settings.rejectUnknown(context.settings(), Set.of(), problems);
+            if (!problems.isEmpty()) {
+                throw new ConfigException(problems);
             }
-
-            @Override
-            public Plugin create(PluginContext context) throws ConfigException {
-                List<String> problems = new ArrayList<>();
-                Settings.rejectUnknown(context.settings(), Set.of(), problems);
-                if (!problems.isEmpty()) {
-                    throw new ConfigException(problems);
-                }
-                PrintStream target = out == null ? System.out : out;
-                return new LogUsageToConsole(BatchingWriter.start(NAME, batch -> print(target, batch),
-                        BatchingWriter.logAtError(NAME + ": usage record", LogUsageToConsole::json),
-                        BatchingWriter.Options.defaults()));
-            }
-        };
+            PrintStream target = out == null ? System.out : out;
+            return new LogUsageToConsole(BatchingWriter.start(NAME, batch -> print(target, batch),
+                    BatchingWriter.logAtError(NAME + ": usage record", LogUsageToConsole::json),
+                    BatchingWriter.Options.defaults()));
+        });
     }
 
     @Override

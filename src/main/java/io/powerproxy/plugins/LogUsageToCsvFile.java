@@ -69,20 +69,12 @@ public final class LogUsageToCsvFile implements Plugin {
 
     /** The factory that registers this plugin under its name. */
     public static PluginFactory factory() {
-        return new PluginFactory() {
-            @Override
-            public String name() {
-                return NAME;
-            }
-
-            @Override
-            public Plugin create(PluginContext context) throws ConfigException {
-                Path dir = logDir(context);
-                return new LogUsageToCsvFile(BatchingWriter.start(NAME, new DailyFiles(dir),
-                        BatchingWriter.logAtError(NAME + ": usage record", LogUsageToConsole::json),
-                        BatchingWriter.Options.defaults()));
-            }
-        };
+        return PluginFactory.of(NAME, context -> {
+            Path dir = logDir(context);
+            return new LogUsageToCsvFile(BatchingWriter.start(NAME, new DailyFiles(dir),
+                    BatchingWriter.logAtError(NAME + ": usage record", LogUsageToConsole::json),
+                    BatchingWriter.Options.defaults()));
+        });
     }
 
     /** The checked {@code log_dir}: created when missing, and writable. */
