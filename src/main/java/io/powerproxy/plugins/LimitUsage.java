@@ -10,8 +10,8 @@ import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.usage.UsageRecord;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.LongSupplier;
@@ -27,6 +27,13 @@ import org.slf4j.LoggerFactory;
  * map from deployment to number. A deployment missing from a client's map is not limited. Requests that name no
  * deployment are not limited. As in the Python original, the check is made before the request and the tokens are
  * counted when its usage is known, so one request may overrun a budget once.
+ *
+ * <p>Without a {@code redis:} setting each replica keeps its own budgets ({@link LocalTokenBudgets}). With one (see
+ * {@link RedisSettings} for its keys), the budgets are shared by every replica through Redis
+ * ({@link RedisTokenBudgets}): one {@code GET} per check and one atomic script call per update. While Redis cannot be
+ * reached, requests are served on the replica's own budget, or with {@code redis_fail_mode: closed} refused with 503
+ * {@code BudgetStoreUnavailable}; the outage is logged once and reported by {@link #readinessProblem()}
+ * ({@link FailoverTokenBudgets} tells the details).
  */
 public final class LimitUsage implements Plugin {
 
@@ -42,11 +49,12 @@ public final class LimitUsage implements Plugin {
         }
     }
 
-    private final Map<ClientConfig, Budget> budgets;
+    /** By client name (names are unique), so that a client of an equal config parsed twice finds its budget. */
+    private final Map<String, Budget> budgets;
     private final TokenBudgets used;
     private final LongSupplier epochMillis;
 
-    private LimitUsage(Map<ClientConfig, Budget> budgets, TokenBudgets used, LongSupplier epochMillis) {
+    private LimitUsage(Map<String, Budget> budgets, TokenBudgets used, LongSupplier epochMillis) {
         this.budgets = budgets;
         this.used = used;
         this.epochMillis = epochMillis;
@@ -59,6 +67,11 @@ public final class LimitUsage implements Plugin {
 
     /** The factory with an injected wall clock (epoch ms), for tests. */
     static PluginFactory factory(LongSupplier epochMillis) {
+        return factory(epochMillis, RedisOptions.DEFAULTS);
+    }
+
+    /** The factory with an injected wall clock and Redis options (TLS trust, key lifetime, breaker), for tests. */
+    static PluginFactory factory(LongSupplier epochMillis, RedisOptions redisOptions) {
         return new PluginFactory() {
             @Override
             public String name() {
@@ -67,29 +80,43 @@ public final class LimitUsage implements Plugin {
 
             @Override
             public Plugin create(PluginContext context) throws ConfigException {
-                return LimitUsage.create(context, epochMillis);
+                return LimitUsage.create(context, epochMillis, redisOptions);
             }
         };
     }
 
     static LimitUsage create(PluginContext context, LongSupplier epochMillis) throws ConfigException {
+        return create(context, epochMillis, RedisOptions.DEFAULTS);
+    }
+
+    static LimitUsage create(PluginContext context, LongSupplier epochMillis, RedisOptions redisOptions)
+            throws ConfigException {
         List<String> problems = new ArrayList<>();
         Settings.rejectUnknown(context.settings(), Set.of("redis"), problems);
-        Map<ClientConfig, Budget> budgets = new IdentityHashMap<>();
+        Map<String, Budget> budgets = new HashMap<>();
         for (ClientConfig client : context.clients()) {
             Budget budget = budget(client, problems);
             if (budget != null) {
-                budgets.put(client, budget);
+                budgets.put(client.name(), budget);
             }
         }
-        if (context.settings().settings().containsKey("redis")) {
-            LOG.warn("{}.redis: shared budgets through Redis are not available in this build yet;"
-                    + " budgets are kept per replica", context.settings().path());
-        }
+        Map<String, Object> settings = context.settings().settings();
+        RedisSettings redis = settings.containsKey("redis")
+                ? RedisSettings.parse(settings.get("redis"), context.settings().path() + ".redis", problems)
+                : null;
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
-        return new LimitUsage(budgets, new LocalTokenBudgets(), epochMillis);
+        TokenBudgets used = redis == null ? new LocalTokenBudgets() : shared(redis, redisOptions, epochMillis);
+        return new LimitUsage(Map.copyOf(budgets), used, epochMillis);
+    }
+
+    private static TokenBudgets shared(RedisSettings redis, RedisOptions options, LongSupplier epochMillis) {
+        LOG.info("LimitUsage shares budgets through {} (TLS {}, timeout {} ms, fail mode {})", redis.address(),
+                redis.ssl() ? "on" : "off", redis.timeoutMillis(), redis.failMode().name().toLowerCase(Locale.ROOT));
+        return FailoverTokenBudgets.create(RedisTokenBudgets.create(redis, options), redis.address(), redis.failMode(),
+                CircuitBreaker.create(options.breakerOpenFor(), options.monotonicMillis()), epochMillis)
+                .checkInBackground();
     }
 
     private static Budget budget(ClientConfig client, List<String> problems) {
@@ -117,7 +144,8 @@ public final class LimitUsage implements Plugin {
     @Override
     public void onClientIdentified(Exchange exchange) {
         String deployment = exchange.deployment();
-        Budget budget = budgets.get(exchange.client());
+        ClientConfig client = exchange.client();
+        Budget budget = client == null ? null : budgets.get(client.name());
         if (deployment == null || budget == null) {
             return;
         }
@@ -128,10 +156,18 @@ public final class LimitUsage implements Plugin {
         long now = epochMillis.getAsLong();
         long minute = now / 60_000;
         exchange.put(MINUTE, minute);
-        long spent = used.used(exchange.client().name(), deployment, minute);
+        long spent;
+        try {
+            spent = used.used(client.name(), deployment, minute);
+        } catch (TokenBudgets.StoreUnavailableException e) {
+            throw ProxyException.of(503, "BudgetStoreUnavailable", "The store of token budgets shared by this"
+                            + " proxy's replicas cannot be reached, and the proxy is set to refuse requests that need a"
+                            + " budget until it can. Retry in a few seconds.")
+                    .withHeader("retry-after", "1");
+        }
         if (spent >= limit) {
             long retryAfterSeconds = Math.max(1, ((minute + 1) * 60_000 - now + 999) / 1000);
-            throw ProxyException.of(429, "TooManyRequests", "Client '" + exchange.client().name() + "' has used its "
+            throw ProxyException.of(429, "TooManyRequests", "Client '" + client.name() + "' has used its "
                             + limit + " tokens per minute for deployment '" + deployment + "'. Retry after "
                             + retryAfterSeconds + " s, when the next minute starts.")
                     .withHeader("retry-after", Long.toString(retryAfterSeconds))

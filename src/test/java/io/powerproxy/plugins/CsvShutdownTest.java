@@ -32,6 +32,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -81,17 +82,22 @@ class CsvShutdownTest {
 
         try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(plugin))) {
             CountDownLatch start = new CountDownLatch(1);
+            List<Future<?>> requests = new ArrayList<>();
             try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
                 for (int i = 0; i < 1000; i++) {
-                    clients.submit(() -> {
+                    requests.add(clients.submit(() -> {
                         start.await();
                         HttpResponse<String> response = proxy.postJson(CHAT, KEY, BODY);
                         assertEquals(200, response.statusCode(), response.body());
                         answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
                         return null;
-                    });
+                    }));
                 }
                 start.countDown();
+            }
+            // A request that failed on the client's side fails the test with its own cause, not as a missing row.
+            for (Future<?> request : requests) {
+                request.get();
             }
             // Usage is recorded just after each answer is sent: wait until every row is on disk before stopping.
             awaitCompleteRows(logDir, 1000);

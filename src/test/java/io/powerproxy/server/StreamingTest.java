@@ -106,15 +106,15 @@ class StreamingTest {
                     key: k
                     connections:
                       timeouts:
-                        read: 0.5
+                        read: 1.5
                 """;
-        // 8 events 200 ms apart take 1.6 s in all, three times the read timeout, but are never idle for 0.5 s.
-        try (ScriptedSseUpstream upstream = ScriptedSseUpstream.start(chunks(7), Duration.ofMillis(200), Duration.ZERO);
+        // 26 events 100 ms apart take 2.6 s in all, more than the read timeout, but are never idle for 1.5 s.
+        try (ScriptedSseUpstream upstream = ScriptedSseUpstream.start(chunks(25), Duration.ofMillis(100), Duration.ZERO);
                 ProxyHarness proxy = ProxyHarness.start(Configs.withAoai(slowButSteady.formatted(upstream.baseUrl())))) {
 
             HttpResponse<byte[]> response = proxy.sendForBytes(streamRequest(proxy));
 
-            assertEquals(String.join("", chunks(7)), new String(response.body(), StandardCharsets.UTF_8));
+            assertEquals(String.join("", chunks(25)), new String(response.body(), StandardCharsets.UTF_8));
         }
     }
 

@@ -24,7 +24,7 @@ public final class ProxyHarness implements AutoCloseable {
     private final ProxyServer server;
     private final HttpClient client = HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5))
+            .connectTimeout(Duration.ofSeconds(30))
             .build();
 
     private ProxyHarness(ProxyServer server) {

@@ -1,0 +1,35 @@
+package io.powerproxy.plugins;
+
+import java.time.Duration;
+import java.util.function.LongSupplier;
+import javax.net.ssl.SSLSocketFactory;
+
+/**
+ * What the config does not say about LimitUsage's Redis: whom TLS trusts, how long budget keys live, how long the
+ * circuit breaker skips Redis after a failure, and its clock. Production uses {@link #DEFAULTS}; tests change them.
+ *
+ * @param sslSocketFactory the TLS sockets to use, or null for the JDK's default trust store (Azure Cache for Redis
+ *     has a certificate from a public CA)
+ * @param keyTtl how long a minute's key lives after its last update; longer than a minute, so that usage booked
+ *     late (a long stream) still lands in the minute it started
+ * @param breakerOpenFor how long Redis is skipped after a failure before one probe tries it again
+ * @param monotonicMillis the breaker's clock
+ */
+record RedisOptions(SSLSocketFactory sslSocketFactory, Duration keyTtl, Duration breakerOpenFor,
+        LongSupplier monotonicMillis) {
+
+    static final RedisOptions DEFAULTS = new RedisOptions(null, Duration.ofSeconds(120), Duration.ofSeconds(1),
+            () -> System.nanoTime() / 1_000_000);
+
+    RedisOptions withSslSocketFactory(SSLSocketFactory factory) {
+        return new RedisOptions(factory, keyTtl, breakerOpenFor, monotonicMillis);
+    }
+
+    RedisOptions withKeyTtl(Duration ttl) {
+        return new RedisOptions(sslSocketFactory, ttl, breakerOpenFor, monotonicMillis);
+    }
+
+    RedisOptions withBreaker(Duration openFor, LongSupplier clock) {
+        return new RedisOptions(sslSocketFactory, keyTtl, openFor, clock);
+    }
+}
