@@ -126,7 +126,7 @@ public final class PowerProxy {
         // Any other way the JVM ends (System.exit elsewhere, SIGHUP) still stops the server gracefully.
         Thread hook = new Thread(() -> server.stop(SHUTDOWN_GRACE), "powerproxy-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
-        log.info("ready on port {} ({} ms)", server.port(), (System.nanoTime() - started) / 1_000_000);
+        log.info("ready on port {} ({} ms since the process started)", server.port(), millisSinceProcessStart(started));
         try {
             stopRequested.await();
         } catch (InterruptedException e) {
@@ -137,6 +137,13 @@ public final class PowerProxy {
         server.stop(SHUTDOWN_GRACE);
         log.info("stopped");
         return 0;
+    }
+
+    /** Milliseconds since the process started, or since {@code fallbackNanos} when the OS does not tell. */
+    private static long millisSinceProcessStart(long fallbackNanos) {
+        return ProcessHandle.current().info().startInstant()
+                .map(start -> java.time.Duration.between(start, java.time.Instant.now()).toMillis())
+                .orElse((System.nanoTime() - fallbackNanos) / 1_000_000);
     }
 
     /**
