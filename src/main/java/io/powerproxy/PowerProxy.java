@@ -14,6 +14,7 @@ import io.powerproxy.plugins.AllowDeployments;
 import io.powerproxy.plugins.LimitUsage;
 import io.powerproxy.plugins.LogUsageToConsole;
 import io.powerproxy.plugins.LogUsageToCsvFile;
+import io.powerproxy.plugins.LogUsageToLogAnalytics;
 import io.powerproxy.pipeline.PluginFactory;
 import io.powerproxy.pipeline.PluginRegistry;
 import io.powerproxy.server.ProxyServer;
@@ -167,7 +168,8 @@ public final class PowerProxy {
                 AllowDeployments.factory(),
                 LimitUsage.factory(),
                 LogUsageToConsole.factory(),
-                LogUsageToCsvFile.factory());
+                LogUsageToCsvFile.factory(),
+                LogUsageToLogAnalytics.factory());
         Path folder = pluginsFolder(env);
         List<Path> jars = PluginJars.jars(folder);
         if (!jars.isEmpty()) {

@@ -1,0 +1,56 @@
+package io.powerproxy.plugins;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.powerproxy.usage.UsageRecord;
+import java.io.UncheckedIOException;
+import java.util.List;
+
+/**
+ * A usage record as a row of the Log Analytics table {@code AzureOpenAIUsage_PP_CL}: one JSON object whose keys are
+ * the columns of the DCR stream (see {@code deploy/log-analytics/}), in this order, with JSON null for what is missing.
+ */
+final class LogAnalyticsRows {
+
+    /** The columns of the original's DCR stream, in its order. */
+    static final List<String> COLUMNS = List.of("RequestReceivedUtc", "Client", "IsStreaming", "PromptTokens",
+            "CompletionTokens", "TotalTokens", "AoaiRoundtripTimeMS", "AoaiRegion", "AoaiEndpoint",
+            "AoaiVirtualDeployment", "AoaiStandinDeployment", "AoaiApiVersion");
+    /** The columns sent only with {@code extended_columns: true}; a DCR that does not declare them drops them. */
+    static final List<String> EXTENDED_COLUMNS = List.of("StatusCode", "Operation", "Model", "UsageSource", "RequestId");
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private LogAnalyticsRows() {
+    }
+
+    /** The row of a usage record as single-line JSON, with the extended columns or without them. */
+    static String json(UsageRecord usage, boolean extended) {
+        ObjectNode row = JSON.createObjectNode();
+        row.put("RequestReceivedUtc", usage.requestReceivedUtc().toString());
+        row.put("Client", usage.client());
+        row.put("IsStreaming", usage.isStreaming());
+        row.put("PromptTokens", usage.promptTokens());
+        row.put("CompletionTokens", usage.completionTokens());
+        row.put("TotalTokens", usage.totalTokens());
+        row.put("AoaiRoundtripTimeMS", usage.aoaiRoundtripTimeMs());
+        row.put("AoaiRegion", usage.aoaiRegion());
+        row.put("AoaiEndpoint", usage.aoaiEndpoint());
+        row.put("AoaiVirtualDeployment", usage.aoaiVirtualDeployment());
+        row.put("AoaiStandinDeployment", usage.aoaiStandinDeployment());
+        row.put("AoaiApiVersion", usage.aoaiApiVersion());
+        if (extended) {
+            row.put("StatusCode", usage.statusCode());
+            row.put("Operation", usage.operation().label());
+            row.put("Model", usage.model());
+            row.put("UsageSource", usage.usageSource().label());
+            row.put("RequestId", usage.requestId());
+        }
+        try {
+            return JSON.writeValueAsString(row);
+        } catch (JsonProcessingException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

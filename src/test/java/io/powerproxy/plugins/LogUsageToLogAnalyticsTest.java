@@ -1,0 +1,603 @@
+package io.powerproxy.plugins;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.containing;
+import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
+import static com.github.tomakehurst.wiremock.client.WireMock.post;
+import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlPathMatching;
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.github.tomakehurst.wiremock.stubbing.Scenario;
+import com.github.tomakehurst.wiremock.stubbing.ServeEvent;
+import com.github.tomakehurst.wiremock.stubbing.StubMapping;
+import com.github.tomakehurst.wiremock.verification.LoggedRequest;
+import io.powerproxy.config.ConfigLoader;
+import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.Plugin;
+import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.CapturedLogs;
+import io.powerproxy.testing.HttpsWireMock;
+import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.usage.UsageRecord;
+import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * LogUsageToLogAnalytics against a real HTTPS server playing Entra ID and the Logs Ingestion API: the wire request,
+ * batching under load, outages (spool, replay in order, restart), rejected rows, readiness, and no secret in any log.
+ */
+class LogUsageToLogAnalyticsTest {
+
+    static final String TEAM_A_KEY = "team-a-key-0123456789";
+    static final String TEAM_B_KEY = "team-b-key-9876543210";
+    static final String SECRET = "sp-client-secret-never-shown-0123456789";
+    static final String TOKEN = "la-access-token-from-entra-0123456789";
+    static final String TENANT = "tenant-0000";
+    static final String RULE = "dcr-00112233445566778899aabbccddeeff";
+    static final String INGESTION_PATH = "/dataCollectionRules/" + RULE + "/streams/Custom-AzureOpenAIUsage_PP_CL";
+    static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+    static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
+    static final String REQUEST_ID = "x-powerproxy-request-id";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    static Path certificates;
+    static HttpsWireMock azure;
+    private static CapturedLogs logs;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void startAzure() {
+        azure = HttpsWireMock.start(certificates);
+        logs = CapturedLogs.start();
+    }
+
+    @AfterAll
+    static void stopAzure() {
+        logs.close();
+        azure.close();
+    }
+
+    @BeforeEach
+    void stubAzure() {
+        stubTokenAndIngestion(azure);
+    }
+
+    @AfterEach
+    void noSecretWasLogged() {
+        for (String line : logs.lines()) {
+            assertFalse(line.contains(SECRET), "the client secret was logged: " + line);
+            assertFalse(line.contains(TOKEN), "the access token was logged: " + line);
+        }
+    }
+
+    static void stubTokenAndIngestion(HttpsWireMock azure) {
+        azure.server().resetAll();
+        azure.server().stubFor(post(urlPathMatching("/[^/]+/oauth2/v2.0/token"))
+                .willReturn(okJson("{\"token_type\":\"Bearer\",\"expires_in\":3599,\"ext_expires_in\":3599,"
+                        + "\"access_token\":\"" + TOKEN + "\"}")));
+        azure.server().stubFor(post(urlPathMatching("/dataCollectionRules/.*")).willReturn(aResponse().withStatus(204)));
+    }
+
+    /** The config of a proxy on the mock upstream with two clients and this plugin, with more plugin settings. */
+    static String config(HttpsWireMock azure, Path logDir, String moreSettings) {
+        return """
+                clients:
+                  - name: Team A
+                    key: %s
+                  - name: Team B
+                    key: %s
+                plugins:
+                  - name: LogUsageToLogAnalytics
+                    log_ingestion_endpoint: %s
+                    data_collection_rule_id: %s
+                    credential_tenant_id: %s
+                    credential_client_id: client-0000
+                    credential_client_secret: %s
+                    log_dir: '%s'
+                %s
+                aoai:
+                  mock_response:
+                    ms_to_wait_before_return: 0
+                    json: {
+                      "id": "chatcmpl-1", "object": "chat.completion", "created": 1732500000,
+                      "model": "gpt-4o-2024-08-06",
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": "Hello."}}],
+                      "usage": {"completion_tokens": 2, "prompt_tokens": 8, "total_tokens": 10}
+                    }
+                """.formatted(TEAM_A_KEY, TEAM_B_KEY, azure.baseUrl(), RULE, TENANT, SECRET, logDir,
+                moreSettings.indent(4).stripTrailing());
+    }
+
+    /** The plugin as the proxy creates it, with the real credential wiring, trusting the test server. */
+    static LogUsageToLogAnalytics plugin(HttpsWireMock azure, String yaml) throws Exception {
+        ProxyConfig config = ConfigLoader.parse(yaml);
+        return LogUsageToLogAnalytics.create(new PluginContext(config.plugins().getFirst(), config),
+                new LogUsageToLogAnalytics.AzureAccess(azure.azureHttpClient(), null, azure.baseUrl()));
+    }
+
+    @Test
+    void aUsageRecordBecomesOneGzippedIngestionRequestWithATokenFromEntraIdAndTheOriginalsColumns() throws Exception {
+        UsageRecord usage = new UsageRecord(Instant.parse("2026-11-25T10:15:30.123Z"), "Team A", true, 8, 2, 10, 412.5,
+                "Sweden Central", "Sweden", "gpt-4o", "gpt-4o-ptu", "2024-10-21", 200, UsageRecord.Operation.CHAT,
+                "gpt-4o-2024-08-06", UsageRecord.UsageSource.REPORTED, "req-0001");
+        try (LogUsageToLogAnalytics plugin = plugin(azure, config(azure, dir, "batch_max_seconds: 0.1"))) {
+            plugin.onUsage(null, usage);
+            awaitTrue(() -> uploads().size() == 1, "one upload");
+        }
+
+        LoggedRequest upload = uploads().getFirst().request();
+        assertEquals(INGESTION_PATH, upload.getUrl().substring(0, upload.getUrl().indexOf('?')));
+        assertEquals("2023-01-01", upload.queryParameter("api-version").firstValue());
+        assertEquals("gzip", upload.getHeader("Content-Encoding"));
+        assertTrue(upload.getHeader("Content-Type").startsWith("application/json"), upload.getHeader("Content-Type"));
+        assertEquals("Bearer " + TOKEN, upload.getHeader("Authorization"));
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("RequestReceivedUtc", "2026-11-25T10:15:30.123Z");
+        row.put("Client", "Team A");
+        row.put("IsStreaming", true);
+        row.put("PromptTokens", 8);
+        row.put("CompletionTokens", 2);
+        row.put("TotalTokens", 10);
+        row.put("AoaiRoundtripTimeMS", 412.5);
+        row.put("AoaiRegion", "Sweden Central");
+        row.put("AoaiEndpoint", "Sweden");
+        row.put("AoaiVirtualDeployment", "gpt-4o");
+        row.put("AoaiStandinDeployment", "gpt-4o-ptu");
+        row.put("AoaiApiVersion", "2024-10-21");
+        assertEquals(JSON.valueToTree(List.of(row)), JSON.readTree(upload.getBodyAsString()));
+        assertEquals(LogAnalyticsRows.COLUMNS, fieldNames(JSON.readTree(upload.getBodyAsString()).get(0)));
+
+        List<LoggedRequest> tokenRequests = azure.server().findAll(
+                postRequestedFor(urlPathEqualTo("/" + TENANT + "/oauth2/v2.0/token")));
+        assertEquals(1, tokenRequests.size());
+        String form = tokenRequests.getFirst().getBodyAsString();
+        assertTrue(form.contains("grant_type=client_credentials"), form);
+        assertTrue(form.contains("client_id=client-0000"), form);
+        assertTrue(form.contains("monitor.azure.com"), form);
+    }
+
+    @Test
+    void extendedColumnsAddStatusOperationModelUsageSourceAndRequestId() throws Exception {
+        UsageRecord usage = new UsageRecord(Instant.parse("2026-11-25T10:15:30Z"), "Team \"B\", Ünicode", false, 8, 0,
+                8, 12, null, "Sweden", null, null, null, 499, UsageRecord.Operation.EMBEDDINGS, null,
+                UsageRecord.UsageSource.ESTIMATED, "req-0002");
+        try (LogUsageToLogAnalytics plugin = plugin(azure, config(azure, dir, """
+                extended_columns: true
+                batch_max_seconds: 0.1"""))) {
+            plugin.onUsage(null, usage);
+            awaitTrue(() -> uploads().size() == 1, "one upload");
+        }
+
+        JsonNode row = JSON.readTree(uploads().getFirst().request().getBodyAsString()).get(0);
+        List<String> columns = new ArrayList<>(LogAnalyticsRows.COLUMNS);
+        columns.addAll(LogAnalyticsRows.EXTENDED_COLUMNS);
+        assertEquals(columns, fieldNames(row));
+        assertEquals("Team \"B\", Ünicode", row.get("Client").asText());
+        assertTrue(row.get("AoaiRegion").isNull());
+        assertEquals(499, row.get("StatusCode").asInt());
+        assertEquals("embeddings", row.get("Operation").asText());
+        assertTrue(row.get("Model").isNull());
+        assertEquals("estimated", row.get("UsageSource").asText());
+        assertEquals("req-0002", row.get("RequestId").asText());
+    }
+
+    @Test
+    void requestsStayUnderOneMegabyteAndARowLargerThanThatIsDeadLettered() throws Exception {
+        String yaml = config(azure, dir, """
+                extended_columns: true
+                batch_max_seconds: 0.5""");
+        List<String> ids = List.of("big-1", "big-2", "big-3", "huge", "small");
+        try (LogUsageToLogAnalytics plugin = plugin(azure, yaml)) {
+            for (String id : ids) {
+                int modelLength = switch (id) {
+                    case "huge" -> 1_100_000;
+                    case "small" -> 10;
+                    default -> 400_000;
+                };
+                plugin.onUsage(null, new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null,
+                        null, null, 200, UsageRecord.Operation.CHAT, "m".repeat(modelLength),
+                        UsageRecord.UsageSource.REPORTED, id));
+            }
+            awaitTrue(() -> deliveredIds().size() == 4, "four rows delivered");
+        }
+
+        assertEquals(List.of("big-1", "big-2", "big-3", "small"), deliveredIds());
+        for (Upload upload : uploads()) {
+            assertTrue(upload.request().getBodyAsString().length() < 1_048_576, upload.rows().size() + " rows");
+        }
+        assertTrue(uploads().size() >= 2, "the large rows need two requests");
+        JsonNode dead = parse(Files.readAllLines(dir.resolve("loganalytics-deadletter.jsonl")).getFirst());
+        assertEquals(413, dead.get("status").asInt());
+        assertEquals("huge", dead.get("row").get("RequestId").asText());
+        assertTrue(dead.get("error").asText().contains("more than the 1000000"), dead.get("error").asText());
+        String logged = logs.containing(dir.resolve("loganalytics-deadletter.jsonl") + " and will not be sent again")
+                .getFirst();
+        assertTrue(logged.length() < 3000 && logged.endsWith(" characters)"), logged.substring(0, 300));
+    }
+
+    @Test
+    void fiveThousandRequestsThroughTheProxyArriveAsExactlyFiveThousandRowsInBatches() throws Exception {
+        String yaml = config(azure, dir, "extended_columns: true");
+        Map<String, Long> queuedAtMillis = new ConcurrentHashMap<>();
+        Plugin stamp = new Plugin() {
+            @Override
+            public void onUsage(Exchange exchange, UsageRecord usage) {
+                queuedAtMillis.put(usage.requestId(), System.currentTimeMillis());
+            }
+        };
+        Set<String> answered = ConcurrentHashMap.newKeySet();
+        try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(stamp, plugin(azure, yaml)))) {
+            load(proxy, 5000, 32, answered, null);
+            awaitTrue(() -> deliveredIds().size() >= 5000, "5,000 rows delivered");
+        }
+
+        List<Upload> uploads = uploads();
+        List<String> delivered = deliveredIds();
+        assertEquals(5000, answered.size());
+        assertEquals(5000, delivered.size());
+        assertEquals(answered, new HashSet<>(delivered), "exactly the answered requests, each once");
+        assertTrue(uploads.size() > 1 && uploads.size() < 5000, uploads.size() + " uploads");
+        List<Long> latencies = new ArrayList<>();
+        for (Upload upload : uploads) {
+            for (JsonNode row : upload.rows()) {
+                latencies.add(upload.received().toEpochMilli() - queuedAtMillis.get(row.get("RequestId").asText()));
+            }
+        }
+        Collections.sort(latencies);
+        System.out.printf("LogUsageToLogAnalytics: 5000 rows in %d uploads of %s rows; from onUsage to the upload"
+                        + " request: p50 %d ms, p99 %d ms, max %d ms%n", uploads.size(),
+                uploads.stream().map(upload -> upload.rows().size()).toList(), latencies.get(latencies.size() / 2),
+                latencies.get(latencies.size() * 99 / 100), latencies.getLast());
+    }
+
+    @Test
+    void anOutageDuringLoadLosesNoRowAndDeliversEveryRowOnceInTheOrderTheyWereQueued() throws Exception {
+        String yaml = config(azure, dir, """
+                extended_columns: true
+                batch_max_rows: 100
+                batch_max_seconds: 0.1
+                retry_max_seconds: 1""");
+        OrderedPlugin plugin = new OrderedPlugin(plugin(azure, yaml));
+        Set<String> answered = ConcurrentHashMap.newKeySet();
+        CountDownLatch halfway = new CountDownLatch(600);
+        StubMapping outage;
+        try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(plugin));
+                ExecutorService background = Executors.newVirtualThreadPerTaskExecutor()) {
+            var loadDone = background.submit(() -> {
+                load(proxy, 2000, 16, answered, halfway);
+                return null;
+            });
+            assertTrue(halfway.await(30, TimeUnit.SECONDS), "the load runs");
+            outage = azure.server().stubFor(post(urlPathMatching("/dataCollectionRules/.*")).atPriority(1)
+                    .willReturn(aResponse().withStatus(503).withBody("{\"error\":{\"code\":\"ServiceUnavailable\"}}")));
+            awaitTrue(() -> uploads().stream().filter(upload -> upload.status() == 503).count() >= 2,
+                    "two failed uploads, a second apart");
+            String problem = plugin.readinessProblem();
+            assertNotNull(problem, "not ready while Log Analytics fails");
+            assertTrue(problem.startsWith("Log Analytics unreachable since "), problem);
+            assertTrue(problem.contains("records spooled to " + dir.resolve("loganalytics-spool").resolve("spool.jsonl")),
+                    problem);
+            azure.server().removeStub(outage);
+            loadDone.get(60, TimeUnit.SECONDS);
+            awaitTrue(() -> deliveredIds().size() >= 2000, "2,000 rows delivered");
+            awaitTrue(() -> plugin.readinessProblem() == null, "ready again");
+        }
+
+        assertEquals(2000, answered.size());
+        assertEquals(plugin.queued(), deliveredIds(), "every row once, in the order queued");
+        assertEquals(answered, new HashSet<>(plugin.queued()));
+        assertFalse(logs.containing("Log Analytics takes usage records again").isEmpty());
+    }
+
+    @Test
+    void rowsSpooledWhileIngestionIsDownAtShutdownAreSentOnceByTheNextStart() throws Exception {
+        String yaml = config(azure, dir, """
+                extended_columns: true
+                batch_max_seconds: 0.1
+                retry_max_seconds: 1""");
+        Path spoolFile = dir.resolve("loganalytics-spool").resolve("spool.jsonl");
+        StubMapping outage = azure.server().stubFor(post(urlPathMatching("/dataCollectionRules/.*")).atPriority(1)
+                .willReturn(aResponse().withStatus(503)));
+        OrderedPlugin first = new OrderedPlugin(plugin(azure, yaml));
+        Set<String> answered = ConcurrentHashMap.newKeySet();
+        try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(first))) {
+            load(proxy, 200, 8, answered, null);
+            awaitTrue(() -> first.readinessProblem() != null, "the outage is noticed");
+        }
+        assertEquals(200, answered.size());
+        assertEquals(first.queued(), spooledIds(spoolFile), "the spool holds every row, in order");
+        assertTrue(deliveredIds().isEmpty());
+
+        azure.server().removeStub(outage);
+        try (LogUsageToLogAnalytics second = plugin(azure, yaml)) {
+            awaitTrue(() -> deliveredIds().size() >= 200, "the spool is sent");
+            awaitTrue(() -> Files.size(spoolFile) == 0, "the spool is emptied");
+            assertNull(second.readinessProblem());
+        }
+        assertEquals(first.queued(), deliveredIds(), "every spooled row once, in order");
+
+        int uploadsBefore = uploads().size();
+        try (LogUsageToLogAnalytics third = plugin(azure, yaml)) {
+            assertNull(third.readinessProblem());
+        }
+        assertEquals(uploadsBefore, uploads().size(), "nothing is sent again by a later start");
+        assertEquals(List.of(), spooledIds(spoolFile));
+    }
+
+    @Test
+    void aRejectedBatchGoesToTheDeadLetterFileWhileTheProxyServesAndLaterRowsAreDelivered() throws Exception {
+        String yaml = config(azure, dir, """
+                extended_columns: true
+                batch_max_seconds: 0.05""");
+        azure.server().stubFor(post(urlPathMatching("/dataCollectionRules/.*")).atPriority(1)
+                .withRequestBody(containing("\"Client\":\"Team B\""))
+                .willReturn(aResponse().withStatus(400).withHeader("Content-Type", "application/json")
+                        .withBody("{\"error\":{\"code\":\"InvalidContent\",\"message\":\"Column TotalTokens: bad\"}}")));
+        Path deadLetters = dir.resolve("loganalytics-deadletter.jsonl");
+        Set<String> before = ConcurrentHashMap.newKeySet();
+        Set<String> after = ConcurrentHashMap.newKeySet();
+        String teamB;
+        LogUsageToLogAnalytics plugin = plugin(azure, yaml);
+        try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(plugin))) {
+            load(proxy, 20, 4, before, null);
+            HttpResponse<String> rejected = proxy.postJson(CHAT, TEAM_B_KEY, BODY);
+            assertEquals(200, rejected.statusCode());
+            teamB = rejected.headers().firstValue(REQUEST_ID).orElseThrow();
+            awaitTrue(() -> Files.exists(deadLetters) && Files.readString(deadLetters).contains(teamB),
+                    "the rejected row is dead-lettered");
+            load(proxy, 20, 4, after, null);
+            awaitTrue(() -> deliveredIds().containsAll(after), "later rows are delivered");
+            assertNull(plugin.readinessProblem(), "a rejection is not an outage");
+        }
+
+        List<JsonNode> dead = Files.readAllLines(deadLetters).stream().map(LogUsageToLogAnalyticsTest::parse).toList();
+        Set<String> deadIds = new HashSet<>();
+        for (JsonNode line : dead) {
+            assertEquals(400, line.get("status").asInt());
+            assertTrue(line.get("error").asText().contains("InvalidContent"), line.toString());
+            assertTrue(line.get("dead_lettered_utc").asText().endsWith("Z"), line.toString());
+            deadIds.add(line.get("row").get("RequestId").asText());
+        }
+        Set<String> rejectedIds = new HashSet<>();
+        uploads().stream().filter(upload -> upload.status() == 400)
+                .forEach(upload -> upload.rows().forEach(row -> rejectedIds.add(row.get("RequestId").asText())));
+        assertEquals(rejectedIds, deadIds, "exactly the rows of the rejected requests");
+        assertTrue(deadIds.contains(teamB));
+        Set<String> all = new HashSet<>(before);
+        all.addAll(after);
+        all.add(teamB);
+        Set<String> accounted = new HashSet<>(deliveredIds());
+        assertEquals(deliveredIds().size(), accounted.size(), "none delivered twice");
+        assertTrue(Collections.disjoint(accounted, deadIds), "none both delivered and dead-lettered");
+        accounted.addAll(deadIds);
+        assertEquals(all, accounted, "every row delivered or dead-lettered");
+        List<String> logged = logs.containing(deadLetters + " and will not be sent again");
+        assertFalse(logged.isEmpty());
+        assertTrue(logged.getFirst().contains("Log Analytics rejected") && logged.getFirst().contains("InvalidContent")
+                && logged.getFirst().contains("\"RequestId\":"), logged.getFirst());
+    }
+
+    @Test
+    void anEntraIdThatRefusesTheSecretSpoolsTheRowsInsteadOfDeadLetteringThem() throws Exception {
+        StubMapping refusal = azure.server().stubFor(post(urlPathMatching("/[^/]+/oauth2/v2.0/token")).atPriority(1)
+                .willReturn(aResponse().withStatus(401).withHeader("Content-Type", "application/json")
+                        .withBody("{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215: Invalid client"
+                                + " secret provided.\",\"error_codes\":[7000215]}")));
+        String yaml = config(azure, dir, """
+                extended_columns: true
+                batch_max_seconds: 0.05
+                retry_max_seconds: 1""");
+        UsageRecord usage = new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null, null, null,
+                200, UsageRecord.Operation.CHAT, "gpt-4o", UsageRecord.UsageSource.REPORTED, "req-auth");
+        try (LogUsageToLogAnalytics plugin = plugin(azure, yaml)) {
+            plugin.onUsage(null, usage);
+            awaitTrue(() -> plugin.readinessProblem() != null, "the failure is noticed");
+            assertTrue(plugin.readinessProblem().contains("1 records spooled"), plugin.readinessProblem());
+            assertTrue(Files.notExists(dir.resolve("loganalytics-deadletter.jsonl")), "nothing dead-lettered");
+
+            azure.server().removeStub(refusal);
+            awaitTrue(() -> deliveredIds().equals(List.of("req-auth")), "delivered once the secret works");
+            awaitTrue(() -> plugin.readinessProblem() == null, "ready again");
+        }
+    }
+
+    @Test
+    void aThrottledUploadIsRetriedNoSoonerThanRetryAfterAsks() throws Exception {
+        azure.server().stubFor(post(urlPathMatching("/dataCollectionRules/.*")).atPriority(1)
+                .inScenario("throttled").whenScenarioStateIs(Scenario.STARTED)
+                .willReturn(aResponse().withStatus(429).withHeader("Retry-After", "2"))
+                .willSetStateTo("served"));
+        String yaml = config(azure, dir, """
+                extended_columns: true
+                batch_max_seconds: 0.05
+                retry_max_seconds: 1""");
+        UsageRecord usage = new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null, null, null,
+                200, UsageRecord.Operation.CHAT, "gpt-4o", UsageRecord.UsageSource.REPORTED, "req-429");
+        try (LogUsageToLogAnalytics plugin = plugin(azure, yaml)) {
+            plugin.onUsage(null, usage);
+            awaitTrue(() -> deliveredIds().equals(List.of("req-429")), "delivered after the throttling");
+        }
+
+        List<Upload> uploads = uploads();
+        assertEquals(List.of(429, 204), uploads.stream().map(Upload::status).toList());
+        Duration waited = Duration.between(uploads.get(0).received(), uploads.get(1).received());
+        assertTrue(waited.compareTo(Duration.ofMillis(1900)) >= 0, "retried after " + waited);
+    }
+
+    /** Sends {@code count} chat requests from {@code clients} concurrent clients, collecting the answered request ids. */
+    static void load(ProxyHarness proxy, int count, int clients, Set<String> answered, CountDownLatch progress)
+            throws InterruptedException {
+        AtomicInteger next = new AtomicInteger();
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int i = 0; i < clients; i++) {
+                pool.submit(() -> {
+                    while (next.getAndIncrement() < count) {
+                        HttpResponse<String> response = proxy.postJson(CHAT, TEAM_A_KEY, BODY);
+                        assertEquals(200, response.statusCode(), response.body());
+                        answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
+                        if (progress != null) {
+                            progress.countDown();
+                        }
+                    }
+                    return null;
+                });
+            }
+        }
+    }
+
+    /**
+     * An upload request as the server logged it.
+     *
+     * @param received when the server received it
+     * @param status what it answered
+     * @param rows the rows of the (gunzipped) body
+     */
+    record Upload(Instant received, int status, List<JsonNode> rows, LoggedRequest request) {
+    }
+
+    /** The upload requests in the order they arrived (they are sent one at a time). */
+    static List<Upload> uploads() {
+        return uploads(azure);
+    }
+
+    static List<Upload> uploads(HttpsWireMock azure) {
+        List<ServeEvent> events = new ArrayList<>(azure.server().getAllServeEvents());
+        Collections.reverse(events);
+        List<Upload> uploads = new ArrayList<>();
+        for (ServeEvent event : events) {
+            LoggedRequest request = event.getRequest();
+            if (!request.getUrl().startsWith("/dataCollectionRules/")) {
+                continue;
+            }
+            List<JsonNode> rows = new ArrayList<>();
+            parse(request.getBodyAsString()).forEach(rows::add);
+            uploads.add(new Upload(request.getLoggedDate().toInstant(), event.getResponse().getStatus(), rows, request));
+        }
+        return uploads;
+    }
+
+    /** The RequestIds of the rows the server accepted, in the order it received them. */
+    static List<String> deliveredIds() {
+        return deliveredIds(azure);
+    }
+
+    static List<String> deliveredIds(HttpsWireMock azure) {
+        List<String> ids = new ArrayList<>();
+        for (Upload upload : uploads(azure)) {
+            if (upload.status() == 204) {
+                upload.rows().forEach(row -> ids.add(row.get("RequestId").asText()));
+            }
+        }
+        return ids;
+    }
+
+    /** The RequestIds of the rows in a spool file, in order; none when it is missing. */
+    static List<String> spooledIds(Path spoolFile) throws IOException {
+        if (!Files.exists(spoolFile)) {
+            return List.of();
+        }
+        return Files.readAllLines(spoolFile, UTF_8).stream().map(line -> parse(line).get("RequestId").asText()).toList();
+    }
+
+    static JsonNode parse(String json) {
+        try {
+            return JSON.readTree(json);
+        } catch (IOException e) {
+            throw new AssertionError("not JSON: " + json, e);
+        }
+    }
+
+    private static List<String> fieldNames(JsonNode node) {
+        List<String> names = new ArrayList<>();
+        node.fieldNames().forEachRemaining(names::add);
+        return names;
+    }
+
+    /** Polls a condition every 20 ms until it holds, failing after 30 s. */
+    static void awaitTrue(CheckedCondition condition, String what) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!condition.holds()) {
+            assertTrue(System.nanoTime() < deadline, "not within 30 s: " + what);
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+        }
+    }
+
+    /** A condition that may throw, for {@link #awaitTrue}. */
+    @FunctionalInterface
+    interface CheckedCondition {
+        boolean holds() throws Exception;
+    }
+
+    /** Passes usage records on to the plugin and keeps the order in which they were queued. */
+    static final class OrderedPlugin implements Plugin {
+
+        private final Plugin plugin;
+        private final List<String> queued = new ArrayList<>();
+
+        OrderedPlugin(Plugin plugin) {
+            this.plugin = plugin;
+        }
+
+        @Override
+        public void onUsage(Exchange exchange, UsageRecord usage) {
+            synchronized (queued) {
+                queued.add(usage.requestId());
+                plugin.onUsage(exchange, usage);
+            }
+        }
+
+        List<String> queued() {
+            synchronized (queued) {
+                return List.copyOf(queued);
+            }
+        }
+
+        @Override
+        public String readinessProblem() {
+            return plugin.readinessProblem();
+        }
+
+        @Override
+        public void close() {
+            plugin.close();
+        }
+    }
+}
