@@ -55,10 +55,6 @@ public final class PowerProxy {
     }
 
     public static void main(String[] args) {
-        // Before the JDK's HttpServer reads them: TCP_NODELAY keeps small SSE events from waiting on Nagle's
-        // algorithm, and a request must arrive within 120 s (slow-loris clients are cut off).
-        setDefaultProperty("sun.net.httpserver.nodelay", "true");
-        setDefaultProperty("sun.net.httpserver.maxReqTime", "120");
         System.exit(run(args, System.getenv(), System.out, System.err));
     }
 

@@ -20,6 +20,9 @@ import java.util.function.LongSupplier;
 /** The running proxy: a JDK {@link HttpServer} on virtual threads in front of the configured upstreams. */
 public final class ProxyServer implements AutoCloseable {
 
+    /** Keep-alive connections from clients kept open between requests (the JDK's default is 200). */
+    static final int MAX_IDLE_CLIENT_CONNECTIONS = 10_000;
+
     /** How long handlers may take, after the server stopped, to hand over their usage records. */
     private static final Duration HANDLERS_FINISHING = Duration.ofSeconds(5);
 
@@ -53,6 +56,7 @@ public final class ProxyServer implements AutoCloseable {
     /** The same, with the clock (monotonic, in ms) that times how long targets stay blocked, for tests. */
     public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
             LongSupplier balancerClock) throws IOException {
+        useServerDefaults();
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
@@ -66,6 +70,27 @@ public final class ProxyServer implements AutoCloseable {
         server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline));
         server.start();
         return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline);
+    }
+
+    /**
+     * Sets the JDK HttpServer's system properties that the proxy needs, unless the command line set them. The JDK
+     * reads them once, when the first HttpServer of the process starts.
+     */
+    private static void useServerDefaults() {
+        // TCP_NODELAY keeps small SSE events from waiting on Nagle's algorithm.
+        setDefaultProperty("sun.net.httpserver.nodelay", "true");
+        // A request must arrive within 120 s: slow-loris clients are cut off.
+        setDefaultProperty("sun.net.httpserver.maxReqTime", "120");
+        // The server closes every keep-alive connection beyond its idle pool as soon as its answer is sent; a client
+        // with a bigger pool then sends its next request on a closed connection and gets no answer at all. Idle
+        // connections are still closed after the idle interval (30 s).
+        setDefaultProperty("sun.net.httpserver.maxIdleConnections", Integer.toString(MAX_IDLE_CLIENT_CONNECTIONS));
+    }
+
+    private static void setDefaultProperty(String name, String value) {
+        if (System.getProperty(name) == null) {
+            System.setProperty(name, value);
+        }
     }
 
     /** The port the proxy listens on. */

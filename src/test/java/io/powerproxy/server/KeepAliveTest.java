@@ -1,0 +1,108 @@
+package io.powerproxy.server;
+
+import static java.nio.charset.StandardCharsets.US_ASCII;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.powerproxy.testing.Configs;
+import io.powerproxy.testing.ProxyHarness;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.Socket;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Clients that keep many connections open between requests find them still open (§3). */
+class KeepAliveTest {
+
+    private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+    private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
+    /** More than the JDK HttpServer's default idle pool of 200, which closes the rest right after their answer. */
+    private static final int CONNECTIONS = 300;
+
+    @Test
+    void threeHundredKeepAliveConnectionsEachServeASecondRequest() throws Exception {
+        String yaml = Configs.withAoai("""
+                mock_response:
+                  json: {"id": "chatcmpl-1", "object": "chat.completion", "choices": [],
+                         "usage": {"completion_tokens": 1, "prompt_tokens": 1, "total_tokens": 2}}
+                """);
+        try (ProxyHarness proxy = ProxyHarness.start(yaml)) {
+            List<Socket> sockets = new ArrayList<>();
+            try {
+                for (int i = 0; i < CONNECTIONS; i++) {
+                    Socket socket = new Socket("127.0.0.1", proxy.port());
+                    socket.setSoTimeout(10_000);
+                    sockets.add(socket);
+                }
+                // All connections are idle at the same time between the two rounds.
+                for (Socket socket : sockets) {
+                    assertEquals(200, exchange(socket), "first request");
+                }
+                int secondRoundAnswered = 0;
+                for (Socket socket : sockets) {
+                    if (exchange(socket) == 200) {
+                        secondRoundAnswered++;
+                    }
+                }
+                assertEquals(CONNECTIONS, secondRoundAnswered, "connections that answered their second request");
+            } finally {
+                for (Socket socket : sockets) {
+                    socket.close();
+                }
+            }
+        }
+    }
+
+    /** Sends one keep-alive POST and reads its answer to the end; -1 when the connection was closed instead. */
+    private static int exchange(Socket socket) throws IOException {
+        byte[] body = BODY.getBytes(US_ASCII);
+        String head = "POST " + CHAT + " HTTP/1.1\r\nHost: 127.0.0.1\r\napi-key: " + Configs.TEAM_A_KEY
+                + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n";
+        try {
+            // One write: a second small one would wait for the delayed ACK of the first (Nagle).
+            socket.getOutputStream().write((head + BODY).getBytes(US_ASCII));
+        } catch (IOException closed) {
+            return -1;
+        }
+        InputStream in = socket.getInputStream();
+        String headers = readHead(in);
+        if (headers == null) {
+            return -1;
+        }
+        int length = -1;
+        for (String line : headers.split("\r\n")) {
+            if (line.regionMatches(true, 0, "content-length:", 0, 15)) {
+                length = Integer.parseInt(line.substring(15).trim());
+            }
+        }
+        assertTrue(length >= 0, "an answer with a Content-Length: " + headers);
+        assertEquals(length, in.readNBytes(length).length);
+        return Integer.parseInt(headers.substring(9, 12));
+    }
+
+    /** The status line and headers, or null when the connection ended before any byte. */
+    private static String readHead(InputStream in) throws IOException {
+        ByteArrayOutputStream head = new ByteArrayOutputStream();
+        int matched = 0;
+        while (matched < 4) {
+            int b;
+            try {
+                b = in.read();
+            } catch (IOException reset) {
+                b = -1;
+            }
+            if (b < 0) {
+                if (head.size() == 0) {
+                    return null;
+                }
+                throw new IOException("the connection ended inside the response headers: " + head);
+            }
+            head.write(b);
+            matched = (b == (matched % 2 == 0 ? '\r' : '\n')) ? matched + 1 : (b == '\r' ? 1 : 0);
+        }
+        return head.toString(US_ASCII);
+    }
+}
