@@ -26,7 +26,7 @@ MVN_JVM_FLAGS = $(shell [ "$(JDK_MAJOR)" -ge 24 ] 2>/dev/null && echo --sun-misc
 JAVA = $(WITH_JDK) java
 MVN = $(WITH_JDK) MAVEN_OPTS="$(MVN_JVM_FLAGS) $${MAVEN_OPTS:-}" '$(MVN_BIN)' -B -ntp $(MVN_ARGS)
 
-.PHONY: help jar run test validate clean
+.PHONY: help jar run test validate clean bench bench-smoke
 
 ifneq ($(filter validate,$(MAKECMDGOALS)),)
 ifeq ($(strip $(CONFIG)),)
@@ -44,6 +44,9 @@ help:
 	@echo "  make test [TEST=Class]      run the test suite (mvn test)"
 	@echo "  make validate CONFIG=path   check a config file and exit 0 or 1 with its errors"
 	@echo "  make clean                  remove target/"
+	@echo "  make bench [BENCH_ARGS=...] benchmark the proxy beside the mock upstream alone and nginx"
+	@echo "                              (about 8 min; writes bench/results/; see bench/run.sh --help)"
+	@echo "  make bench-smoke            every benchmark step, briefly; fails on any error or lost event"
 	@echo
 	@echo "Needs a JDK 21 or newer (found by .ci/find-jdk; set JAVA_HOME to choose one) and Maven."
 
@@ -65,6 +68,15 @@ test:
 
 validate: $(JAR)
 	@$(JAVA) -jar $(JAR) --config-file $(CONFIG) --validate
+
+# bench/run.sh builds the jar itself (make jar) and finds the same JDK; BENCH_ARGS passes options.
+BENCH_ARGS ?=
+
+bench:
+	@$(WITH_JDK) bench/run.sh $(BENCH_ARGS)
+
+bench-smoke:
+	@$(WITH_JDK) bench/run.sh --smoke $(BENCH_ARGS)
 
 clean:
 	rm -rf target

@@ -1,0 +1,325 @@
+import com.sun.net.httpserver.Headers;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * A fast stand-in for Azure OpenAI, for the benchmark (bench/run.sh). No dependencies:
+ *
+ * <pre>java -Dsun.net.httpserver.nodelay=true bench/MockAzure.java --port 9001 [--port 9002] [--event-interval-ms 20]
+ *     [--chunks 25] [--tickers 2]</pre>
+ *
+ * <p>{@code POST /openai/deployments/{d}/chat/completions} answers a ~700-byte chat.completion with usage; with
+ * {@code "stream":true} in the body, an SSE stream as Azure sends it: prompt-filter chunk, role chunk, {@code --chunks}
+ * content chunks {@code --event-interval-ms} apart, finish chunk, usage chunk (only with
+ * {@code "include_usage":true}), {@code [DONE]}; flushed after every event. {@code GET /stats} returns the counters
+ * (requests, streams, events sent) as one line of JSON. Everything it sends is precomputed; the body is only searched
+ * for those two flags. The content events of all streams are written by {@code --tickers} platform threads (0: a
+ * sleeping virtual thread per stream instead, which costs about twice the CPU per event). It prints
+ * "mock ready on port N" per port once listening.
+ */
+public final class MockAzure {
+
+    private static final byte[] STREAM_FLAG = bytes("\"stream\":true");
+    private static final byte[] STREAM_FLAG_SPACED = bytes("\"stream\": true");
+    private static final byte[] USAGE_FLAG = bytes("\"include_usage\":true");
+    private static final byte[] USAGE_FLAG_SPACED = bytes("\"include_usage\": true");
+
+    private static final String ID = "chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012";
+    private static final String MODEL = "gpt-4o-2024-08-06";
+    private static final String FILTER = "{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},"
+            + "\"self_harm\":{\"filtered\":false,\"severity\":\"safe\"},\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},"
+            + "\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}";
+    private static final String[] WORDS = ("The quick brown fox jumps over the lazy dog while the proxy counts every"
+            + " token that flows past it on the way to the client").split(" ");
+
+    private final LongAdder requests = new LongAdder();
+    private final LongAdder streams = new LongAdder();
+    private final LongAdder events = new LongAdder();
+    private final byte[] completion;
+    private final byte[][] streamHead;
+    private final byte[][] contentEvents;
+    private final byte[][] streamTail;
+    private final byte[] usageEvent;
+    private final long intervalMs;
+    private Ticker[] tickers;
+
+    private MockAzure(int chunks, long intervalMs) {
+        this.intervalMs = intervalMs;
+        completion = bytes("{\"choices\":[{\"finish_reason\":\"stop\",\"index\":0,"
+                + "\"logprobs\":null,\"message\":{\"content\":\"Hello! The proxy in front of me forwarded your request,"
+                + " counted its tokens and logged the usage. How can I help you today?\",\"refusal\":null,"
+                + "\"role\":\"assistant\"}}],\"created\":1732500000,\"id\":\"" + ID + "\",\"model\":\"" + MODEL + "\","
+                + "\"object\":\"chat.completion\",\"prompt_filter_results\":[{\"prompt_index\":0,"
+                + "\"content_filter_results\":" + FILTER + "}],\"system_fingerprint\":\"fp_b705f0c291\","
+                + "\"usage\":{\"completion_tokens\":27,\"prompt_tokens\":31,\"total_tokens\":58}}");
+        String chunk = "data: {\"choices\":[{\"content_filter_results\":%s,\"delta\":%s,\"finish_reason\":%s,\"index\":0,"
+                + "\"logprobs\":null}],\"created\":1732500000,\"id\":\"" + ID + "\",\"model\":\"" + MODEL + "\","
+                + "\"object\":\"chat.completion.chunk\",\"system_fingerprint\":\"fp_b705f0c291\"%s}\n\n";
+        streamHead = new byte[][] {
+            bytes("data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":"
+                    + "[{\"prompt_index\":0,\"content_filter_results\":" + FILTER + "}]}\n\n"),
+            bytes(chunk.formatted("{}", "{\"content\":\"\",\"refusal\":null,\"role\":\"assistant\"}", "null", "")),
+        };
+        contentEvents = new byte[chunks][];
+        for (int i = 0; i < chunks; i++) {
+            String word = (i == 0 ? "" : " ") + WORDS[i % WORDS.length];
+            contentEvents[i] = bytes(chunk.formatted(FILTER, "{\"content\":\"" + word + "\"}", "null", ""));
+        }
+        streamTail = new byte[][] {bytes(chunk.formatted("{}", "{}", "\"stop\"", ""))};
+        usageEvent = bytes("data: {\"choices\":[],\"created\":1732500000,\"id\":\"" + ID + "\",\"model\":\"" + MODEL + "\","
+                + "\"object\":\"chat.completion.chunk\",\"system_fingerprint\":\"fp_b705f0c291\",\"usage\":{"
+                + "\"completion_tokens\":" + chunks + ",\"prompt_tokens\":31,\"total_tokens\":" + (31 + chunks) + "}}\n\n");
+    }
+
+    public static void main(String[] args) throws IOException {
+        if (System.getProperty("sun.net.httpserver.nodelay") == null) {
+            System.setProperty("sun.net.httpserver.nodelay", "true");
+        }
+        if (System.getProperty("sun.net.httpserver.maxIdleConnections") == null) {
+            System.setProperty("sun.net.httpserver.maxIdleConnections", "20000");
+        }
+        List<Integer> ports = new ArrayList<>();
+        long interval = 20;
+        int chunks = 25;
+        int tickerThreads = 2;
+        String host = "127.0.0.1";
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--port" -> ports.add(Integer.parseInt(args[++i]));
+                case "--event-interval-ms" -> interval = Long.parseLong(args[++i]);
+                case "--chunks" -> chunks = Integer.parseInt(args[++i]);
+                case "--host" -> host = args[++i];
+                case "--tickers" -> tickerThreads = Integer.parseInt(args[++i]);
+                default -> {
+                    System.err.println("usage: java bench/MockAzure.java --port N [--port M] [--event-interval-ms 20]"
+                            + " [--chunks 25] [--tickers 2] [--host 127.0.0.1]");
+                    System.exit(2);
+                }
+            }
+        }
+        if (ports.isEmpty()) {
+            ports.add(9001);
+        }
+        MockAzure mock = new MockAzure(chunks, interval);
+        if (tickerThreads > 0 && chunks > 0) {
+            mock.tickers = new Ticker[tickerThreads];
+            for (int t = 0; t < tickerThreads; t++) {
+                mock.tickers[t] = mock.new Ticker(t);
+            }
+        }
+        var executor = Executors.newVirtualThreadPerTaskExecutor();
+        for (int port : ports) {
+            HttpServer server = HttpServer.create(new InetSocketAddress(host, port), 8192);
+            server.setExecutor(executor);
+            server.createContext("/", mock::handle);
+            server.start();
+            System.out.println("mock ready on port " + server.getAddress().getPort() + " (chunks " + chunks
+                    + ", event interval " + interval + " ms, completion " + mock.completion.length + " bytes)");
+        }
+    }
+
+    private void handle(HttpExchange http) throws IOException {
+        boolean handedOver = false;
+        try {
+            String path = http.getRequestURI().getRawPath();
+            if (path.equals("/stats")) {
+                send(http, 200, bytes("{\"requests\":" + requests.sum() + ",\"streams\":" + streams.sum()
+                        + ",\"events\":" + events.sum() + "}\n"));
+                return;
+            }
+            byte[] body;
+            try (InputStream in = http.getRequestBody()) {
+                body = in.readAllBytes();
+            }
+            requests.increment();
+            if (!"POST".equals(http.getRequestMethod()) || !path.startsWith("/openai/deployments/")
+                    || !path.endsWith("/chat/completions")) {
+                send(http, 404, bytes("{\"error\":{\"code\":\"404\",\"message\":\"Resource not found\"}}"));
+                return;
+            }
+            Headers headers = http.getResponseHeaders();
+            headers.set("x-ms-region", "Sweden Central");
+            headers.set("apim-request-id", "8a0d7a7e-3b1c-4d2e-9f00-0123456789ab");
+            headers.set("x-ratelimit-remaining-requests", "9999");
+            headers.set("x-ratelimit-remaining-tokens", "999000");
+            if (indexOf(body, STREAM_FLAG) >= 0 || indexOf(body, STREAM_FLAG_SPACED) >= 0) {
+                stream(http, indexOf(body, USAGE_FLAG) >= 0 || indexOf(body, USAGE_FLAG_SPACED) >= 0);
+                handedOver = tickers != null;
+            } else {
+                headers.set("Content-Type", "application/json");
+                http.sendResponseHeaders(200, completion.length);
+                try (OutputStream out = http.getResponseBody()) {
+                    out.write(completion);
+                }
+            }
+        } finally {
+            if (!handedOver) {
+                http.close();
+            }
+        }
+    }
+
+    private void stream(HttpExchange http, boolean includeUsage) throws IOException {
+        streams.increment();
+        http.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
+        http.getResponseHeaders().set("Cache-Control", "no-cache");
+        http.sendResponseHeaders(200, 0);
+        OutputStream out = http.getResponseBody();
+        for (byte[] event : streamHead) {
+            emit(out, event);
+        }
+        if (tickers == null) {
+            // One virtual thread per stream, sleeping between events.
+            for (byte[] event : contentEvents) {
+                pause();
+                emit(out, event);
+            }
+            finish(out, includeUsage);
+            return;
+        }
+        // The ticker threads write the content events and close the exchange; this handler returns at once.
+        Ticker ticker = tickers[(int) (streams.sum() % tickers.length)];
+        ticker.add(new Stream(http, out, includeUsage, System.nanoTime() + intervalMs * 1_000_000L));
+    }
+
+    private void finish(OutputStream out, boolean includeUsage) throws IOException {
+        for (byte[] event : streamTail) {
+            emit(out, event);
+        }
+        if (includeUsage) {
+            emit(out, usageEvent);
+        }
+        emit(out, DONE);
+        out.close();
+    }
+
+    /** A stream in progress: the next content event to send and when. */
+    private static final class Stream {
+        final HttpExchange http;
+        final OutputStream out;
+        final boolean includeUsage;
+        long due;
+        int next;
+
+        Stream(HttpExchange http, OutputStream out, boolean includeUsage, long due) {
+            this.http = http;
+            this.out = out;
+            this.includeUsage = includeUsage;
+            this.due = due;
+        }
+    }
+
+    /**
+     * A platform thread that sends the due content events of its streams, each with its own write and flush. Far
+     * cheaper than a sleeping virtual thread per stream: no timer and no wake-up per event, only the write.
+     */
+    private final class Ticker implements Runnable {
+        private final java.util.PriorityQueue<Stream> queue = new java.util.PriorityQueue<>(
+                (a, b) -> Long.compare(a.due, b.due));
+        private final Thread thread;
+
+        Ticker(int n) {
+            thread = Thread.ofPlatform().daemon().name("mock-ticker-" + n).start(this);
+        }
+
+        void add(Stream s) {
+            boolean first;
+            synchronized (queue) {
+                queue.add(s);
+                first = queue.peek() == s;
+            }
+            if (first) {
+                java.util.concurrent.locks.LockSupport.unpark(thread);
+            }
+        }
+
+        @Override
+        public void run() {
+            while (true) {
+                Stream s;
+                long wait;
+                synchronized (queue) {
+                    s = queue.peek();
+                    long now = System.nanoTime();
+                    if (s != null && s.due <= now) {
+                        queue.poll();
+                        wait = 0;
+                    } else {
+                        wait = s == null ? 10_000_000L : s.due - now;
+                        s = null;
+                    }
+                }
+                if (s == null) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                    continue;
+                }
+                try {
+                    emit(s.out, contentEvents[s.next++]);
+                    if (s.next < contentEvents.length) {
+                        s.due += intervalMs * 1_000_000L;
+                        synchronized (queue) {
+                            queue.add(s);
+                        }
+                    } else {
+                        finish(s.out, s.includeUsage);
+                        s.http.close();
+                    }
+                } catch (IOException | RuntimeException e) {
+                    s.http.close();
+                }
+            }
+        }
+    }
+
+    private static final byte[] DONE = bytes("data: [DONE]\n\n");
+
+    private void emit(OutputStream out, byte[] event) throws IOException {
+        out.write(event);
+        out.flush();
+        events.increment();
+    }
+
+    private void pause() {
+        if (intervalMs > 0) {
+            try {
+                Thread.sleep(intervalMs);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private static void send(HttpExchange http, int status, byte[] body) throws IOException {
+        http.getResponseHeaders().set("Content-Type", "application/json");
+        http.sendResponseHeaders(status, body.length);
+        try (OutputStream out = http.getResponseBody()) {
+            out.write(body);
+        }
+    }
+
+    private static int indexOf(byte[] haystack, byte[] needle) {
+        outer:
+        for (int i = 0, last = haystack.length - needle.length; i <= last; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (haystack[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}

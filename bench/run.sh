@@ -1,0 +1,794 @@
+#!/usr/bin/env bash
+# PowerProxy benchmark: the proxy side by side with the mock upstream alone and with nginx, on this machine, in one run.
+#
+#   make bench                 # or: bench/run.sh          full run (~6-8 min), results in bench/results/
+#   make bench-smoke           # or: bench/run.sh --smoke  every step, briefly (~20 s); exits 1 on any failure
+#
+# Options: --smoke, --repeats N (default 3; smoke 1), --no-install (never apt-get), --no-build (use the jar as is),
+#          --out DIR (where the .md/.png go; default bench/results, smoke: the temp dir), --keep (keep the temp dir).
+# Environment: PROXY_JVM_FLAGS (default "-Xms512m -Xmx512m -XX:+UseParallelGC"), NGINX_WORKERS (default 1),
+#              JAVA_HOME (else .ci/find-jdk finds a JDK 21+).
+#
+# What it does: builds the jar (make jar); compiles bench/*.java; starts bench/MockAzure.java (two ports: the two
+# endpoints of the proxy's config), nginx (proxy_pass with upstream keepalive; skipped when not installed) and the proxy
+# (3 clients, AllowDeployments, LimitUsage, LogUsageToCsvFile, 2 endpoints with virtual deployments); then measures:
+#   1. start-up: process start to the "ready" line (several runs, plus a run with an AppCDS archive), jar size;
+#   2. non-streaming chat at fixed concurrency (wrk -t2 -c64 --latency; bench/LoadClient.java --rate 0 without wrk):
+#      requests/s and p50/p90/p99, for direct (mock), nginx and proxy, interleaved, each repeated;
+#   3. added latency at a fixed rate of half the proxy's max (bench/LoadClient.java, open loop: latency from each
+#      request's due time, so no coordinated omission);
+#   4. streaming: 1,000 and 5,000 concurrent SSE streams (bench/StreamClient.java; events 20 ms apart): streams/s,
+#      time to first event, events lost (must be 0), proxy peak RSS (VmRSS) and heap (jstat);
+# and writes a markdown table (medians of the repeats, and ratios to the direct run of the same invocation) and a PNG
+# chart of the latency percentiles (gnuplot). Full mode installs nginx-light, wrk and gnuplot-nox with apt-get when
+# missing and running as root. Exit status: 0 when every step worked, 1 when anything failed (proxy did not start or
+# did not stop with 0 on SIGTERM, a non-2xx answer, a socket error, a lost event), 2 for a usage error.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+MODE=full
+REPEATS=
+INSTALL=1
+BUILD=1
+OUT=
+KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) MODE=smoke ;;
+    --repeats) REPEATS=$2; shift ;;
+    --no-install) INSTALL=0 ;;
+    --no-build) BUILD=0 ;;
+    --out) OUT=$2; shift ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$MODE" = smoke ]; then
+  REPEATS=${REPEATS:-1}
+  NS_SECONDS=1            # each non-streaming run
+  WARMUP_SECONDS=1        # load on the proxy before measuring (others: OTHER_WARMUP_SECONDS)
+  OTHER_WARMUP_SECONDS=0
+  STREAM_WARMUP=0         # seconds of 200 streams per target before the streaming runs
+  FIXED_SECONDS=1
+  FIXED_WARMUP=0.3
+  STREAM_LEVELS="50"
+  STREAM_SECONDS=1
+  STREAM_DRAIN=10         # seconds streams still running at the end get to finish (else: unfinished, a failure)
+  STARTUP_RUNS=1
+  APPCDS=0                # also time start-up with an AppCDS archive
+  CHUNKS=10               # content chunks per stream (20 ms apart)
+  TIME_BUDGET_S=300       # runs that would start later than this are skipped
+  INSTALL=0
+else
+  REPEATS=${REPEATS:-3}
+  NS_SECONDS=6
+  WARMUP_SECONDS=40
+  OTHER_WARMUP_SECONDS=3
+  STREAM_WARMUP=3
+  FIXED_SECONDS=5
+  FIXED_WARMUP=1
+  STREAM_LEVELS="1000 5000"
+  STREAM_SECONDS=6
+  STREAM_DRAIN=10
+  STARTUP_RUNS=5
+  APPCDS=1
+  CHUNKS=25
+  TIME_BUDGET_S=540       # make bench must end within 10 minutes
+fi
+EVENT_INTERVAL_MS=20
+WRK_THREADS=2
+WRK_CONNECTIONS=64
+FIXED_CONNECTIONS=32
+PROXY_JVM_FLAGS=${PROXY_JVM_FLAGS:--Xms512m -Xmx512m -XX:+UseParallelGC}
+NGINX_WORKERS=${NGINX_WORKERS:-1}
+TOOL_JVM_FLAGS="-XX:+UseSerialGC -Xms256m -Xmx2g -XX:-UsePerfData"
+API_PATH="/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+
+log() { printf '==> [%3ss] %s\n' "$(( ($(now_ms) - SECONDS_START) / 1000 ))" "$*" >&2; }
+warn() { printf 'bench: WARNING: %s\n' "$*" >&2; WARNINGS+=("$*"); }
+FAILURES=()
+WARNINGS=()
+fail() { printf 'bench: FAILED: %s\n' "$*" >&2; FAILURES+=("$*"); }
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+SECONDS_START=$(now_ms)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- JDK ---------------------------------------------------------------------------------------------------------
+if ! JDK=$(JAVA_HOME=${JAVA_HOME:-} .ci/find-jdk 2>/dev/null); then
+  echo "bench: no JDK 21 or newer found (.ci/find-jdk --verbose tells why)" >&2
+  exit 1
+fi
+export JAVA_HOME=$JDK
+export PATH="$JAVA_HOME/bin:$PATH"
+JAVA="$JAVA_HOME/bin/java"
+JDK_VERSION=$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.runtime.version = //p')
+JDK_MAJOR=${JDK_VERSION%%.*}; JDK_MAJOR=${JDK_MAJOR%%+*}
+
+# --- temp dir, processes, cleanup ----------------------------------------------------------------------------------
+T=$(mktemp -d /tmp/powerproxy-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null
+  done
+  if [ "$KEEP" = 1 ]; then
+    echo "bench: temp dir kept: $T" >&2
+  else
+    rm -rf "$T"
+  fi
+}
+# A process that has been waited for is dropped from the list, so that cleanup never signals a reused pid.
+forget_pid() {
+  local keep=() pid
+  for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+  PIDS=("${keep[@]}")
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Raise the open-file limit: 5,000 streams are 10,000+ sockets in the proxy, as many in nginx and the mock.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ] && [ "$MODE" = full ]; then
+  warn "open-file limit is $(ulimit -n); 5,000 streams need about 10,500 in the proxy and in nginx"
+fi
+
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+# Waits until FILE has a line matching PATTERN (or the process PID ended, or TIMEOUT s passed).
+wait_for_line() {
+  local file=$1 pattern=$2 pid=$3 timeout=$4 waited=0
+  while ! grep -q -- "$pattern" "$file" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+    if [ "$waited" -ge $((timeout * 50)) ]; then return 1; fi
+    sleep 0.02
+    waited=$((waited + 1))
+  done
+}
+
+wait_for_port() {
+  local port=$1 pid=$2 i
+  for i in $(seq 1 500); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.02
+  done
+  return 1
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+# CPU time (user+system, in clock ticks) a process has used so far; 0 when there is no such process.
+cpu_ticks() {
+  local stat
+  [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
+  stat=$(<"/proc/$1/stat")
+  stat=${stat##*) }
+  # fields after "(comm) ": state is 1, utime is 12, stime is 13
+  set -- $stat
+  echo $(( ${12} + ${13} ))
+}
+# Busy CPU ticks of the whole machine (all cores) so far, from /proc/stat.
+busy_ticks() {
+  local cpu user nice system idle iowait irq softirq steal _
+  read -r cpu user nice system idle iowait irq softirq steal _ </proc/stat
+  echo $((user + nice + system + irq + softirq + steal))
+}
+# CPU ticks used so far by this shell's waited-for children (the load clients): from the builtin `times`, which must
+# run in this shell (not in a $(...) subshell), so this is called directly and sets CHILDREN_TICKS.
+children_ticks() {
+  local line u s
+  times >"$T/times.txt"
+  line=$(tail -1 "$T/times.txt")
+  u=${line%% *}; s=${line##* }
+  CHILDREN_TICKS=$(
+  awk -v u="$u" -v s="$s" -v hz="$CLK_TCK" 'function sec(x, m) { m = x; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", x); sub(/s$/, "", x); return m * 60 + x }
+    BEGIN { printf "%d", (sec(u) + sec(s)) * hz }')
+}
+ticks_to_s() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
+
+# --- 1. build ------------------------------------------------------------------------------------------------------
+if [ "$BUILD" = 1 ]; then
+  log "make jar"
+  if ! make -s jar >"$T/build.log" 2>&1; then
+    cat "$T/build.log" >&2
+    fail "make jar failed"
+    exit 1
+  fi
+fi
+[ -f target/powerproxy.jar ] || { fail "no target/powerproxy.jar (run make jar)"; exit 1; }
+# A copy: a rebuild of target/ during the run must not pull classes out from under the running proxy.
+JAR="$T/powerproxy.jar"
+cp target/powerproxy.jar "$JAR"
+JAR_BYTES=$(stat -c %s "$JAR")
+
+# The tools are compiled once into target/bench-classes (again only when a bench/*.java is newer).
+CLASSES="$ROOT/target/bench-classes"
+if [ ! -f "$CLASSES/.stamp" ] || [ -n "$(find bench -name '*.java' -newer "$CLASSES/.stamp" | head -1)" ] \
+    || [ "$(cat "$CLASSES/.jdk" 2>/dev/null)" != "$JDK_VERSION" ]; then
+  log "javac bench/*.java"
+  rm -rf "$CLASSES"
+  mkdir -p "$CLASSES"
+  touch "$CLASSES/.stamp.new"
+  if ! javac -d "$CLASSES" bench/MockAzure.java bench/StreamClient.java bench/LoadClient.java bench/Report.java \
+      >"$T/javac.log" 2>&1; then
+    cat "$T/javac.log" >&2
+    fail "compiling bench/*.java failed"
+    exit 1
+  fi
+  echo "$JDK_VERSION" >"$CLASSES/.jdk"
+  mv "$CLASSES/.stamp.new" "$CLASSES/.stamp"
+fi
+TOOL="$JAVA $TOOL_JVM_FLAGS -cp $CLASSES"
+
+# --- tools: nginx, wrk, gnuplot ------------------------------------------------------------------------------------
+install_tools() {
+  local missing=()
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v gnuplot >/dev/null 2>&1 || missing+=(gnuplot-nox)
+  [ ${#missing[@]} -gt 0 ] || return 0
+  if [ "$INSTALL" != 1 ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    warn "not installed: ${missing[*]} (install them, or run as root on Debian/Ubuntu to let this script do it)"
+    return 0
+  fi
+  log "apt-get install ${missing[*]}"
+  # A policy-rc.d that says no keeps the nginx package from starting its own service on port 80.
+  local policy=/usr/sbin/policy-rc.d made=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; made=1; fi
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; } \
+      >"$T/apt.log" 2>&1 || warn "apt-get install ${missing[*]} failed (see below); going on without"
+  [ "$made" = 1 ] && rm -f "$policy"
+  tail -3 "$T/apt.log" >&2
+}
+install_tools
+NGINX=$(command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+WRK=$(command -v wrk 2>/dev/null || true)
+GNUPLOT=$(command -v gnuplot 2>/dev/null || true)
+[ -n "$NGINX" ] || warn "nginx is not installed: no nginx baseline"
+[ -n "$WRK" ] || log "wrk is not installed: the non-streaming max-rate runs use bench/LoadClient.java --rate 0"
+[ -n "$GNUPLOT" ] || warn "gnuplot is not installed: no PNG chart"
+
+RAW="$T/raw.tsv"
+: >"$RAW"
+META="$T/meta.env"
+: >"$META"
+meta() { printf '%s=%s\n' "$1" "$2" >>"$META"; }
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }
+
+# --- 2. mock upstream ----------------------------------------------------------------------------------------------
+MOCK_PORT1=$(free_port)
+MOCK_PORT2=$(free_port)
+while [ "$MOCK_PORT2" = "$MOCK_PORT1" ]; do MOCK_PORT2=$(free_port); done
+log "mock upstream on ports $MOCK_PORT1 and $MOCK_PORT2 ($CHUNKS content chunks, $EVENT_INTERVAL_MS ms apart)"
+$TOOL -Dsun.net.httpserver.nodelay=true MockAzure --port "$MOCK_PORT1" --port "$MOCK_PORT2" \
+  --event-interval-ms "$EVENT_INTERVAL_MS" --chunks "$CHUNKS" >"$T/mock.log" 2>&1 &
+MOCK_PID=$!
+PIDS+=("$MOCK_PID")
+if ! wait_for_line "$T/mock.log" "ready on port $MOCK_PORT2" "$MOCK_PID" 30; then
+  cat "$T/mock.log" >&2
+  fail "the mock upstream did not start"
+  exit 1
+fi
+# Events a client sees per stream: prompt filter, role, content chunks, finish, [DONE] (the proxy asks the mock for a
+# usage chunk and drops it, as the client did not ask for one).
+EXPECT_EVENTS=$((CHUNKS + 4))
+
+# --- nginx ---------------------------------------------------------------------------------------------------------
+NGINX_PID=
+NGINX_PORT=
+NGINX_VERSION=
+if [ -n "$NGINX" ]; then
+  NGINX_PORT=$(free_port)
+  NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
+  mkdir -p "$T/nginx/tmp" "$T/nginx/logs"
+  sed -e "s#@DIR@#$T/nginx#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@MOCK_PORT@#$MOCK_PORT1#g" \
+      -e "s#@WORKERS@#$NGINX_WORKERS#g" bench/nginx.conf.in >"$T/nginx/nginx.conf"
+  if ! "$NGINX" -t -q -p "$T/nginx" -c "$T/nginx/nginx.conf" >"$T/nginx/test.log" 2>&1; then
+    # This build lacks some of the optional modules whose temp paths the template sets.
+    sed -i '/@OPTIONAL@/d' "$T/nginx/nginx.conf"
+  fi
+  if "$NGINX" -t -q -p "$T/nginx" -c "$T/nginx/nginx.conf" >"$T/nginx/test.log" 2>&1; then
+    log "nginx $NGINX_VERSION on port $NGINX_PORT (worker_processes $NGINX_WORKERS, upstream keepalive)"
+    "$NGINX" -p "$T/nginx" -c "$T/nginx/nginx.conf" >"$T/nginx/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+    if ! wait_for_port "$NGINX_PORT" "$NGINX_PID"; then
+      cat "$T/nginx/error.log" >&2 2>/dev/null
+      warn "nginx did not start; no nginx baseline"
+      NGINX_PID=
+    fi
+  else
+    cat "$T/nginx/test.log" >&2
+    warn "nginx rejected the benchmark's config; no nginx baseline"
+  fi
+fi
+# nginx's worker processes do the work: their CPU is counted, not the master's.
+nginx_ticks() {
+  local total=0 p
+  [ -n "$NGINX_PID" ] || { echo 0; return; }
+  for p in $(pgrep -P "$NGINX_PID"); do
+    total=$((total + $(cpu_ticks "$p")))
+  done
+  echo "$total"
+}
+
+# --- 3. the proxy's config -----------------------------------------------------------------------------------------
+write_config() { # $1: with the CSV plugin (1/0)
+  cat >"$T/config.yaml" <<EOF
+# Written by bench/run.sh: three teams, the usual plugins, two endpoints (both the mock) with virtual deployments.
+clients:
+  - name: Team A
+    description: Chat app, production.
+    key: bench-key-team-a-0123456789
+    deployments_allowed: gpt-4o, gpt-4o-mini
+    max_tokens_per_minute_in_k: 1000000
+  - name: Team B
+    description: Batch summaries.
+    key: bench-key-team-b-0123456789
+    deployments_allowed: [gpt-4o, gpt-4o-mini]
+    max_tokens_per_minute_in_k:
+      gpt-4o: 1000000
+      gpt-4o-mini: 1000000
+  - name: Team C
+    description: Internal tools.
+    key: bench-key-team-c-0123456789
+    deployments_allowed: gpt-4o
+    max_tokens_per_minute_in_k: 1000000
+
+plugins:
+  - name: AllowDeployments
+  - name: LimitUsage
+EOF
+  if [ "$1" = 1 ]; then
+    cat >>"$T/config.yaml" <<EOF
+  - name: LogUsageToCsvFile
+    log_dir: $T/usage
+EOF
+  fi
+  cat >>"$T/config.yaml" <<EOF
+
+aoai:
+  endpoints:
+    - name: Sweden
+      url: http://127.0.0.1:$MOCK_PORT1/
+      key: upstream-key-sweden-0123456789
+      priority: 0
+      weight: 1
+      connections:                 # sized for thousands of concurrent streams: with fewer idle connections kept,
+        limits:                    # every stream beyond them opens (and closes) an upstream connection
+          max_connections: 6000
+          max_keepalive_connections: 3000
+          keepalive_expiry: 30
+      virtual_deployments:
+        - name: gpt-4o
+          standins:
+            - name: gpt-4o-ptu
+            - name: gpt-4o-paygo
+        - name: gpt-4o-mini
+          standins:
+            - name: gpt-4o-mini-2024-07-18
+    - name: France
+      url: http://127.0.0.1:$MOCK_PORT2/
+      key: upstream-key-france-0123456789
+      priority: 0
+      weight: 1
+      connections:                 # sized for thousands of concurrent streams: with fewer idle connections kept,
+        limits:                    # every stream beyond them opens (and closes) an upstream connection
+          max_connections: 6000
+          max_keepalive_connections: 3000
+          keepalive_expiry: 30
+      virtual_deployments:
+        - name: gpt-4o
+          standins:
+            - name: gpt-4o-france
+EOF
+}
+CSV_PLUGIN=1
+write_config 1
+if ! "$JAVA" -jar "$JAR" --config-file "$T/config.yaml" --validate >"$T/validate.log" 2>&1; then
+  if grep -q "unknown plugin 'LogUsageToCsvFile'" "$T/validate.log"; then
+    warn "this build has no LogUsageToCsvFile plugin yet: measuring without it (AllowDeployments and LimitUsage only)"
+    CSV_PLUGIN=0
+    write_config 0
+    if ! "$JAVA" -jar "$JAR" --config-file "$T/config.yaml" --validate >"$T/validate.log" 2>&1; then
+      cat "$T/validate.log" >&2
+      fail "the benchmark's proxy config is not valid"
+      exit 1
+    fi
+  else
+    cat "$T/validate.log" >&2
+    fail "the benchmark's proxy config is not valid"
+    exit 1
+  fi
+fi
+PLUGINS="AllowDeployments, LimitUsage$([ "$CSV_PLUGIN" = 1 ] && echo ", LogUsageToCsvFile")"
+
+# --- start-up time -------------------------------------------------------------------------------------------------
+# Starts the proxy with the given JVM flags on a free port; sets STARTED_PID, STARTED_PORT and STARTED_MS (from the
+# process start to the "ready" line, read unbuffered from a pipe). Output goes to $2.
+start_proxy() { # $1: JVM flags, $2: log file, $3: port
+  local flags=$1 logfile=$2 port=$3 fifo="$T/proxy.fifo.$RANDOM" line t0 t1
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  t0=${EPOCHREALTIME/./}
+  # shellcheck disable=SC2086
+  "$JAVA" $flags -jar "$JAR" --config-file "$T/config.yaml" --port "$port" >"$fifo" 2>&1 &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+  STARTED_MS=
+  exec 7<"$fifo"
+  while IFS= read -r -t 60 line <&7; do
+    printf '%s\n' "$line" >>"$logfile"
+    case "$line" in
+      *"ready on port"*)
+        t1=${EPOCHREALTIME/./}
+        STARTED_MS=$(( (t1 - t0) / 1000 ))
+        break ;;
+    esac
+  done
+  # Keep draining the pipe into the log for the rest of the proxy's life.
+  cat <&7 >>"$logfile" &
+  exec 7<&-
+  rm -f "$fifo"
+  [ -n "$STARTED_MS" ]
+}
+
+# Stops a proxy with SIGTERM; sets STOP_CODE to its exit status.
+stop_proxy() { # $1: pid
+  kill -TERM "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+  STOP_CODE=$?
+  forget_pid "$1"
+}
+
+log "start-up: $STARTUP_RUNS runs (process start to the \"ready\" line)"
+for i in $(seq 1 "$STARTUP_RUNS"); do
+  if start_proxy "$PROXY_JVM_FLAGS" "$T/startup-$i.log" 0; then
+    stop_proxy "$STARTED_PID"
+    record startup proxy "$i" "ready_ms=$STARTED_MS exit=$STOP_CODE"
+    [ "$STOP_CODE" = 0 ] || fail "start-up run $i: the proxy exited with $STOP_CODE on SIGTERM (expected 0)"
+  else
+    kill "$STARTED_PID" 2>/dev/null
+    tail -20 "$T/startup-$i.log" >&2
+    fail "start-up run $i: the proxy did not get ready"
+  fi
+done
+# The same with an AppCDS archive (JDK 19+: -XX:+AutoCreateSharedArchive), made by a first run that is not counted.
+if [ "$APPCDS" = 1 ] && [ "$JDK_MAJOR" -ge 19 ] 2>/dev/null; then
+  CDS_FLAGS="-XX:+AutoCreateSharedArchive -XX:SharedArchiveFile=$T/powerproxy.jsa"
+  if start_proxy "$PROXY_JVM_FLAGS $CDS_FLAGS" "$T/startup-cds-0.log" 0; then
+    stop_proxy "$STARTED_PID"
+    for i in $(seq 1 "$(( STARTUP_RUNS < 3 ? STARTUP_RUNS : 3 ))"); do
+      if start_proxy "$PROXY_JVM_FLAGS $CDS_FLAGS" "$T/startup-cds-$i.log" 0; then
+        stop_proxy "$STARTED_PID"
+        record startup proxy-appcds "$i" "ready_ms=$STARTED_MS exit=$STOP_CODE"
+      fi
+    done
+  fi
+fi
+
+# --- the proxy under test ------------------------------------------------------------------------------------------
+PROXY_PORT=$(free_port)
+log "proxy on port $PROXY_PORT ($PROXY_JVM_FLAGS; plugins: $PLUGINS)"
+# The GC log is the bench's own addition (pauses go into the report), not a recommended flag.
+if ! start_proxy "$PROXY_JVM_FLAGS -Xlog:gc:file=$T/proxy-gc.log" "$T/proxy.log" "$PROXY_PORT"; then
+  tail -30 "$T/proxy.log" >&2
+  fail "the proxy did not start"
+  exit 1
+fi
+PROXY_PID=$STARTED_PID
+record startup proxy-under-test 1 "ready_ms=$STARTED_MS exit=0"
+RSS_AFTER_START=$(awk '/^VmRSS/ {print $2}' "/proc/$PROXY_PID/status")
+
+# Samples the proxy's VmRSS (kB) every 0.2 s: "<epoch s> <kB>" lines.
+(
+  while [ -r "/proc/$PROXY_PID/status" ]; do
+    while read -r key value _; do
+      if [ "$key" = "VmRSS:" ]; then echo "$EPOCHREALTIME $value"; break; fi
+    done <"/proc/$PROXY_PID/status"
+    sleep 0.2
+  done
+) >"$T/rss.log" 2>/dev/null &
+PIDS+=("$!")
+peak_rss() { # $1 $2: window (epoch s); the highest sample in it, kB
+  awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b && $2 > m { m = $2 } END { print m + 0 }' "$T/rss.log"
+}
+# Heap in use and committed (kB), from jstat: S0U+S1U+EU+OU and S0C+S1C+EC+OC.
+heap_kb() { # $1: pid
+  jstat -gc "$1" 2>/dev/null | awk '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    NR == 2 { u = $col["S0U"] + $col["S1U"] + $col["EU"] + $col["OU"]
+              c = $col["S0C"] + $col["S1C"] + $col["EC"] + $col["OC"]
+              printf "heap_used_kb=%d heap_committed_kb=%d", u, c }'
+}
+
+# --- load runs -----------------------------------------------------------------------------------------------------
+declare -A PORT_OF=([direct]="$MOCK_PORT1" [proxy]="$PROXY_PORT")
+TARGETS=(direct)
+if [ -n "$NGINX_PID" ]; then PORT_OF[nginx]=$NGINX_PORT; TARGETS+=(nginx); fi
+TARGETS+=(proxy)
+
+# cpu_begin; ...; cpu_end sets CPU_RESULT to "cpu_mock_s=.. cpu_nginx_s=.. cpu_proxy_s=.. cpu_client_s=.. cpu_other_s=..":
+# cpu_other_s: what the rest of the machine (other people's work) used meanwhile; wall_s: the run's wall time.
+cpu_begin() {
+  C0_MOCK=$(cpu_ticks "$MOCK_PID"); C0_NGINX=$(nginx_ticks); C0_PROXY=$(cpu_ticks "$PROXY_PID")
+  children_ticks; C0_CLIENT=$CHILDREN_TICKS; C0_BUSY=$(busy_ticks); C0_WALL=$(now_ms)
+}
+# Sets CPU_RESULT (call it directly, not in $(...)).
+cpu_end() {
+  local mock nginx proxy client busy wall
+  mock=$(( $(cpu_ticks "$MOCK_PID") - C0_MOCK )); nginx=$(( $(nginx_ticks) - C0_NGINX ))
+  proxy=$(( $(cpu_ticks "$PROXY_PID") - C0_PROXY )); children_ticks; client=$(( CHILDREN_TICKS - C0_CLIENT ))
+  busy=$(( $(busy_ticks) - C0_BUSY )); wall=$(( $(now_ms) - C0_WALL ))
+  CPU_RESULT="cpu_mock_s=$(ticks_to_s "$mock") cpu_nginx_s=$(ticks_to_s "$nginx") cpu_proxy_s=$(ticks_to_s "$proxy") cpu_client_s=$(ticks_to_s "$client") cpu_other_s=$(ticks_to_s $(( busy - mock - nginx - proxy - client < 0 ? 0 : busy - mock - nginx - proxy - client ))) wall_s=$(awk -v w="$wall" 'BEGIN { printf "%.2f", w / 1000 }')"
+}
+
+to_ms() { # wrk's "1.23ms" / "456.00us" / "1.20s" -> ms
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+
+# One closed-loop non-streaming run at fixed concurrency; prints "rps=.. p50_ms=.. ..." and returns non-zero on errors.
+max_rate_run() { # $1: port, $2: seconds, $3: output file
+  local port=$1 secs=$2 out=$3
+  if [ -n "$WRK" ]; then
+    "$WRK" -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${secs}s" --timeout 10s --latency -s bench/chat.lua \
+      "http://127.0.0.1:$port$API_PATH" >"$out" 2>&1
+    local rps p50 p90 p99 non2xx errors requests
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    requests=$(awk '/requests in/ {print $1}' "$out")
+    p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+    p90=$(to_ms "$(awk '$1 == "90%" {print $2}' "$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' "$out"); non2xx=${non2xx:-0}
+    errors=$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$out"); errors=${errors:-0}
+    echo "rps=${rps:-0} requests=${requests:-0} p50_ms=$p50 p90_ms=$p90 p99_ms=$p99 non2xx=$non2xx errors=$errors"
+    [ -n "$rps" ] && [ "$non2xx" = 0 ] && [ "$errors" = 0 ]
+  else
+    $TOOL LoadClient --port "$port" --rate 0 --connections "$WRK_CONNECTIONS" --duration-s "$secs" --warmup-s 0.5 \
+      --path "$API_PATH" >"$out" 2>&1
+    local rc=$?
+    tail -1 "$out" | grep '^requests=' || grep -m1 '^requests=' "$out" || echo "rps=0"
+    return $rc
+  fi
+}
+
+# Warm-up: the others for a few seconds; the proxy in rounds of 4 s until its rate stops rising (the JIT's C2 takes
+# a while on a busy 2-core machine), at most WARMUP_SECONDS.
+log "warm-up: ${OTHER_WARMUP_SECONDS}s on the mock and nginx; the proxy until its rate is stable (at most ${WARMUP_SECONDS}s)"
+for target in "${TARGETS[@]}"; do
+  [ "$target" = proxy ] && continue
+  [ "$OTHER_WARMUP_SECONDS" = 0 ] && continue
+  max_rate_run "${PORT_OF[$target]}" "$OTHER_WARMUP_SECONDS" "$T/warmup-$target.txt" >/dev/null \
+    || fail "warm-up against $target had errors: $(tr '\n' ' ' <"$T/warmup-$target.txt" | tail -c 300)"
+done
+warm_start=$(now_ms)
+best=0
+flat=0
+rates=
+round=0
+while :; do
+  round=$((round + 1))
+  secs=4; [ "$WARMUP_SECONDS" -lt 4 ] && secs=$WARMUP_SECONDS
+  max_rate_run "$PROXY_PORT" "$secs" "$T/warmup-proxy-$round.txt" >"$T/warmup-proxy-$round.kv" \
+    || fail "warm-up against the proxy had errors: $(tr '\n' ' ' <"$T/warmup-proxy-$round.txt" | tail -c 300)"
+  rate=$(grep -o '\brps=[0-9]*' "$T/warmup-proxy-$round.kv" | head -1 | cut -d= -f2); rate=${rate:-0}
+  rates="$rates $rate"
+  if [ "$rate" -gt $((best * 105 / 100)) ]; then flat=0; else flat=$((flat + 1)); fi
+  [ "$rate" -gt "$best" ] && best=$rate
+  [ "$flat" -ge 2 ] && break
+  [ $(( ($(now_ms) - warm_start) / 1000 + secs )) -gt "$WARMUP_SECONDS" ] && break
+done
+log "    proxy req/s during warm-up:$rates"
+meta warmup_rates "${rates# }"
+
+log "non-streaming chat, closed loop, $WRK_CONNECTIONS connections, ${NS_SECONDS}s x $REPEATS"
+for rep in $(seq 1 "$REPEATS"); do
+  for target in "${TARGETS[@]}"; do
+    cpu_begin
+    max_rate_run "${PORT_OF[$target]}" "$NS_SECONDS" "$T/ns-$target-$rep.txt" >"$T/result.txt"
+    rc=$?
+    cpu_end
+    result="$(cat "$T/result.txt") $CPU_RESULT"
+    record ns "$target" "$rep" "$result"
+    printf '    %-6s #%s %s\n' "$target" "$rep" "$result" >&2
+    [ "$rc" = 0 ] || fail "non-streaming run against $target (#$rep) had errors or non-2xx answers: $result"
+  done
+done
+
+PROXY_MAX=$(awk -F'\t' '$1 == "ns" && $2 == "proxy" { split($4, kv, " "); for (i in kv) if (kv[i] ~ /^rps=/) print substr(kv[i], 5) }' "$RAW" \
+  | sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print 0 }')
+FIXED_RATE=$(awk -v m="$PROXY_MAX" 'BEGIN { r = int(m / 2 / 100) * 100; if (r < 100) r = 100; print r }')
+log "fixed rate: $FIXED_RATE req/s (half of the proxy's median max of $PROXY_MAX), $FIXED_CONNECTIONS connections, ${FIXED_SECONDS}s x $REPEATS"
+for rep in $(seq 1 "$REPEATS"); do
+  for target in "${TARGETS[@]}"; do
+    cpu_begin
+    $TOOL LoadClient --port "${PORT_OF[$target]}" --rate "$FIXED_RATE" --connections "$FIXED_CONNECTIONS" \
+      --duration-s "$FIXED_SECONDS" --warmup-s "$FIXED_WARMUP" --path "$API_PATH" >"$T/fixed-$target-$rep.txt" 2>&1
+    rc=$?
+    cpu_end
+    result="$(grep -m1 '^requests=' "$T/fixed-$target-$rep.txt") $CPU_RESULT"
+    record fixed "$target" "$rep" "$result"
+    printf '    %-6s #%s %s\n' "$target" "$rep" "$result" >&2
+    [ "$rc" = 0 ] || fail "fixed-rate run against $target (#$rep) failed: $(tr '\n' ' ' <"$T/fixed-$target-$rep.txt" | tail -c 400)"
+  done
+done
+
+if [ "$STREAM_WARMUP" != 0 ]; then
+  log "streaming warm-up: ${STREAM_WARMUP}s of 200 streams per target"
+  for target in "${TARGETS[@]}"; do
+    $TOOL StreamClient --port "${PORT_OF[$target]}" --streams 200 --duration-s "$STREAM_WARMUP" --ramp-s 0.5 \
+      --expect-events "$EXPECT_EVENTS" --path "$API_PATH" >"$T/stream-warmup-$target.txt" 2>&1 \
+      || fail "streaming warm-up against $target failed: $(tr '\n' ' ' <"$T/stream-warmup-$target.txt" | tail -c 400)"
+  done
+fi
+
+# Whether a run of about $1 seconds still fits in the time budget; warns once per scenario when it does not.
+fits() {
+  local left=$(( TIME_BUDGET_S - ($(now_ms) - SECONDS_START) / 1000 ))
+  if [ "$left" -lt "$1" ]; then
+    warn "time budget: skipped $2 (would end after ${TIME_BUDGET_S}s)"
+    return 1
+  fi
+}
+
+for streams in $STREAM_LEVELS; do
+  ramp=$(awk -v n="$streams" 'BEGIN { r = n / 1250; if (r < 0.2) r = 0.2; print r }')
+  log "streaming: $streams concurrent streams, ${STREAM_SECONDS}s after a ${ramp}s ramp, x $REPEATS"
+  for rep in $(seq 1 "$REPEATS"); do
+    # Each run: ramp, window, a few seconds to finish (the proxy's may take the whole drain time) and JVM start.
+    need=$(awk -v n="${#TARGETS[@]}" -v r="$ramp" -v d="$STREAM_SECONDS" -v x="$STREAM_DRAIN" 'BEGIN { printf "%d", n * (r + d + 4) + x }')
+    fits "$need" "$streams streams, repeats $rep to $REPEATS" || break
+    for target in "${TARGETS[@]}"; do
+      out="$T/stream-$streams-$target-$rep.txt"
+      cpu_begin
+      t_start=$EPOCHREALTIME
+      heap_file="$T/heap-$streams-$target-$rep.txt"
+      : >"$heap_file"
+      if [ "$target" = proxy ]; then
+        # Heap in the middle of the measured window.
+        ( sleep "$(awk -v r="$ramp" -v d="$STREAM_SECONDS" 'BEGIN { print r + d / 2 }')"; heap_kb "$PROXY_PID" >"$heap_file" ) &
+        heap_pid=$!
+      fi
+      $TOOL StreamClient --port "${PORT_OF[$target]}" --streams "$streams" --duration-s "$STREAM_SECONDS" \
+        --ramp-s "$ramp" --drain-s "$STREAM_DRAIN" --expect-events "$EXPECT_EVENTS" --path "$API_PATH" >"$out" 2>&1
+      rc=$?
+      t_end=$EPOCHREALTIME
+      cpu_end
+      result="$(grep -m1 '^streams=' "$out") $CPU_RESULT"
+      if [ "$target" = proxy ]; then
+        wait "$heap_pid" 2>/dev/null
+        result="$result rss_peak_kb=$(peak_rss "$t_start" "$t_end") $(cat "$heap_file")"
+      fi
+      record "stream-$streams" "$target" "$rep" "$result"
+      printf '    %-6s #%s %s\n' "$target" "$rep" "$result" >&2
+      [ "$rc" = 0 ] || fail "$streams streams against $target (#$rep): errors, non-2xx, lost events or unfinished streams: $(tr '\n' ' ' <"$out" | tail -c 400)"
+    done
+  done
+done
+
+# --- the end: stop the proxy, check what it logged ----------------------------------------------------------------
+RSS_PEAK=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$T/rss.log")
+HEAP_END=$(heap_kb "$PROXY_PID")
+stop_proxy "$PROXY_PID"
+[ "$STOP_CODE" = 0 ] || fail "the proxy exited with $STOP_CODE on SIGTERM (expected 0)"
+PROXY_ERRORS=$(grep -c ' ERROR ' "$T/proxy.log")
+PROXY_WARNS=$(grep -c ' WARN ' "$T/proxy.log")
+ACCESS_LINES=$(grep -c ' access - ' "$T/proxy.log")
+NON200_ACCESS=$(grep ' access - ' "$T/proxy.log" | grep -vc ' status=200 ')
+[ "$PROXY_ERRORS" = 0 ] || { grep -m5 ' ERROR ' "$T/proxy.log" >&2; fail "the proxy logged $PROXY_ERRORS ERROR lines"; }
+[ "$NON200_ACCESS" = 0 ] || { grep ' access - ' "$T/proxy.log" | grep -v ' status=200 ' | head -5 >&2; fail "the proxy's access log has $NON200_ACCESS answers other than 200"; }
+USAGE_ROWS=0
+if [ "$CSV_PLUGIN" = 1 ]; then
+  # Every line but each file's header row.
+  USAGE_ROWS=$(( $(cat "$T"/usage/*.csv 2>/dev/null | wc -l) - $(ls "$T"/usage/*.csv 2>/dev/null | wc -l) ))
+fi
+
+# --- report --------------------------------------------------------------------------------------------------------
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+CORES=$(nproc)
+DATE=$(date -u +%Y-%m-%d)
+meta date "$DATE"
+meta load_start "$LOAD_START"
+meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta time_utc "$(date -u +%H:%M)"
+meta mode "$MODE"
+meta cores "$CORES"
+meta cpu "$CPU_MODEL"
+meta mem "$(free -h | awk '/^Mem:/ {print $2}')"
+meta kernel "$(uname -r)"
+meta os "$(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-unknown}")"
+meta jdk "$JDK_VERSION"
+meta proxy_flags "$PROXY_JVM_FLAGS"
+meta tool_flags "$TOOL_JVM_FLAGS"
+meta plugins "$PLUGINS"
+meta csv_plugin "$CSV_PLUGIN"
+meta nginx "${NGINX_PID:+$NGINX_VERSION}"
+meta nginx_workers "$NGINX_WORKERS"
+meta wrk "$([ -n "$WRK" ] && "$WRK" -v 2>&1 | awk 'NR == 1 {print $2}')"
+meta load_tool "$([ -n "$WRK" ] && echo "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS --latency" || echo "LoadClient --rate 0 --connections $WRK_CONNECTIONS")"
+meta repeats "$REPEATS"
+meta ns_seconds "$NS_SECONDS"
+meta fixed_seconds "$FIXED_SECONDS"
+meta fixed_rate "$FIXED_RATE"
+meta fixed_connections "$FIXED_CONNECTIONS"
+meta stream_seconds "$STREAM_SECONDS"
+meta chunks "$CHUNKS"
+meta event_interval_ms "$EVENT_INTERVAL_MS"
+meta expect_events "$EXPECT_EVENTS"
+meta jar_bytes "$JAR_BYTES"
+meta rss_after_start_kb "$RSS_AFTER_START"
+meta rss_peak_kb "$RSS_PEAK"
+meta heap_end "$HEAP_END"
+meta proxy_error_lines "$PROXY_ERRORS"
+meta proxy_warn_lines "$PROXY_WARNS"
+meta access_lines "$ACCESS_LINES"
+meta usage_rows "$USAGE_ROWS"
+meta stop_code "$STOP_CODE"
+meta stream_drain "$STREAM_DRAIN"
+# GC pauses of the proxy over the whole run: count, total and longest (ms), from the unified GC log.
+meta gc_pauses "$(grep -h 'Pause' "$T/proxy-gc.log" 2>/dev/null | sed -n 's/.* \([0-9.]*\)ms$/\1/p' \
+  | awk '{ n++; s += $1; if ($1 > m) m = $1 } END { printf "%d %.0f %.1f", n, s, m }')"
+meta failures "${#FAILURES[@]}"
+meta elapsed_s "$(( ($(now_ms) - SECONDS_START) / 1000 ))"
+
+if [ "$MODE" = smoke ]; then OUT=${OUT:-$T/results}; else OUT=${OUT:-$ROOT/bench/results}; fi
+mkdir -p "$OUT"
+JDK_TAG=$JDK_MAJOR
+BASE="$DATE-${CORES}cores-jdk$JDK_TAG$([ "$MODE" = smoke ] && echo -smoke)"
+CHART="$OUT/$BASE.png"
+if ! $TOOL Report "$RAW" "$META" "$OUT/$BASE.md" "$T/chart" "$BASE.png" >"$T/report.log" 2>&1; then
+  cat "$T/report.log" >&2
+  fail "the report could not be made"
+else
+  if [ -n "$GNUPLOT" ]; then
+    if ! "$GNUPLOT" -e "datadir='$T/chart'; out='$CHART'; heading='$(head -1 "$T/chart/title.txt")'" bench/chart.gp \
+        >"$T/gnuplot.log" 2>&1; then
+      cat "$T/gnuplot.log" >&2
+      warn "gnuplot failed: no chart"
+      CHART=
+    fi
+  else
+    CHART=
+  fi
+  if [ -z "$CHART" ]; then sed -i '/^!\[latency chart\]/d' "$OUT/$BASE.md"; fi
+  if [ ${#WARNINGS[@]} -gt 0 ] || [ ${#FAILURES[@]} -gt 0 ]; then
+    {
+      echo
+      for w in "${WARNINGS[@]}"; do echo "- warning: $w"; done
+      for f in "${FAILURES[@]}"; do echo "- **FAILED**: $f"; done
+    } >>"$OUT/$BASE.md"
+  fi
+  echo
+  cat "$OUT/$BASE.md"
+  echo
+  log "results: $OUT/$BASE.md${CHART:+ and $CHART}"
+fi
+cp "$RAW" "$OUT/$BASE.raw.tsv" 2>/dev/null
+[ "$MODE" = smoke ] && [ "$KEEP" = 0 ] && rm -f "$OUT/$BASE.raw.tsv"
+
+log "done in $(( ($(now_ms) - SECONDS_START) / 1000 )) s"
+if [ ${#FAILURES[@]} -gt 0 ]; then
+  echo "bench: ${#FAILURES[@]} failure(s):" >&2
+  printf '  - %s\n' "${FAILURES[@]}" >&2
+  exit 1
+fi
+exit 0
