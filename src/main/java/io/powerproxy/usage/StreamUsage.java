@@ -1,7 +1,6 @@
 package io.powerproxy.usage;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.knuddels.jtokkit.api.Encoding;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -51,8 +50,6 @@ public final class StreamUsage {
     /** A field's text without a safe cutting point is cut anywhere once it is this long. */
     static final int HARD_LIMIT = 64 * 1024;
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     private final Map<Field, Pending> pending = new LinkedHashMap<>();
     private String model;
     private Counts reported;
@@ -70,30 +67,27 @@ public final class StreamUsage {
      * @return what the event was; {@link Event#USAGE_ONLY} for the usage chunk
      */
     public Event onData(String data) {
-        JsonNode chunk = parseObject(data);
+        StreamChunk chunk = StreamChunk.parse(data);
         if (chunk == null) {
             return Event.IGNORED;
         }
-        rememberModel(chunk.get("model"));
-        String type = text(chunk.get("type"));
-        if (type != null && type.startsWith("response.")) {
-            onResponsesEvent(type, chunk);
+        if (chunk.type() != null && chunk.type().startsWith("response.")) {
+            JsonNode event = StreamChunk.tree(data);
+            if (event != null) {
+                rememberModel(event.get("model"));
+                onResponsesEvent(chunk.type(), event);
+            }
             return Event.CHUNK;
         }
-        JsonNode choices = chunk.get("choices");
-        boolean hasChoices = choices != null && choices.isArray() && !choices.isEmpty();
-        if (hasChoices) {
-            int position = 0;
-            for (JsonNode choice : choices) {
-                onChoice(choice.path("index").asInt(position), choice);
-                position++;
-            }
+        rememberModel(chunk.model());
+        for (StreamChunk.Text text : chunk.texts()) {
+            append(new Field(text.choice(), text.field(), text.part()), text.text());
         }
-        Counts usage = Counts.reported(chunk.get("usage"), null);
+        Counts usage = Counts.reported(chunk.usage(), null);
         if (usage != null) {
             reported = usage;
         }
-        return usage != null && !hasChoices ? Event.USAGE_ONLY : Event.CHUNK;
+        return usage != null && !chunk.hasChoices() ? Event.USAGE_ONLY : Event.CHUNK;
     }
 
     /**
@@ -127,29 +121,6 @@ public final class StreamUsage {
         return chars;
     }
 
-    private void onChoice(int index, JsonNode choice) {
-        JsonNode delta = choice.get("delta");
-        if (delta != null && delta.isObject()) {
-            append(new Field(index, "content", -1), delta.get("content"));
-            append(new Field(index, "refusal", -1), delta.get("refusal"));
-            JsonNode toolCalls = delta.get("tool_calls");
-            if (toolCalls != null && toolCalls.isArray()) {
-                int position = 0;
-                for (JsonNode call : toolCalls) {
-                    int tool = call.path("index").asInt(position++);
-                    append(new Field(index, "tool_name", tool), call.path("function").get("name"));
-                    append(new Field(index, "tool_arguments", tool), call.path("function").get("arguments"));
-                }
-            }
-            JsonNode functionCall = delta.get("function_call");
-            if (functionCall != null && functionCall.isObject()) {
-                append(new Field(index, "function_name", -1), functionCall.get("name"));
-                append(new Field(index, "function_arguments", -1), functionCall.get("arguments"));
-            }
-        }
-        append(new Field(index, "text", -1), choice.get("text"));
-    }
-
     private void onResponsesEvent(String type, JsonNode event) {
         int output = event.path("output_index").asInt(0);
         int content = event.path("content_index").asInt(0);
@@ -172,7 +143,10 @@ public final class StreamUsage {
     }
 
     private void append(Field field, JsonNode value) {
-        String text = text(value);
+        append(field, text(value));
+    }
+
+    private void append(Field field, String text) {
         if (text == null || text.isEmpty()) {
             return;
         }
@@ -225,26 +199,12 @@ public final class StreamUsage {
     }
 
     private void rememberModel(JsonNode value) {
-        String name = text(value);
-        if (model == null && name != null && !name.isBlank()) {
-            model = name;
-        }
+        rememberModel(text(value));
     }
 
-    private static JsonNode parseObject(String data) {
-        if (data == null) {
-            return null;
-        }
-        String trimmed = data.strip();
-        if (!trimmed.startsWith("{")) {
-            return null;
-        }
-        try {
-            JsonNode node = JSON.readTree(trimmed);
-            return node != null && node.isObject() ? node : null;
-        } catch (Exception e) {
-            // Not JSON: such an event counts nothing, and the stream goes on.
-            return null;
+    private void rememberModel(String name) {
+        if (model == null && name != null && !name.isBlank()) {
+            model = name;
         }
     }
 
