@@ -120,7 +120,7 @@ class SseCopierTest {
         Copy copy = copy(bytes(LF_STREAM), event -> event.data() == null || !event.data().contains("prompt_filter"));
 
         assertEquals(LF_STREAM.substring(LF_STREAM.indexOf("data: {\"choices\":[{")), new String(copy.output(), UTF_8));
-        assertEquals(4, copy.flushes());
+        assertEquals(1, copy.flushes(), "the events of one read share one flush");
         assertEquals(5, copy.events().size());
         assertEquals(copy.output().length, copy.forwarded());
     }
@@ -145,7 +145,7 @@ class SseCopierTest {
     }
 
     @Test
-    void upstreamIsReadInBlocksOfAtMost8KiB() throws IOException {
+    void upstreamIsReadInBlocksOfAtMost4KiB() throws IOException {
         int[] largest = {0};
         InputStream upstream = new ByteArrayInputStream(bytes("data: " + "y".repeat(100_000) + "\n\n")) {
             @Override
@@ -157,7 +157,7 @@ class SseCopierTest {
 
         SseCopier.copy(upstream, OutputStream.nullOutputStream(), SseListener.FORWARD_ALL);
 
-        assertEquals(8192, largest[0]);
+        assertEquals(4096, largest[0]);
     }
 
     @Test
@@ -226,6 +226,20 @@ class SseCopierTest {
         assertEquals(7, client.flushes);
         assertEquals(MIXED_STREAM.replace("data: four\r\n\n", "").length(), sizeAtFlush.get(6));
         assertEquals("data: one\r\n\r\n".length(), sizeAtFlush.get(0));
+    }
+
+    @Test
+    void eventsThatArriveTogetherShareOneFlushAfterTheLastOfThem() throws IOException {
+        // Reads of 13 bytes: "data: one\n\n" (11) and "da" first, then the rest of two, three and four together.
+        String stream = "data: one\n\ndata: two\n\ndata: three\n\ndata: four\n\n";
+        CountingOutputStream client = new CountingOutputStream();
+        int[] sizes = {13, 100};
+        int[] read = {0};
+
+        SseCopier.copy(new SplitInputStream(bytes(stream), () -> sizes[Math.min(read[0]++, 1)]), client,
+                SseListener.FORWARD_ALL);
+
+        assertEquals(List.of("data: one\n\n".length(), stream.length()), client.sizesAtFlush);
     }
 
     @Test
