@@ -176,6 +176,11 @@ final class ProxyHandler implements HttpHandler {
             if (permit.isEmpty()) {
                 continue;
             }
+            if (balancer.isBlocked(target, requested)) {
+                // It was blocked while this request waited for a free connection to it.
+                permit.get().close();
+                continue;
+            }
             boolean handedOver = false;
             try {
                 HttpResponse<InputStream> response = attempt(exchange, path, identity, target, accounting);

@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * <p>Order: endpoints by {@code priority} (default: config order), then within each endpoint its stand-ins by
  * their {@code priority} (default: config order), so that a config without priorities is tried exactly as the
  * Python original tries it. Where priorities tie, the order is drawn by {@code weight} on every request. A
- * non-streaming request skips an endpoint, and a stand-in, with probability {@code 1 - non_streaming_fraction}.
+ * non-streaming request skips an endpoint, and a stand-in, with probability {@code 1 - non_streaming_fraction};
+ * if that leaves it no target at all, it tries them all as a streaming request would.
  *
  * <p>Requests that name no deployment (files, assistants...) go to whole endpoints in priority order, ties in
  * config order, and skip nothing: objects such as files live on one endpoint, so these requests should keep
@@ -186,6 +187,11 @@ public final class Balancer {
                 }
             }
         }
+        if (plan.isEmpty() && !streaming) {
+            // Every target skipped this request by its non-streaming fraction (priorities can put a target with a
+            // fraction below 1 last): it is better served by capacity kept for streaming than refused.
+            return plan(deployment, true);
+        }
         return plan;
     }
 
@@ -216,34 +222,31 @@ public final class Balancer {
     /** Whether the target may not be tried now for that deployment. */
     public boolean isBlocked(Target target, String deployment) {
         long now = clock.getAsLong();
-        return target.blockedUntil(deployment).get() > now || target.endpoint().unreachableUntil().get() > now;
+        return target.blockedUntil(deployment) > now || target.endpoint().unreachableUntil().get() > now;
     }
 
     /** Blocks a target that answered 429, 408 or 5xx, for as long as the answer's headers say (§5). */
     public Duration block(Target target, String deployment, int status, java.util.function.Function<String, String> header) {
         Duration duration = RetryAfter.from(header, java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC));
-        extend(target.blockedUntil(deployment), duration);
+        long now = clock.getAsLong();
+        target.blockUntil(deployment, now + Math.max(0, duration.toMillis()), now);
         log(target.describe(), "answered " + status, duration);
         return duration;
     }
 
     /** Blocks a target whose answer did not arrive in time, for the default duration. */
     public Duration blockTimedOut(Target target, String deployment, String what) {
-        extend(target.blockedUntil(deployment), RetryAfter.DEFAULT);
+        long now = clock.getAsLong();
+        target.blockUntil(deployment, now + RetryAfter.DEFAULT.toMillis(), now);
         log(target.describe(), what, RetryAfter.DEFAULT);
         return RetryAfter.DEFAULT;
     }
 
     /** Blocks a whole endpoint that could not be connected to (connection refused, DNS, TLS), for the default duration. */
     public Duration blockUnreachable(Endpoint endpoint, String what) {
-        extend(endpoint.unreachableUntil(), RetryAfter.DEFAULT);
+        endpoint.unreachableUntil().accumulateAndGet(clock.getAsLong() + RetryAfter.DEFAULT.toMillis(), Math::max);
         log(endpoint.name(), what, RetryAfter.DEFAULT);
         return RetryAfter.DEFAULT;
-    }
-
-    private void extend(AtomicLong blockedUntil, Duration duration) {
-        long until = clock.getAsLong() + Math.max(0, duration.toMillis());
-        blockedUntil.accumulateAndGet(until, Math::max);
     }
 
     private static void log(String target, String what, Duration duration) {
@@ -278,7 +281,7 @@ public final class Balancer {
         long now = clock.getAsLong();
         long earliest = Long.MAX_VALUE;
         for (Target target : allTargets(deployment, tried)) {
-            long until = Math.max(target.blockedUntil(deployment).get(), target.endpoint().unreachableUntil().get());
+            long until = Math.max(target.blockedUntil(deployment), target.endpoint().unreachableUntil().get());
             if (until > now) {
                 earliest = Math.min(earliest, until - now);
             }

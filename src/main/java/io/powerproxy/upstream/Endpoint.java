@@ -13,6 +13,9 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class Endpoint {
 
+    /** Blocked deployment names kept before those whose block has ended are dropped. */
+    private static final int MANY_BLOCKED_DEPLOYMENTS = 256;
+
     private final EndpointConfig config;
     private final String origin;
     private final String basePath;
@@ -84,9 +87,28 @@ public final class Endpoint {
         return unreachableUntil;
     }
 
-    /** Until when (balancer clock, ms) a deployment requested as-is at this endpoint is blocked. */
-    AtomicLong deploymentBlock(String deployment) {
-        return deploymentBlocks.computeIfAbsent(deployment == null ? "" : deployment, k -> new AtomicLong(Long.MIN_VALUE));
+    /** Until when (balancer clock, ms) a deployment requested as-is at this endpoint is blocked; looks only. */
+    long deploymentBlockedUntil(String deployment) {
+        AtomicLong until = deploymentBlocks.get(deployment == null ? "" : deployment);
+        return until == null ? Long.MIN_VALUE : until.get();
+    }
+
+    /**
+     * Blocks a deployment requested as-is at this endpoint until {@code until}, unless it is blocked longer already.
+     * Clients choose deployment names, so only names that were blocked get an entry, and entries whose block has
+     * ended are dropped once there are many: the map cannot grow without bound.
+     */
+    void blockDeployment(String deployment, long until, long now) {
+        if (deploymentBlocks.size() >= MANY_BLOCKED_DEPLOYMENTS) {
+            deploymentBlocks.values().removeIf(blocked -> blocked.get() <= now);
+        }
+        deploymentBlocks.computeIfAbsent(deployment == null ? "" : deployment, k -> new AtomicLong(Long.MIN_VALUE))
+                .accumulateAndGet(until, Math::max);
+    }
+
+    /** How many deployment names have a block entry, for tests of the bound. */
+    int blockedDeploymentNames() {
+        return deploymentBlocks.size();
     }
 
     @Override

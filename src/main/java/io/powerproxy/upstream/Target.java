@@ -27,7 +27,10 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
      * Until when (balancer clock, ms) this target is blocked for a request of that deployment: Azure throttles
      * per deployment, so a whole endpoint is blocked per deployment name, a stand-in by itself.
      */
-    AtomicLong blockedUntil(String deployment);
+    long blockedUntil(String deployment);
+
+    /** Blocks this target for that deployment until {@code until} (balancer clock, ms), unless blocked longer. */
+    void blockUntil(String deployment, long until, long now);
 
     /** An endpoint without virtual deployments: requests keep their deployment name. */
     record WholeEndpoint(Endpoint endpoint) implements Target {
@@ -52,8 +55,13 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
         }
 
         @Override
-        public AtomicLong blockedUntil(String deployment) {
-            return endpoint.deploymentBlock(deployment);
+        public long blockedUntil(String deployment) {
+            return endpoint.deploymentBlockedUntil(deployment);
+        }
+
+        @Override
+        public void blockUntil(String deployment, long until, long now) {
+            endpoint.blockDeployment(deployment, until, now);
         }
     }
 
@@ -86,8 +94,13 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
         }
 
         @Override
-        public AtomicLong blockedUntil(String deployment) {
-            return blocked;
+        public long blockedUntil(String deployment) {
+            return blocked.get();
+        }
+
+        @Override
+        public void blockUntil(String deployment, long until, long now) {
+            blocked.accumulateAndGet(until, Math::max);
         }
     }
 }

@@ -233,4 +233,37 @@ class FailoverTest {
         return proxy.request(CHAT).header("api-key", Configs.TEAM_A_KEY).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"messages\":[],\"stream\":" + stream + "}"));
     }
+
+    @Test
+    void aRequestWaitingForAFreeConnectionMovesOnWhenTheTargetWasThrottledMeanwhile() throws Exception {
+        proxy = ProxyHarness.start(Configs.withAoai("""
+                endpoints:
+                  - name: Sweden
+                    url: %s
+                    key: sweden-key
+                    connections:
+                      limits:
+                        max_connections: 1
+                  - name: EastUS
+                    url: %s
+                    key: eastus-key
+                """.formatted(sweden.baseUrl(), eastUs.baseUrl())), null, List.of(), clock);
+        sweden.stubFor(post(urlPathEqualTo("/openai/deployments/gpt-4o/chat/completions"))
+                .willReturn(throttled("10000").withFixedDelay(1000)));
+        eastUs.stubFor(post(urlPathEqualTo("/openai/deployments/gpt-4o/chat/completions"))
+                .willReturn(okJson("{\"served_by\":\"eastus\"}")));
+
+        try (var clients = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            var first = clients.submit(this::chat);
+            // The second request starts while the first holds Sweden's only connection, and waits for it.
+            while (sweden.getAllServeEvents().isEmpty()) {
+                Thread.onSpinWait();
+            }
+            var second = clients.submit(this::chat);
+
+            assertEquals("{\"served_by\":\"eastus\"}", first.get().body());
+            assertEquals("{\"served_by\":\"eastus\"}", second.get().body());
+        }
+        sweden.verify(1, postRequestedFor(anyUrl()));
+    }
 }

@@ -251,4 +251,55 @@ class BalancerTest {
         assertTrue(balancer.acquire(tiny).isPresent(), "a closed permit is free again, once");
         assertTrue(balancer.acquire(tiny).isEmpty());
     }
+
+    @Test
+    void deploymentNamesAskedOfAWholeEndpointLeaveNoStateUnlessTheyWereBlocked() throws Exception {
+        Balancer balancer = Balancer.create(endpoints("""
+                - name: Sweden
+                  url: https://sweden.example.com
+                  key: k1
+                """), clock, random);
+        Endpoint sweden = balancer.endpoints().get(0);
+
+        for (int i = 0; i < 10_000; i++) {
+            String name = "made-up-" + i;
+            assertFalse(balancer.isBlocked(balancer.plan(name, false).get(0), name));
+        }
+        assertEquals(0, sweden.blockedDeploymentNames());
+
+        for (int i = 0; i < 1_000; i++) {
+            String name = "throttled-" + i;
+            balancer.block(balancer.plan(name, false).get(0), name, 429, header -> "retry-after-ms".equals(header) ? "100" : null);
+            clock.advance(Duration.ofMillis(1));
+        }
+        assertTrue(sweden.blockedDeploymentNames() <= 256 + 100, "only names still blocked are kept, and a few more: "
+                + sweden.blockedDeploymentNames());
+        assertTrue(balancer.isBlocked(balancer.plan("throttled-999", false).get(0), "throttled-999"));
+    }
+
+    @Test
+    void aNonStreamingRequestThatEveryTargetSkipsByItsFractionTriesThemAllRatherThanBeingRefused() throws Exception {
+        // The last endpoint takes every non-streaming request, but it does not serve gpt-4o.
+        Balancer balancer = Balancer.create(endpoints("""
+                - name: Sweden
+                  url: https://sweden.example.com
+                  key: k1
+                  non_streaming_fraction: 0
+                  virtual_deployments:
+                    - name: gpt-4o
+                      standins:
+                        - name: gpt-4o-ptu
+                - name: EastUS
+                  url: https://eastus.example.com
+                  key: k2
+                  virtual_deployments:
+                    - name: gpt-4o-mini
+                      standins:
+                        - name: gpt-4o-mini
+                """), clock, random);
+
+        for (int i = 0; i < 20; i++) {
+            assertEquals(List.of("Sweden/gpt-4o-ptu"), names(balancer.plan("gpt-4o", false)));
+        }
+    }
 }
