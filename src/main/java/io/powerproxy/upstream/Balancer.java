@@ -79,8 +79,9 @@ public final class Balancer {
     public static Balancer create(List<EndpointConfig> configs, LongSupplier clockMillis, RandomGenerator random) {
         List<Endpoint> endpoints = new ArrayList<>();
         Set<String> names = new LinkedHashSet<>();
+        Map<String, AtomicLong> unreachableByOrigin = new java.util.HashMap<>();
         for (EndpointConfig config : configs) {
-            endpoints.add(Endpoint.of(config));
+            endpoints.add(Endpoint.of(config, unreachableByOrigin));
             config.virtualDeployments().forEach(vd -> names.add(vd.name()));
         }
         Map<String, List<Tier<Slot>>> byDeployment = new LinkedHashMap<>();

@@ -21,13 +21,14 @@ public final class Endpoint {
     private final String basePath;
     private final HttpClient.Version version;
     private final Semaphore permits;
-    private final AtomicLong unreachableUntil = new AtomicLong(Long.MIN_VALUE);
+    private final AtomicLong unreachableUntil;
     private final ConcurrentHashMap<String, AtomicLong> deploymentBlocks = new ConcurrentHashMap<>();
 
-    private Endpoint(EndpointConfig config) {
+    private Endpoint(EndpointConfig config, String origin, AtomicLong unreachableUntil) {
         this.config = config;
         URI url = config.url();
-        this.origin = url.getScheme() + "://" + url.getRawAuthority();
+        this.origin = origin;
+        this.unreachableUntil = unreachableUntil;
         String path = url.getRawPath() == null ? "" : url.getRawPath();
         this.basePath = path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
         // Plain-http upstreams (tests, local mocks) would get an h2c upgrade attempt otherwise.
@@ -35,11 +36,19 @@ public final class Endpoint {
         this.permits = new Semaphore(config.limits().maxConnections());
     }
 
-    public static Endpoint of(EndpointConfig config) {
+    /**
+     * An endpoint whose "unreachable" block it shares with the other endpoints of the same scheme, host and port
+     * ({@code unreachableByOrigin} maps origins to it): a host that refuses connections refuses them for every
+     * entry that names it, for example the PTU and pay-as-you-go entries of one resource.
+     */
+    static Endpoint of(EndpointConfig config, java.util.Map<String, AtomicLong> unreachableByOrigin) {
         if (!config.url().isAbsolute() || config.url().getRawAuthority() == null) {
             throw new IllegalArgumentException(config.path() + ".url is not an absolute URL");
         }
-        return new Endpoint(config);
+        String origin = config.url().getScheme() + "://" + config.url().getRawAuthority();
+        AtomicLong unreachable = unreachableByOrigin.computeIfAbsent(origin.toLowerCase(java.util.Locale.ROOT),
+                key -> new AtomicLong(Long.MIN_VALUE));
+        return new Endpoint(config, origin, unreachable);
     }
 
     public EndpointConfig config() {
@@ -82,7 +91,10 @@ public final class Endpoint {
         return permits;
     }
 
-    /** Until when (balancer clock, ms) the endpoint as a whole is blocked: it could not be connected to. */
+    /**
+     * Until when (balancer clock, ms) the endpoint as a whole is blocked: it, or another endpoint on the same host,
+     * could not be connected to.
+     */
     AtomicLong unreachableUntil() {
         return unreachableUntil;
     }

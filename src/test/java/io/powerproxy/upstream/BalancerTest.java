@@ -302,4 +302,28 @@ class BalancerTest {
             assertEquals(List.of("Sweden/gpt-4o-ptu"), names(balancer.plan("gpt-4o", false)));
         }
     }
+
+    @Test
+    void aHostThatCannotBeConnectedToIsBlockedForEveryEndpointEntryThatNamesIt() throws Exception {
+        Balancer balancer = Balancer.create(endpoints("""
+                - name: sweden-ptu
+                  url: https://contoso-sweden.openai.azure.com/
+                  key: k1
+                - name: sweden-paygo
+                  url: https://CONTOSO-sweden.openai.azure.com
+                  key: k1
+                - name: eastus
+                  url: https://contoso-eastus.openai.azure.com/
+                  key: k2
+                """), clock, random);
+        List<Target> plan = balancer.plan("gpt-4o", true);
+
+        balancer.blockUnreachable(plan.get(0).endpoint(), "could not be connected to");
+
+        assertTrue(balancer.isBlocked(plan.get(0), "gpt-4o"));
+        assertTrue(balancer.isBlocked(plan.get(1), "gpt-4o"), "the same host under another entry");
+        assertFalse(balancer.isBlocked(plan.get(2), "gpt-4o"));
+        clock.advance(Duration.ofSeconds(10).plusMillis(1));
+        assertFalse(balancer.isBlocked(plan.get(1), "gpt-4o"));
+    }
 }
