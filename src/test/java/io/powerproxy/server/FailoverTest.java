@@ -215,7 +215,7 @@ class FailoverTest {
     }
 
     @Test
-    void aTargetThatIsNotThrottledAnymoreIsUsedAgainEvenBeforeItsBlockEndsWhenItIsTheOnlyOne() {
+    void afterEveryTargetWasThrottledTheyAreTriedAgainOnceTheirBlocksEnd() {
         startProxy(sweden.baseUrl());
         sweden.stubFor(any(anyUrl()).willReturn(throttled("500")));
         eastUs.stubFor(any(anyUrl()).willReturn(throttled("500")));
