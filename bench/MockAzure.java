@@ -25,6 +25,12 @@ import java.util.concurrent.atomic.LongAdder;
  * for those two flags. The content events of all streams are written by {@code --tickers} platform threads (0: a
  * sleeping virtual thread per stream instead, which costs about twice the CPU per event). It prints
  * "mock ready on port N" per port once listening.
+ *
+ * <p>For the benchmark's proxy variants it also plays the rest of Azure: {@code GET /msi/token} answers a managed
+ * identity token as App Service's identity endpoint does (point {@code IDENTITY_ENDPOINT} at it), and with
+ * {@code --ingest-port N --keystore P12 --keystore-password PW} an HTTPS server on port N takes Logs Ingestion API
+ * uploads ({@code POST /dataCollectionRules/{id}/streams/{stream}}, gzip JSON arrays), answers 204 and counts their
+ * rows and requests ({@code rows} and {@code uploads} in {@code /stats}).
  */
 public final class MockAzure {
 
@@ -44,6 +50,8 @@ public final class MockAzure {
     private final LongAdder requests = new LongAdder();
     private final LongAdder streams = new LongAdder();
     private final LongAdder events = new LongAdder();
+    private final LongAdder rows = new LongAdder();
+    private final LongAdder uploads = new LongAdder();
     private final byte[] completion;
     private final byte[][] streamHead;
     private final byte[][] contentEvents;
@@ -92,6 +100,9 @@ public final class MockAzure {
         int chunks = 25;
         int tickerThreads = 2;
         String host = "127.0.0.1";
+        int ingestPort = -1;
+        String keystore = null;
+        String keystorePassword = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--port" -> ports.add(Integer.parseInt(args[++i]));
@@ -99,9 +110,13 @@ public final class MockAzure {
                 case "--chunks" -> chunks = Integer.parseInt(args[++i]);
                 case "--host" -> host = args[++i];
                 case "--tickers" -> tickerThreads = Integer.parseInt(args[++i]);
+                case "--ingest-port" -> ingestPort = Integer.parseInt(args[++i]);
+                case "--keystore" -> keystore = args[++i];
+                case "--keystore-password" -> keystorePassword = args[++i];
                 default -> {
                     System.err.println("usage: java bench/MockAzure.java --port N [--port M] [--event-interval-ms 20]"
-                            + " [--chunks 25] [--tickers 2] [--host 127.0.0.1]");
+                            + " [--chunks 25] [--tickers 2] [--host 127.0.0.1]"
+                            + " [--ingest-port N --keystore P12 --keystore-password PW]");
                     System.exit(2);
                 }
             }
@@ -125,6 +140,35 @@ public final class MockAzure {
             System.out.println("mock ready on port " + server.getAddress().getPort() + " (chunks " + chunks
                     + ", event interval " + interval + " ms, completion " + mock.completion.length + " bytes)");
         }
+        if (ingestPort >= 0) {
+            if (keystore == null || keystorePassword == null) {
+                System.err.println("--ingest-port needs --keystore and --keystore-password");
+                System.exit(2);
+            }
+            com.sun.net.httpserver.HttpsServer https = com.sun.net.httpserver.HttpsServer.create(
+                    new InetSocketAddress(host, ingestPort), 1024);
+            https.setHttpsConfigurator(new com.sun.net.httpserver.HttpsConfigurator(
+                    sslContext(keystore, keystorePassword.toCharArray())));
+            https.setExecutor(executor);
+            https.createContext("/", mock::handle);
+            https.start();
+            System.out.println("mock ingestion ready on port " + https.getAddress().getPort());
+        }
+    }
+
+    private static javax.net.ssl.SSLContext sslContext(String keystore, char[] password) throws IOException {
+        try (InputStream in = java.nio.file.Files.newInputStream(java.nio.file.Path.of(keystore))) {
+            java.security.KeyStore store = java.security.KeyStore.getInstance("PKCS12");
+            store.load(in, password);
+            javax.net.ssl.KeyManagerFactory keys = javax.net.ssl.KeyManagerFactory.getInstance(
+                    javax.net.ssl.KeyManagerFactory.getDefaultAlgorithm());
+            keys.init(store, password);
+            javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
+            context.init(keys.getKeyManagers(), null, null);
+            return context;
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IOException("cannot use the keystore " + keystore + ": " + e, e);
+        }
     }
 
     private void handle(HttpExchange http) throws IOException {
@@ -133,12 +177,23 @@ public final class MockAzure {
             String path = http.getRequestURI().getRawPath();
             if (path.equals("/stats")) {
                 send(http, 200, bytes("{\"requests\":" + requests.sum() + ",\"streams\":" + streams.sum()
-                        + ",\"events\":" + events.sum() + "}\n"));
+                        + ",\"events\":" + events.sum() + ",\"rows\":" + rows.sum() + ",\"uploads\":" + uploads.sum()
+                        + "}\n"));
+                return;
+            }
+            if (path.equals("/msi/token")) {
+                long expiresOn = System.currentTimeMillis() / 1000 + 3600;
+                send(http, 200, bytes("{\"access_token\":\"bench-managed-identity-token\",\"expires_on\":\""
+                        + expiresOn + "\",\"resource\":\"https://monitor.azure.com\",\"token_type\":\"Bearer\"}"));
                 return;
             }
             byte[] body;
             try (InputStream in = http.getRequestBody()) {
                 body = in.readAllBytes();
+            }
+            if (path.startsWith("/dataCollectionRules/")) {
+                ingest(http, body);
+                return;
             }
             requests.increment();
             if (!"POST".equals(http.getRequestMethod()) || !path.startsWith("/openai/deployments/")
@@ -166,6 +221,23 @@ public final class MockAzure {
                 http.close();
             }
         }
+    }
+
+    /** A Logs Ingestion upload: a gzip JSON array of flat row objects; each row is one '{'. */
+    private void ingest(HttpExchange http, byte[] body) throws IOException {
+        String encoding = http.getRequestHeaders().getFirst("Content-Encoding");
+        byte[] json = "gzip".equalsIgnoreCase(encoding)
+                ? new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(body)).readAllBytes()
+                : body;
+        int count = 0;
+        for (byte b : json) {
+            if (b == '{') {
+                count++;
+            }
+        }
+        rows.add(count);
+        uploads.increment();
+        http.sendResponseHeaders(204, -1);
     }
 
     private void stream(HttpExchange http, boolean includeUsage) throws IOException {

@@ -192,6 +192,7 @@ public final class Report {
 
         nonStreaming();
         fixedRate();
+        variants();
         streaming();
         startup();
         line("![latency chart](" + chartFile + ")");
@@ -290,6 +291,53 @@ public final class Report {
         }
         line("");
         noise(s);
+    }
+
+    private void variants() {
+        String s = "variants";
+        if (!runs.containsKey(s)) {
+            return;
+        }
+        line("## What the plugins cost: proxy variants at the same fixed " + f(mNum("fixed_rate"), 0) + " req/s ("
+                + m("fixed_seconds") + " s × " + m("repeats") + ", interleaved)");
+        line("");
+        line("| variant | plugins | p50 ms | p90 ms | p99 ms | added p99 vs no plugins | CPU µs per request |"
+                + " CPU vs no plugins | errors |");
+        line("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        double bareCpu = Double.NaN;
+        for (String t : runs.get(s).keySet()) {
+            double requests = total(s, t, "requests");
+            double cpu = requests > 0 ? total(s, t, "cpu_proxy_s") * 1e6 / requests : Double.NaN;
+            if (t.equals("proxy-bare")) {
+                bareCpu = cpu;
+            }
+            line("| " + variantLabel(t) + " | " + m("variant_plugins_" + t) + " | " + ms(med(s, t, "p50_ms")) + " | "
+                    + ms(med(s, t, "p90_ms")) + " | " + ms(med(s, t, "p99_ms")) + " | "
+                    + (t.equals("proxy-bare") ? "" : added(med(s, t, "p99_ms"), med(s, "proxy-bare", "p99_ms"))) + " | "
+                    + f(cpu, 0) + " | " + (t.equals("proxy-bare") ? "" : ratio(cpu, bareCpu)) + " | "
+                    + f(total(s, t, "errors") + total(s, t, "non2xx"), 0) + " |");
+        }
+        line("");
+        if (!m("la_rows").isEmpty()) {
+            double rows = mNum("la_rows");
+            double uploads = mNum("la_uploads");
+            line("Log Analytics variant: " + f(rows, 0) + " rows arrived at the mock Logs Ingestion API for "
+                    + f(mNum("la_requests"), 0) + " requests, in " + f(uploads, 0) + " uploads ("
+                    + (uploads > 0 ? f(rows / uploads, 0) : "–") + " rows each on average; a batch is sent at 500 rows or"
+                    + " 2 s after its first row).");
+            line("");
+        }
+        noise(s, "these runs");
+    }
+
+    private static String variantLabel(String target) {
+        return switch (target) {
+            case "proxy-bare" -> "no plugins";
+            case "proxy" -> "**as above**";
+            case "proxy-redis" -> "Redis budgets";
+            case "proxy-la" -> "+ Log Analytics";
+            default -> target;
+        };
     }
 
     private void streaming() {

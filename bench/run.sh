@@ -2,11 +2,12 @@
 # PowerProxy benchmark: the proxy side by side with the mock upstream alone and with nginx, on this machine, in one run.
 #
 #   make bench                 # or: bench/run.sh          full run (~6-8 min), results in bench/results/
-#   make bench-smoke           # or: bench/run.sh --smoke  every step, briefly (~20 s); exits 1 on any failure
+#   make bench-smoke           # or: bench/run.sh --smoke  every step, briefly (~1 min); exits 1 on any failure
 #
 # Options: --smoke, --repeats N (default 3; smoke 1), --no-install (never apt-get), --no-build (use the jar as is),
 #          --out DIR (where the .md/.png go; default bench/results, smoke: the temp dir), --keep (keep the temp dir).
 # Environment: PROXY_JVM_FLAGS (default "-Xms512m -Xmx512m -XX:+UseParallelGC"), NGINX_WORKERS (default 1),
+#              RUN_VARIANTS (default 1; 0 skips step 4),
 #              JAVA_HOME (else .ci/find-jdk finds a JDK 21+).
 #
 # What it does: builds the jar (make jar); compiles bench/*.java; starts bench/MockAzure.java (two ports: the two
@@ -17,7 +18,10 @@
 #      requests/s and p50/p90/p99, for direct (mock), nginx and proxy, interleaved, each repeated;
 #   3. added latency at a fixed rate of half the proxy's max (bench/LoadClient.java, open loop: latency from each
 #      request's due time, so no coordinated omission);
-#   4. streaming: 1,000 and 5,000 concurrent SSE streams (bench/StreamClient.java; events 20 ms apart): streams/s,
+#   4. what the plugins cost: the proxy with no plugins, with the plugins above, with LimitUsage's budgets in Redis
+#      (redis-server on loopback, when installed) and with LogUsageToLogAnalytics added (to the mock's HTTPS Logs
+#      Ingestion API), each at the same fixed rate: latency, CPU per request, and every Log Analytics row delivered;
+#   5. streaming: 1,000 and 5,000 concurrent SSE streams (bench/StreamClient.java; events 20 ms apart): streams/s,
 #      time to first event, events lost (must be 0), proxy peak RSS (VmRSS) and heap (jstat);
 # and writes a markdown table (medians of the repeats, and ratios to the direct run of the same invocation) and a PNG
 # chart of the latency percentiles (gnuplot). Full mode installs nginx-light, wrk and gnuplot-nox with apt-get when
@@ -63,11 +67,12 @@ if [ "$MODE" = smoke ]; then
   APPCDS=0                # also time start-up with an AppCDS archive
   CHUNKS=10               # content chunks per stream (20 ms apart)
   TIME_BUDGET_S=300       # runs that would start later than this are skipped
+  VARIANT_WARMUP=1        # load on each proxy variant before it is measured
   INSTALL=0
 else
   REPEATS=${REPEATS:-3}
   NS_SECONDS=6
-  WARMUP_SECONDS=40
+  WARMUP_SECONDS=30
   OTHER_WARMUP_SECONDS=3
   STREAM_WARMUP=3
   FIXED_SECONDS=5
@@ -79,8 +84,10 @@ else
   APPCDS=1
   CHUNKS=25
   TIME_BUDGET_S=540       # make bench must end within 10 minutes
+  VARIANT_WARMUP=12
 fi
 EVENT_INTERVAL_MS=20
+RUN_VARIANTS=${RUN_VARIANTS:-1}
 WRK_THREADS=2
 WRK_CONNECTIONS=64
 FIXED_CONNECTIONS=32
@@ -278,12 +285,28 @@ record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }
 MOCK_PORT1=$(free_port)
 MOCK_PORT2=$(free_port)
 while [ "$MOCK_PORT2" = "$MOCK_PORT1" ]; do MOCK_PORT2=$(free_port); done
-log "mock upstream on ports $MOCK_PORT1 and $MOCK_PORT2 ($CHUNKS content chunks, $EVENT_INTERVAL_MS ms apart)"
+# The mock also plays the Logs Ingestion API, over HTTPS with a certificate made here, for the LogUsageToLogAnalytics
+# variant; the proxy of that variant trusts it through a trust store of its own.
+INGEST_PORT=$(free_port)
+KEYSTORE="$T/bench-tls.p12"
+if ! "$JAVA_HOME/bin/keytool" -genkeypair -alias bench -keyalg EC -groupname secp256r1 -storetype PKCS12 \
+    -keystore "$KEYSTORE" -storepass changeit -keypass changeit -dname CN=localhost \
+    -ext SAN=dns:localhost,ip:127.0.0.1 -validity 2 >"$T/keytool.log" 2>&1 \
+  || ! "$JAVA_HOME/bin/keytool" -exportcert -alias bench -keystore "$KEYSTORE" -storepass changeit -file "$T/bench.cer" \
+    >>"$T/keytool.log" 2>&1 \
+  || ! "$JAVA_HOME/bin/keytool" -importcert -noprompt -alias bench -file "$T/bench.cer" -storetype PKCS12 \
+    -keystore "$T/bench-trust.p12" -storepass changeit >>"$T/keytool.log" 2>&1; then
+  cat "$T/keytool.log" >&2
+  fail "keytool could not make the test certificate"
+  exit 1
+fi
+log "mock upstream on ports $MOCK_PORT1 and $MOCK_PORT2 ($CHUNKS content chunks, $EVENT_INTERVAL_MS ms apart), Logs Ingestion on $INGEST_PORT"
 $TOOL -Dsun.net.httpserver.nodelay=true MockAzure --port "$MOCK_PORT1" --port "$MOCK_PORT2" \
-  --event-interval-ms "$EVENT_INTERVAL_MS" --chunks "$CHUNKS" >"$T/mock.log" 2>&1 &
+  --event-interval-ms "$EVENT_INTERVAL_MS" --chunks "$CHUNKS" \
+  --ingest-port "$INGEST_PORT" --keystore "$KEYSTORE" --keystore-password changeit >"$T/mock.log" 2>&1 &
 MOCK_PID=$!
 PIDS+=("$MOCK_PID")
-if ! wait_for_line "$T/mock.log" "ready on port $MOCK_PORT2" "$MOCK_PID" 30; then
+if ! wait_for_line "$T/mock.log" "ingestion ready on port $INGEST_PORT" "$MOCK_PID" 30; then
   cat "$T/mock.log" >&2
   fail "the mock upstream did not start"
   exit 1
@@ -332,8 +355,11 @@ nginx_ticks() {
 }
 
 # --- 3. the proxy's config -----------------------------------------------------------------------------------------
-write_config() { # $1: with the CSV plugin (1/0)
-  cat >"$T/config.yaml" <<EOF
+# write_config FILE PLUGINS [TOP]: the three teams, the given plugins (YAML list items, or nothing) and top-level keys,
+# and two endpoints (both the mock) with virtual deployments.
+write_config() {
+  {
+    cat <<EOF
 # Written by bench/run.sh: three teams, the usual plugins, two endpoints (both the mock) with virtual deployments.
 clients:
   - name: Team A
@@ -354,17 +380,10 @@ clients:
     deployments_allowed: gpt-4o
     max_tokens_per_minute_in_k: 1000000
 
-plugins:
-  - name: AllowDeployments
-  - name: LimitUsage
 EOF
-  if [ "$1" = 1 ]; then
-    cat >>"$T/config.yaml" <<EOF
-  - name: LogUsageToCsvFile
-    log_dir: $T/usage
-EOF
-  fi
-  cat >>"$T/config.yaml" <<EOF
+    if [ -n "$2" ]; then printf '\nplugins:\n%s\n' "$2"; fi
+    if [ -n "${3:-}" ]; then printf '\n%s\n' "$3"; fi
+    cat <<EOF
 
 aoai:
   endpoints:
@@ -401,37 +420,35 @@ aoai:
           standins:
             - name: gpt-4o-france
 EOF
+  } >"$1"
 }
-CSV_PLUGIN=1
-write_config 1
-if ! "$JAVA" -jar "$JAR" --config-file "$T/config.yaml" --validate >"$T/validate.log" 2>&1; then
-  if grep -q "unknown plugin 'LogUsageToCsvFile'" "$T/validate.log"; then
-    warn "this build has no LogUsageToCsvFile plugin yet: measuring without it (AllowDeployments and LimitUsage only)"
-    CSV_PLUGIN=0
-    write_config 0
-    if ! "$JAVA" -jar "$JAR" --config-file "$T/config.yaml" --validate >"$T/validate.log" 2>&1; then
-      cat "$T/validate.log" >&2
-      fail "the benchmark's proxy config is not valid"
-      exit 1
-    fi
-  else
+validate_config() { # $1: file
+  if ! "$JAVA" -jar "$JAR" --config-file "$1" --validate >"$T/validate.log" 2>&1; then
     cat "$T/validate.log" >&2
-    fail "the benchmark's proxy config is not valid"
+    fail "the benchmark's proxy config $1 is not valid"
     exit 1
   fi
-fi
-PLUGINS="AllowDeployments, LimitUsage$([ "$CSV_PLUGIN" = 1 ] && echo ", LogUsageToCsvFile")"
+}
+BASE_PLUGINS="  - name: AllowDeployments
+  - name: LimitUsage"
+CSV_PLUGIN_YAML="  - name: LogUsageToCsvFile
+    log_dir: $T/usage"
+write_config "$T/config.yaml" "$BASE_PLUGINS
+$CSV_PLUGIN_YAML"
+validate_config "$T/config.yaml"
+CSV_PLUGIN=1
+PLUGINS="AllowDeployments, LimitUsage, LogUsageToCsvFile"
 
 # --- start-up time -------------------------------------------------------------------------------------------------
 # Starts the proxy with the given JVM flags on a free port; sets STARTED_PID, STARTED_PORT and STARTED_MS (from the
 # process start to the "ready" line, read unbuffered from a pipe). Output goes to $2.
-start_proxy() { # $1: JVM flags, $2: log file, $3: port
-  local flags=$1 logfile=$2 port=$3 fifo="$T/proxy.fifo.$RANDOM" line t0 t1
+start_proxy() { # $1: JVM flags, $2: log file, $3: port, $4: config file (default: the main one)
+  local flags=$1 logfile=$2 port=$3 config=${4:-$T/config.yaml} fifo="$T/proxy.fifo.$RANDOM" line t0 t1
   rm -f "$fifo"
   mkfifo "$fifo"
   t0=${EPOCHREALTIME/./}
   # shellcheck disable=SC2086
-  "$JAVA" $flags -jar "$JAR" --config-file "$T/config.yaml" --port "$port" >"$fifo" 2>&1 &
+  "$JAVA" $flags -jar "$JAR" --config-file "$config" --port "$port" >"$fifo" 2>&1 &
   STARTED_PID=$!
   PIDS+=("$STARTED_PID")
   STARTED_MS=
@@ -631,6 +648,128 @@ for rep in $(seq 1 "$REPEATS"); do
     [ "$rc" = 0 ] || fail "fixed-rate run against $target (#$rep) failed: $(tr '\n' ' ' <"$T/fixed-$target-$rep.txt" | tail -c 400)"
   done
 done
+
+
+# --- proxy variants: what each plugin costs --------------------------------------------------------------------------
+# The same proxy with no plugins, with the main run's plugins, with LimitUsage's budgets in Redis (a local
+# redis-server with a password, when installed), and with LogUsageToLogAnalytics added (uploading to the mock's HTTPS
+# Logs Ingestion API with a managed identity token from the mock): each one its own process, warmed up, then measured
+# at the same fixed rate, interleaved, for latency and CPU per request.
+mock_stat() { # $1: field of the mock's /stats
+  { exec 3<>"/dev/tcp/127.0.0.1/$MOCK_PORT1" && printf 'GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3 \
+      && cat <&3; } 2>/dev/null | tr -d '\r' | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
+}
+declare -A VARIANT_PID=() VARIANT_PLUGINS=()
+VARIANTS=(proxy-bare proxy)
+VARIANT_PLUGINS[proxy-bare]="none"
+VARIANT_PLUGINS[proxy]="$PLUGINS"
+REDIS_PID=
+if [ "$RUN_VARIANTS" = 1 ]; then
+  REDIS_SERVER=$(command -v redis-server 2>/dev/null || true)
+  if [ -n "$REDIS_SERVER" ]; then
+    REDIS_PORT=$(free_port)
+    "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --requirepass bench-redis-password --save "" \
+      --appendonly no --daemonize no >"$T/redis.log" 2>&1 &
+    REDIS_PID=$!
+    PIDS+=("$REDIS_PID")
+    if wait_for_port "$REDIS_PORT" "$REDIS_PID"; then
+      write_config "$T/config-redis.yaml" "  - name: AllowDeployments
+  - name: LimitUsage
+    redis:
+      redis_host: 127.0.0.1
+      redis_port: $REDIS_PORT
+      redis_ssl: false
+      redis_password: bench-redis-password
+$CSV_PLUGIN_YAML"
+      validate_config "$T/config-redis.yaml"
+      VARIANTS+=(proxy-redis)
+      VARIANT_PLUGINS[proxy-redis]="$PLUGINS; LimitUsage's budgets in Redis $("$REDIS_SERVER" --version | awk '{sub("v=", "", $3); print $3}')"
+    else
+      warn "redis-server did not start: no Redis variant"
+    fi
+  else
+    warn "redis-server is not installed: no Redis variant"
+  fi
+  write_config "$T/config-bare.yaml" ""
+  validate_config "$T/config-bare.yaml"
+  write_config "$T/config-la.yaml" "$BASE_PLUGINS
+$CSV_PLUGIN_YAML
+  - name: LogUsageToLogAnalytics
+    log_ingestion_endpoint: https://127.0.0.1:$INGEST_PORT
+    data_collection_rule_id: dcr-00000000000000000000000000000000
+    log_dir: $T/la" "user_assigned_managed_identity_client_id: 00000000-0000-0000-0000-000000000000"
+  validate_config "$T/config-la.yaml"
+  VARIANTS+=(proxy-la)
+  VARIANT_PLUGINS[proxy-la]="$PLUGINS, LogUsageToLogAnalytics"
+  VARIANT_PID[proxy]=$PROXY_PID
+  for v in "${VARIANTS[@]}"; do
+    [ "$v" = proxy ] && continue
+    port=$(free_port)
+    flags="$PROXY_JVM_FLAGS"
+    config="$T/config-${v#proxy-}.yaml"
+    if [ "$v" = proxy-la ]; then
+      flags="$flags -Djavax.net.ssl.trustStore=$T/bench-trust.p12 -Djavax.net.ssl.trustStorePassword=changeit"
+      export IDENTITY_ENDPOINT="http://127.0.0.1:$MOCK_PORT1/msi/token" IDENTITY_HEADER=bench-identity-header
+    fi
+    if ! start_proxy "$flags" "$T/proxy-$v.log" "$port" "$config"; then
+      tail -20 "$T/proxy-$v.log" >&2
+      fail "the $v variant did not start"
+      unset IDENTITY_ENDPOINT IDENTITY_HEADER
+      continue
+    fi
+    unset IDENTITY_ENDPOINT IDENTITY_HEADER
+    VARIANT_PID[$v]=$STARTED_PID
+    PORT_OF[$v]=$port
+  done
+  log "proxy variants: ${!VARIANT_PID[*]}; warm-up ${VARIANT_WARMUP}s each, then ${FIXED_RATE} req/s for ${FIXED_SECONDS}s x $REPEATS"
+  for v in "${VARIANTS[@]}"; do
+    [ -n "${VARIANT_PID[$v]:-}" ] && [ "$v" != proxy ] || continue
+    max_rate_run "${PORT_OF[$v]}" "$VARIANT_WARMUP" "$T/warmup-$v.txt" >/dev/null \
+      || fail "warm-up against $v had errors: $(tr '\n' ' ' <"$T/warmup-$v.txt" | tail -c 300)"
+  done
+  MAIN_PROXY_PID=$PROXY_PID
+  for rep in $(seq 1 "$REPEATS"); do
+    for v in "${VARIANTS[@]}"; do
+      [ -n "${VARIANT_PID[$v]:-}" ] || continue
+      PROXY_PID=${VARIANT_PID[$v]}
+      cpu_begin
+      $TOOL LoadClient --port "${PORT_OF[$v]}" --rate "$FIXED_RATE" --connections "$FIXED_CONNECTIONS" \
+        --duration-s "$FIXED_SECONDS" --warmup-s "$FIXED_WARMUP" --path "$API_PATH" >"$T/variant-$v-$rep.txt" 2>&1
+      rc=$?
+      cpu_end
+      result="$(grep -m1 '^requests=' "$T/variant-$v-$rep.txt") $CPU_RESULT"
+      record variants "$v" "$rep" "$result"
+      printf '    %-11s #%s %s\n' "$v" "$rep" "$result" >&2
+      [ "$rc" = 0 ] || fail "fixed-rate run against $v (#$rep) failed: $(tr '\n' ' ' <"$T/variant-$v-$rep.txt" | tail -c 400)"
+    done
+  done
+  PROXY_PID=$MAIN_PROXY_PID
+  for v in "${VARIANTS[@]}"; do
+    [ -n "${VARIANT_PID[$v]:-}" ] && [ "$v" != proxy ] || continue
+    stop_proxy "${VARIANT_PID[$v]}"
+    [ "$STOP_CODE" = 0 ] || fail "the $v variant exited with $STOP_CODE on SIGTERM (expected 0)"
+    if grep -q ' ERROR ' "$T/proxy-$v.log"; then
+      grep -m5 ' ERROR ' "$T/proxy-$v.log" >&2
+      fail "the $v variant logged ERROR lines"
+    fi
+  done
+  if [ -n "${VARIANT_PID[proxy-la]:-}" ]; then
+    # Every answered request of that proxy is one row at the mock once it stopped (it flushes at SIGTERM).
+    la_requests=$(grep -c ' access - ' "$T/proxy-proxy-la.log")
+    la_rows=$(mock_stat rows)
+    la_uploads=$(mock_stat uploads)
+    meta la_requests "$la_requests"
+    meta la_rows "$la_rows"
+    meta la_uploads "$la_uploads"
+    meta la_spooled "$(grep -c 'spool' "$T/proxy-proxy-la.log")"
+    log "    Log Analytics: $la_rows rows in $la_uploads uploads for $la_requests requests"
+    [ "$la_rows" = "$la_requests" ] || fail "Log Analytics got $la_rows rows for $la_requests requests"
+  fi
+  for v in "${VARIANTS[@]}"; do
+    meta "variant_plugins_$v" "${VARIANT_PLUGINS[$v]}"
+  done
+  meta variants "${VARIANTS[*]}"
+fi
 
 if [ "$STREAM_WARMUP" != 0 ]; then
   log "streaming warm-up: ${STREAM_WARMUP}s of 200 streams per target"
