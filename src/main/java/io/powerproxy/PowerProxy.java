@@ -40,6 +40,8 @@ public final class PowerProxy {
     static final int EXIT_INVALID_CONFIG = 1;
     static final int EXIT_USAGE = 2;
     static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(30);
+    /** Bytes of the JDK HttpClient's read buffer per upstream connection. */
+    static final int UPSTREAM_READ_BUFFER = 8 * 1024;
 
     private static final String USAGE = """
             usage: java -jar powerproxy.jar [--config-file PATH | --config-env-var NAME] [--port N] [--host ADDRESS] [--validate]
@@ -215,6 +217,9 @@ public final class PowerProxy {
         int idle = endpoints.stream().mapToInt(e -> e.limits().maxKeepaliveConnections()).sum();
         setDefaultProperty("jdk.httpclient.keepalive.timeout", Long.toString(Math.max(1, expiry)));
         setDefaultProperty("jdk.httpclient.connectionPoolSize", Integer.toString(Math.max(1, idle)));
+        // Every connection keeps a read buffer of this size (16 KiB by default) while it is open or pooled; Azure's
+        // answers come in small SSE events or modest JSON, so half of that holds them, at half the memory per stream.
+        setDefaultProperty("jdk.httpclient.bufsize", Integer.toString(UPSTREAM_READ_BUFFER));
     }
 
     private static void setDefaultProperty(String name, String value) {

@@ -3,6 +3,7 @@ package io.powerproxy.pipeline;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.powerproxy.config.ClientConfig;
+import io.powerproxy.json.Json;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.IdentityHashMap;
@@ -19,7 +20,7 @@ import java.util.Objects;
  */
 public final class Exchange {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = Json.MAPPER;
 
     /** A typed key for a plugin's private per-request data; compare by identity, so keep one static instance. */
     public static final class Key<T> {

@@ -3,6 +3,7 @@ package io.powerproxy.plugins;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.powerproxy.json.Json;
 import io.powerproxy.usage.UsageRecord;
 import java.io.UncheckedIOException;
 import java.util.List;
@@ -20,7 +21,7 @@ final class LogAnalyticsRows {
     /** The columns sent only with {@code extended_columns: true}; a DCR that does not declare them drops them. */
     static final List<String> EXTENDED_COLUMNS = List.of("StatusCode", "Operation", "Model", "UsageSource", "RequestId");
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = Json.MAPPER;
 
     private LogAnalyticsRows() {
     }

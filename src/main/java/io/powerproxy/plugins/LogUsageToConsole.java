@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.powerproxy.config.ConfigException;
+import io.powerproxy.json.Json;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
@@ -31,7 +32,7 @@ public final class LogUsageToConsole implements Plugin {
     static final String NAME = "LogUsageToConsole";
     /** How long {@link #close()} may take to print what is queued. */
     static final Duration FLUSH_TIMEOUT = Duration.ofSeconds(10);
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = Json.MAPPER;
 
     private final BatchingWriter<UsageRecord> writer;
 

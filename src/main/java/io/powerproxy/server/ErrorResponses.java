@@ -3,6 +3,7 @@ package io.powerproxy.server;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
+import io.powerproxy.json.Json;
 import io.powerproxy.pipeline.ProxyException;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -11,7 +12,7 @@ import java.util.Map;
 /** Writes the proxy's own errors in the Azure OpenAI error shape: {@code {"error":{"code":"...","message":"..."}}}. */
 final class ErrorResponses {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = Json.MAPPER;
 
     private ErrorResponses() {
     }

@@ -3,6 +3,7 @@ package io.powerproxy.server;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
+import io.powerproxy.json.Json;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
 import java.io.IOException;
@@ -17,7 +18,7 @@ import java.util.Map;
 final class OwnEndpointsHandler implements HttpHandler {
 
     static final String PREFIX = "/powerproxy/";
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = Json.MAPPER;
 
     private final Pipeline pipeline;
 

@@ -26,7 +26,7 @@ import java.util.Objects;
 public final class SseCopier {
 
     /** Bytes read from the upstream at a time; Azure's chunks are 0.3 to 1 KiB, content filter results included. */
-    static final int READ_SIZE = 4096;
+    static final int READ_SIZE = 2048;
 
     private final InputStream upstream;
     private final OutputStream client;
@@ -49,7 +49,7 @@ public final class SseCopier {
     /**
      * Copies {@code upstream} to {@code client} until the upstream ends.
      *
-     * @param upstream the upstream response body, read in blocks of 4 KiB
+     * @param upstream the upstream response body, read in blocks of 2 KiB
      * @param client where forwarded events are written; flushed after the events of each read
      * @param listener called once per event, before it is written; returns whether to forward it
      * @return the number of bytes forwarded to the client

@@ -3,6 +3,7 @@ package io.powerproxy.usage;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.knuddels.jtokkit.api.Encoding;
+import io.powerproxy.json.Json;
 import io.powerproxy.usage.UsageRecord.Operation;
 
 /**
@@ -19,7 +20,7 @@ import io.powerproxy.usage.UsageRecord.Operation;
  */
 public final class ResponseUsage {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = Json.MAPPER;
 
     private ResponseUsage() {
     }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.powerproxy.json.Json;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,8 +26,8 @@ record StreamChunk(String model, String type, boolean hasChoices, JsonNode usage
     record Text(int choice, String field, int part, String text) {
     }
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final JsonFactory FACTORY = JSON.getFactory();
+    private static final ObjectMapper JSON = Json.MAPPER;
+    private static final JsonFactory FACTORY = Json.FACTORY;
 
     /** Reads a chunk; null when the data is not a JSON object (such an event counts nothing). */
     static StreamChunk parse(String data) {

@@ -145,7 +145,7 @@ class SseCopierTest {
     }
 
     @Test
-    void upstreamIsReadInBlocksOfAtMost4KiB() throws IOException {
+    void upstreamIsReadInBlocksOfAtMost2KiB() throws IOException {
         int[] largest = {0};
         InputStream upstream = new ByteArrayInputStream(bytes("data: " + "y".repeat(100_000) + "\n\n")) {
             @Override
@@ -157,7 +157,7 @@ class SseCopierTest {
 
         SseCopier.copy(upstream, OutputStream.nullOutputStream(), SseListener.FORWARD_ALL);
 
-        assertEquals(4096, largest[0]);
+        assertEquals(2048, largest[0]);
     }
 
     @Test
