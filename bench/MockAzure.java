@@ -20,7 +20,8 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>{@code POST /openai/deployments/{d}/chat/completions} answers a ~700-byte chat.completion with usage; with
  * {@code "stream":true} in the body, an SSE stream as Azure sends it: prompt-filter chunk, role chunk, {@code --chunks}
  * content chunks {@code --event-interval-ms} apart, finish chunk, usage chunk (only with
- * {@code "include_usage":true}), {@code [DONE]}; flushed after every event. {@code GET /stats} returns the counters
+ * {@code "include_usage":true}), {@code [DONE]}; flushed after every event. A request header
+ * {@code x-bench-event-interval-ms} sets another gap for its stream. {@code GET /stats} returns the counters
  * (requests, streams, events sent) as one line of JSON. Everything it sends is precomputed; the body is only searched
  * for those two flags. The content events of all streams are written by {@code --tickers} platform threads (0: a
  * sleeping virtual thread per stream instead, which costs about twice the CPU per event). It prints
@@ -207,7 +208,9 @@ public final class MockAzure {
             headers.set("x-ratelimit-remaining-requests", "9999");
             headers.set("x-ratelimit-remaining-tokens", "999000");
             if (indexOf(body, STREAM_FLAG) >= 0 || indexOf(body, STREAM_FLAG_SPACED) >= 0) {
-                stream(http, indexOf(body, USAGE_FLAG) >= 0 || indexOf(body, USAGE_FLAG_SPACED) >= 0);
+                String gap = http.getRequestHeaders().getFirst("x-bench-event-interval-ms");
+                stream(http, indexOf(body, USAGE_FLAG) >= 0 || indexOf(body, USAGE_FLAG_SPACED) >= 0,
+                        gap == null ? intervalMs : Long.parseLong(gap.trim()));
                 handedOver = tickers != null;
             } else {
                 headers.set("Content-Type", "application/json");
@@ -240,7 +243,7 @@ public final class MockAzure {
         http.sendResponseHeaders(204, -1);
     }
 
-    private void stream(HttpExchange http, boolean includeUsage) throws IOException {
+    private void stream(HttpExchange http, boolean includeUsage, long interval) throws IOException {
         streams.increment();
         http.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
         http.getResponseHeaders().set("Cache-Control", "no-cache");
@@ -252,7 +255,7 @@ public final class MockAzure {
         if (tickers == null) {
             // One virtual thread per stream, sleeping between events.
             for (byte[] event : contentEvents) {
-                pause();
+                pause(interval);
                 emit(out, event);
             }
             finish(out, includeUsage);
@@ -260,7 +263,7 @@ public final class MockAzure {
         }
         // The ticker threads write the content events and close the exchange; this handler returns at once.
         Ticker ticker = tickers[(int) (streams.sum() % tickers.length)];
-        ticker.add(new Stream(http, out, includeUsage, System.nanoTime() + intervalMs * 1_000_000L));
+        ticker.add(new Stream(http, out, includeUsage, interval, System.nanoTime() + interval * 1_000_000L));
     }
 
     private void finish(OutputStream out, boolean includeUsage) throws IOException {
@@ -279,13 +282,15 @@ public final class MockAzure {
         final HttpExchange http;
         final OutputStream out;
         final boolean includeUsage;
+        final long intervalMs;
         long due;
         int next;
 
-        Stream(HttpExchange http, OutputStream out, boolean includeUsage, long due) {
+        Stream(HttpExchange http, OutputStream out, boolean includeUsage, long intervalMs, long due) {
             this.http = http;
             this.out = out;
             this.includeUsage = includeUsage;
+            this.intervalMs = intervalMs;
             this.due = due;
         }
     }
@@ -337,7 +342,7 @@ public final class MockAzure {
                 try {
                     emit(s.out, contentEvents[s.next++]);
                     if (s.next < contentEvents.length) {
-                        s.due += intervalMs * 1_000_000L;
+                        s.due += s.intervalMs * 1_000_000L;
                         synchronized (queue) {
                             queue.add(s);
                         }
@@ -360,10 +365,10 @@ public final class MockAzure {
         events.increment();
     }
 
-    private void pause() {
-        if (intervalMs > 0) {
+    private static void pause(long interval) {
+        if (interval > 0) {
             try {
-                Thread.sleep(intervalMs);
+                Thread.sleep(interval);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -298,8 +298,9 @@ public final class Report {
         if (!runs.containsKey(s)) {
             return;
         }
-        line("## What the plugins cost: proxy variants at the same fixed " + f(mNum("fixed_rate"), 0) + " req/s ("
-                + m("fixed_seconds") + " s × " + m("repeats") + ", interleaved)");
+        line("## What the plugins cost: proxy variants at the same fixed " + f(mNum("variant_rate"), 0) + " req/s ("
+                + m("variant_seconds") + " s × " + m("variant_repeats") + ", interleaved, after " + "a shorter warm-up"
+                + " than the main proxy's)");
         line("");
         line("| variant | plugins | p50 ms | p90 ms | p99 ms | added p99 vs no plugins | CPU µs per request |"
                 + " CPU vs no plugins | errors |");
@@ -345,21 +346,23 @@ public final class Report {
         if (scenarios.isEmpty()) {
             return;
         }
-        line("## Streaming: concurrent SSE streams (" + m("expect_events") + " events each, content "
-                + m("event_interval_ms") + " ms apart, ideal stream ≈ "
-                + f(mNum("chunks") * mNum("event_interval_ms"), 0) + " ms; " + m("stream_seconds") + " s × "
-                + m("repeats") + ")");
+        line("## Streaming: concurrent SSE streams (" + m("expect_events") + " events each, of which " + m("chunks")
+                + " content events a gap apart; each stream restarts when it ends; " + m("stream_seconds") + " s × "
+                + m("stream_repeats") + ")");
         line("");
-        line("| streams | target | streams/s | vs direct | first event p50 ms | p99 ms | p50 vs direct |"
+        line("| streams | gap ms | target | streams/s | vs direct | first event p50 ms | p99 ms | p50 vs direct |"
                 + " stream p50 ms | stream p99 ms | events lost | errors | closed idle | CPU ms per stream |"
                 + " proxy peak RSS MB | proxy heap used MB |");
-        line("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        line("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for (String s : scenarios) {
-            String n = s.substring("stream-".length());
+            String[] level = s.substring("stream-".length()).split("-");
+            String n = level[0];
+            String gap = level.length > 1 ? level[1] : m("event_interval_ms");
             for (String t : targets(s)) {
                 boolean proxy = t.equals("proxy");
                 double completed = total(s, t, "completed");
-                line("| " + f(Double.parseDouble(n), 0) + " | " + label(t) + " | " + f(med(s, t, "streams_per_s"), 0) + " | "
+                line("| " + f(Double.parseDouble(n), 0) + " | " + gap + " | " + label(t) + " | "
+                        + f(med(s, t, "streams_per_s"), 0) + " | "
                         + ratio(med(s, t, "streams_per_s"), med(s, "direct", "streams_per_s")) + " | "
                         + ms(med(s, t, "ttfb_p50_ms")) + " | " + ms(med(s, t, "ttfb_p99_ms")) + " | "
                         + ratio(med(s, t, "ttfb_p50_ms"), med(s, "direct", "ttfb_p50_ms")) + " | "
@@ -383,7 +386,9 @@ public final class Report {
                 + " during the run; heap: jstat in the middle of the run (used of committed).");
         line("");
         for (String s : scenarios) {
-            noise(s, "the " + f(Double.parseDouble(s.substring("stream-".length())), 0) + "-stream runs");
+            String[] level = s.substring("stream-".length()).split("-");
+            noise(s, "the " + f(Double.parseDouble(level[0]), 0) + "-stream runs"
+                    + (level.length > 1 ? " (" + level[1] + " ms)" : ""));
         }
     }
 

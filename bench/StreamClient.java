@@ -19,7 +19,7 @@ import java.util.TreeMap;
  * {@code data:} event and checks the count against what the mock sends.
  *
  * <pre>java bench/StreamClient.java --port 8080 --streams 1000 --duration-s 10 --ramp-s 2 --expect-events 29
- *     [--threads 2] [--drain-s 30] [--host 127.0.0.1]
+ *     [--threads 2] [--drain-s 30] [--host 127.0.0.1] [--event-interval-ms N (the mock's gap between events)]
  *     [--path /openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21] [--keys a,b,c]</pre>
  *
  * <p>It is built for thousands of streams on few cores: raw non-blocking sockets on a few selector threads (no thread
@@ -47,7 +47,7 @@ public final class StreamClient {
     private final long deadline;
 
     private StreamClient(InetSocketAddress address, String host, String path, String[] keys, int expectEvents,
-            long measureFrom, long deadline) {
+            long measureFrom, long deadline, String extraHeaders) {
         this.address = address;
         this.expectEvents = expectEvents;
         this.measureFrom = measureFrom;
@@ -56,8 +56,8 @@ public final class StreamClient {
         requests = new byte[keys.length][];
         for (int i = 0; i < keys.length; i++) {
             byte[] head = ("POST " + path + " HTTP/1.1\r\nHost: " + host + ":" + address.getPort() + "\r\napi-key: " + keys[i]
-                    + "\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: " + body.length
-                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+                    + "\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n" + extraHeaders
+                    + "Content-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
             requests[i] = Arrays.copyOf(head, head.length + body.length);
             System.arraycopy(body, 0, requests[i], head.length, body.length);
         }
@@ -73,6 +73,7 @@ public final class StreamClient {
         double durationS = 10;
         double rampS = 2;
         int expect = -1;
+        String extraHeaders = "";
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--host" -> host = args[++i];
@@ -85,6 +86,8 @@ public final class StreamClient {
                 case "--ramp-s" -> rampS = Double.parseDouble(args[++i]);
                 case "--expect-events" -> expect = Integer.parseInt(args[++i]);
                 case "--drain-s" -> drainNanos = (long) (Double.parseDouble(args[++i]) * 1e9);
+                // Asks bench/MockAzure.java (through the proxy, which forwards the header) for this gap between events.
+                case "--event-interval-ms" -> extraHeaders = "x-bench-event-interval-ms: " + Long.parseLong(args[++i]) + "\r\n";
                 default -> usage("unknown option " + args[i]);
             }
         }
@@ -94,7 +97,7 @@ public final class StreamClient {
         long start = System.nanoTime();
         long ramp = (long) (rampS * 1e9);
         StreamClient client = new StreamClient(new InetSocketAddress(host, port), host, path, keys, expect, start + ramp,
-                start + ramp + (long) (durationS * 1e9));
+                start + ramp + (long) (durationS * 1e9), extraHeaders);
         Worker[] workers = new Worker[Math.min(threads, streams)];
         for (int t = 0; t < workers.length; t++) {
             workers[t] = client.new Worker();

@@ -60,7 +60,7 @@ if [ "$MODE" = smoke ]; then
   STREAM_WARMUP=0         # seconds of 200 streams per target before the streaming runs
   FIXED_SECONDS=1
   FIXED_WARMUP=0.3
-  STREAM_LEVELS="50"
+  STREAM_LEVELS="50:20 50:100"   # concurrent streams:ms between the mock's content events
   STREAM_SECONDS=1
   STREAM_DRAIN=10         # seconds streams still running at the end get to finish (else: unfinished, a failure)
   STARTUP_RUNS=1
@@ -68,6 +68,8 @@ if [ "$MODE" = smoke ]; then
   CHUNKS=10               # content chunks per stream (20 ms apart)
   TIME_BUDGET_S=300       # runs that would start later than this are skipped
   VARIANT_WARMUP=1        # load on each proxy variant before it is measured
+  VARIANT_REPEATS=1
+  VARIANT_SECONDS=1
   INSTALL=0
 else
   REPEATS=${REPEATS:-3}
@@ -77,17 +79,24 @@ else
   STREAM_WARMUP=3
   FIXED_SECONDS=5
   FIXED_WARMUP=1
-  STREAM_LEVELS="1000 5000"
+  # Concurrent streams:ms between content events. 5,000 streams at 20 ms are 250,000 events/s, more than this kind of
+  # machine can pass even without a proxy (a saturation test); at 250 ms they are 20,000 events/s, a load it can carry,
+  # which shows the proxy's own overhead and memory with 5,000 streams open.
+  STREAM_LEVELS="1000:20 5000:250 5000:20"
+  STREAM_REPEATS=2
   STREAM_SECONDS=6
   STREAM_DRAIN=10
   STARTUP_RUNS=5
   APPCDS=1
   CHUNKS=25
   TIME_BUDGET_S=540       # make bench must end within 10 minutes
-  VARIANT_WARMUP=12
+  VARIANT_WARMUP=15
+  VARIANT_REPEATS=2
+  VARIANT_SECONDS=4
 fi
 EVENT_INTERVAL_MS=20
 RUN_VARIANTS=${RUN_VARIANTS:-1}
+STREAM_REPEATS=${STREAM_REPEATS:-}
 WRK_THREADS=2
 WRK_CONNECTIONS=64
 FIXED_CONNECTIONS=32
@@ -721,20 +730,26 @@ $CSV_PLUGIN_YAML
     VARIANT_PID[$v]=$STARTED_PID
     PORT_OF[$v]=$port
   done
-  log "proxy variants: ${!VARIANT_PID[*]}; warm-up ${VARIANT_WARMUP}s each, then ${FIXED_RATE} req/s for ${FIXED_SECONDS}s x $REPEATS"
+  # Half the main fixed rate: the variants have had less warm-up (the JIT on a busy 2-core machine is slow), and a rate
+  # one of them cannot keep up with would measure its queue, not its cost.
+  VARIANT_RATE=$(( FIXED_RATE / 2 < 100 ? 100 : FIXED_RATE / 2 ))
+  meta variant_rate "$VARIANT_RATE"
+  meta variant_seconds "$VARIANT_SECONDS"
+  meta variant_repeats "$VARIANT_REPEATS"
+  log "proxy variants: ${!VARIANT_PID[*]}; warm-up ${VARIANT_WARMUP}s each, then ${VARIANT_RATE} req/s for ${VARIANT_SECONDS}s x $VARIANT_REPEATS"
   for v in "${VARIANTS[@]}"; do
     [ -n "${VARIANT_PID[$v]:-}" ] && [ "$v" != proxy ] || continue
     max_rate_run "${PORT_OF[$v]}" "$VARIANT_WARMUP" "$T/warmup-$v.txt" >/dev/null \
       || fail "warm-up against $v had errors: $(tr '\n' ' ' <"$T/warmup-$v.txt" | tail -c 300)"
   done
   MAIN_PROXY_PID=$PROXY_PID
-  for rep in $(seq 1 "$REPEATS"); do
+  for rep in $(seq 1 "$VARIANT_REPEATS"); do
     for v in "${VARIANTS[@]}"; do
       [ -n "${VARIANT_PID[$v]:-}" ] || continue
       PROXY_PID=${VARIANT_PID[$v]}
       cpu_begin
-      $TOOL LoadClient --port "${PORT_OF[$v]}" --rate "$FIXED_RATE" --connections "$FIXED_CONNECTIONS" \
-        --duration-s "$FIXED_SECONDS" --warmup-s "$FIXED_WARMUP" --path "$API_PATH" >"$T/variant-$v-$rep.txt" 2>&1
+      $TOOL LoadClient --port "${PORT_OF[$v]}" --rate "$VARIANT_RATE" --connections "$FIXED_CONNECTIONS" \
+        --duration-s "$VARIANT_SECONDS" --warmup-s "$FIXED_WARMUP" --path "$API_PATH" >"$T/variant-$v-$rep.txt" 2>&1
       rc=$?
       cpu_end
       result="$(grep -m1 '^requests=' "$T/variant-$v-$rep.txt") $CPU_RESULT"
@@ -789,18 +804,23 @@ fits() {
   fi
 }
 
-for streams in $STREAM_LEVELS; do
+STREAM_REPEATS=${STREAM_REPEATS:-$REPEATS}
+for level in $STREAM_LEVELS; do
+  streams=${level%%:*}
+  gap=${level##*:}
   ramp=$(awk -v n="$streams" 'BEGIN { r = n / 1250; if (r < 0.2) r = 0.2; print r }')
-  log "streaming: $streams concurrent streams, ${STREAM_SECONDS}s after a ${ramp}s ramp, x $REPEATS"
-  for rep in $(seq 1 "$REPEATS"); do
+  # A stream lasts CHUNKS x gap; the ones that start at the end of the window need that long to finish.
+  finish=$(awk -v c="$CHUNKS" -v g="$gap" 'BEGIN { printf "%d", c * g / 1000 + 4 }')
+  log "streaming: $streams concurrent streams, content events ${gap} ms apart, ${STREAM_SECONDS}s after a ${ramp}s ramp, x $STREAM_REPEATS"
+  for rep in $(seq 1 "$STREAM_REPEATS"); do
     # Each run: ramp, window, a few seconds to finish (the proxy's may take the whole drain time) and JVM start.
-    need=$(awk -v n="${#TARGETS[@]}" -v r="$ramp" -v d="$STREAM_SECONDS" -v x="$STREAM_DRAIN" 'BEGIN { printf "%d", n * (r + d + 4) + x }')
-    fits "$need" "$streams streams, repeats $rep to $REPEATS" || break
+    need=$(awk -v n="${#TARGETS[@]}" -v r="$ramp" -v d="$STREAM_SECONDS" -v f="$finish" 'BEGIN { printf "%d", n * (r + d + f) }')
+    fits "$need" "$streams streams ${gap} ms apart, repeats $rep to $STREAM_REPEATS" || break
     for target in "${TARGETS[@]}"; do
-      out="$T/stream-$streams-$target-$rep.txt"
+      out="$T/stream-$streams-$gap-$target-$rep.txt"
       cpu_begin
       t_start=$EPOCHREALTIME
-      heap_file="$T/heap-$streams-$target-$rep.txt"
+      heap_file="$T/heap-$streams-$gap-$target-$rep.txt"
       : >"$heap_file"
       if [ "$target" = proxy ]; then
         # Heap in the middle of the measured window.
@@ -808,7 +828,8 @@ for streams in $STREAM_LEVELS; do
         heap_pid=$!
       fi
       $TOOL StreamClient --port "${PORT_OF[$target]}" --streams "$streams" --duration-s "$STREAM_SECONDS" \
-        --ramp-s "$ramp" --drain-s "$STREAM_DRAIN" --expect-events "$EXPECT_EVENTS" --path "$API_PATH" >"$out" 2>&1
+        --ramp-s "$ramp" --drain-s "$STREAM_DRAIN" --expect-events "$EXPECT_EVENTS" --path "$API_PATH" \
+        --event-interval-ms "$gap" >"$out" 2>&1
       rc=$?
       t_end=$EPOCHREALTIME
       cpu_end
@@ -817,9 +838,9 @@ for streams in $STREAM_LEVELS; do
         wait "$heap_pid" 2>/dev/null
         result="$result rss_peak_kb=$(peak_rss "$t_start" "$t_end") $(cat "$heap_file")"
       fi
-      record "stream-$streams" "$target" "$rep" "$result"
+      record "stream-$streams-$gap" "$target" "$rep" "$result"
       printf '    %-6s #%s %s\n' "$target" "$rep" "$result" >&2
-      [ "$rc" = 0 ] || fail "$streams streams against $target (#$rep): errors, non-2xx, lost events or unfinished streams: $(tr '\n' ' ' <"$out" | tail -c 400)"
+      [ "$rc" = 0 ] || fail "$streams streams ${gap} ms apart against $target (#$rep): errors, non-2xx, lost events or unfinished streams: $(tr '\n' ' ' <"$out" | tail -c 400)"
     done
   done
 done
@@ -870,6 +891,7 @@ meta fixed_seconds "$FIXED_SECONDS"
 meta fixed_rate "$FIXED_RATE"
 meta fixed_connections "$FIXED_CONNECTIONS"
 meta stream_seconds "$STREAM_SECONDS"
+meta stream_repeats "$STREAM_REPEATS"
 meta chunks "$CHUNKS"
 meta event_interval_ms "$EVENT_INTERVAL_MS"
 meta expect_events "$EXPECT_EVENTS"
