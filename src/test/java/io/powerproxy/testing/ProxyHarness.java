@@ -41,6 +41,19 @@ public final class ProxyHarness implements AutoCloseable {
         return start(yaml, tokens, plugins, () -> System.nanoTime() / 1_000_000);
     }
 
+    /**
+     * Starts the proxy on a config already parsed, with plugins made from that same config (plugins that keep
+     * settings per client match them to that config's clients).
+     */
+    public static ProxyHarness start(ProxyConfig config, List<Plugin> plugins) {
+        try {
+            return new ProxyHarness(ProxyServer.start(config, new InetSocketAddress("127.0.0.1", 0), null,
+                    Pipeline.of(plugins), () -> System.nanoTime() / 1_000_000));
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot start the proxy: " + e.getMessage(), e);
+        }
+    }
+
     /** Starts the proxy with a clock of its own for how long targets stay blocked (see {@link FakeClock}). */
     public static ProxyHarness start(String yaml, TokenSource tokens, List<Plugin> plugins, LongSupplier balancerClock) {
         try {
