@@ -45,7 +45,7 @@ help:
 	@echo "  make validate CONFIG=path   check a config file and exit 0 or 1 with its errors"
 	@echo "  make clean                  remove target/"
 	@echo "  make bench [BENCH_ARGS=...] benchmark the proxy beside the mock upstream alone and nginx"
-	@echo "                              (about 9 min; writes bench/results/; see bench/run.sh --help)"
+	@echo "                              (about 7 min; writes bench/results/; see bench/run.sh --help)"
 	@echo "  make bench-smoke            every benchmark step, briefly; fails on any error or lost event"
 	@echo
 	@echo "Needs a JDK 21 or newer (found by .ci/find-jdk; set JAVA_HOME to choose one) and Maven."
