@@ -6,7 +6,6 @@ import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ConfigSource;
 import io.powerproxy.config.ConfigSummary;
-import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.PluginJars;
@@ -40,8 +39,6 @@ public final class PowerProxy {
     static final int EXIT_INVALID_CONFIG = 1;
     static final int EXIT_USAGE = 2;
     static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(30);
-    /** Bytes of the JDK HttpClient's read buffer per upstream connection. */
-    static final int UPSTREAM_READ_BUFFER = 8 * 1024;
 
     private static final String USAGE = """
             usage: java -jar powerproxy.jar [--config-file PATH | --config-env-var NAME] [--port N] [--host ADDRESS] [--validate]
@@ -90,6 +87,8 @@ public final class PowerProxy {
         Pipeline pipeline;
         try {
             config = ConfigLoader.parse(text.get().yaml());
+            // Before any plugin builds an HttpClient (LogUsageToLogAnalytics does): the JDK reads these only once.
+            ProxyServer.useJdkDefaults(config);
             pipeline = Pipeline.of(pluginRegistry(env).createAll(config));
         } catch (ConfigException e) {
             err.println("The configuration from " + text.get().origin() + " is not valid:");
@@ -110,7 +109,6 @@ public final class PowerProxy {
         out.println("PowerProxy for Azure OpenAI " + version() + " (Java " + Runtime.version() + ")");
         out.println("configuration from " + origin + ":");
         out.println(ConfigSummary.describe(config));
-        tuneHttpClient(config.aoai().endpoints());
         ProxyServer server;
         try {
             server = ProxyServer.start(config, new InetSocketAddress(arguments.host(), arguments.port()),
@@ -209,23 +207,6 @@ public final class PowerProxy {
         return CachedTokenSource.of(clientId != null
                 ? new ManagedIdentityCredentialBuilder().clientId(clientId).build()
                 : new DefaultAzureCredentialBuilder().build());
-    }
-
-    /** The JDK HttpClient's idle pool is set per process: it takes the largest keep-alive settings of the endpoints. */
-    private static void tuneHttpClient(List<EndpointConfig> endpoints) {
-        long expiry = endpoints.stream().mapToLong(e -> e.limits().keepaliveExpiry().toSeconds()).max().orElse(5);
-        int idle = endpoints.stream().mapToInt(e -> e.limits().maxKeepaliveConnections()).sum();
-        setDefaultProperty("jdk.httpclient.keepalive.timeout", Long.toString(Math.max(1, expiry)));
-        setDefaultProperty("jdk.httpclient.connectionPoolSize", Integer.toString(Math.max(1, idle)));
-        // Every connection keeps a read buffer of this size (16 KiB by default) while it is open or pooled; Azure's
-        // answers come in small SSE events or modest JSON, so half of that holds them, at half the memory per stream.
-        setDefaultProperty("jdk.httpclient.bufsize", Integer.toString(UPSTREAM_READ_BUFFER));
-    }
-
-    private static void setDefaultProperty(String name, String value) {
-        if (System.getProperty(name) == null) {
-            System.setProperty(name, value);
-        }
     }
 
     private static String version() {

@@ -1,6 +1,7 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpServer;
+import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.mock.MockUpstream;
 import io.powerproxy.pipeline.Pipeline;
@@ -12,6 +13,7 @@ import io.powerproxy.upstream.UpstreamClient;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -22,6 +24,8 @@ public final class ProxyServer implements AutoCloseable {
 
     /** Keep-alive connections from clients kept open between requests (the JDK's default is 200). */
     static final int MAX_IDLE_CLIENT_CONNECTIONS = 10_000;
+    /** Bytes of the JDK HttpClient's read buffer per upstream connection (the JDK's default is 16 KiB). */
+    static final int UPSTREAM_READ_BUFFER = 8 * 1024;
 
     /** How long handlers may take, after the server stopped, to hand over their usage records. */
     private static final Duration HANDLERS_FINISHING = Duration.ofSeconds(5);
@@ -56,7 +60,7 @@ public final class ProxyServer implements AutoCloseable {
     /** The same, with the clock (monotonic, in ms) that times how long targets stay blocked, for tests. */
     public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
             LongSupplier balancerClock) throws IOException {
-        useServerDefaults();
+        useJdkDefaults(config);
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
@@ -73,10 +77,11 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * Sets the JDK HttpServer's system properties that the proxy needs, unless the command line set them. The JDK
-     * reads them once, when the first HttpServer of the process starts.
+     * Sets the system properties of the JDK's HttpServer and HttpClient that the proxy needs, unless the command line
+     * set them. The JDK reads them once, when the first server or client of the process starts, so call this before
+     * anything builds one; {@link #start} calls it too.
      */
-    private static void useServerDefaults() {
+    public static void useJdkDefaults(ProxyConfig config) {
         // TCP_NODELAY keeps small SSE events from waiting on Nagle's algorithm.
         setDefaultProperty("sun.net.httpserver.nodelay", "true");
         // A request must arrive within 120 s: slow-loris clients are cut off.
@@ -85,6 +90,15 @@ public final class ProxyServer implements AutoCloseable {
         // with a bigger pool then sends its next request on a closed connection and gets no answer at all. Idle
         // connections are still closed after the idle interval (30 s).
         setDefaultProperty("sun.net.httpserver.maxIdleConnections", Integer.toString(MAX_IDLE_CLIENT_CONNECTIONS));
+        // The HttpClient's idle pool is per process: it takes the largest keep-alive settings of the endpoints.
+        List<EndpointConfig> endpoints = config.aoai().endpoints();
+        long expiry = endpoints.stream().mapToLong(e -> e.limits().keepaliveExpiry().toSeconds()).max().orElse(5);
+        int idle = endpoints.stream().mapToInt(e -> e.limits().maxKeepaliveConnections()).sum();
+        setDefaultProperty("jdk.httpclient.keepalive.timeout", Long.toString(Math.max(1, expiry)));
+        setDefaultProperty("jdk.httpclient.connectionPoolSize", Integer.toString(Math.max(1, idle)));
+        // Every connection keeps a read buffer of this size while it is open or pooled; Azure's answers come in small
+        // SSE events or modest JSON, so half the default holds them, at half the memory per stream.
+        setDefaultProperty("jdk.httpclient.bufsize", Integer.toString(UPSTREAM_READ_BUFFER));
     }
 
     private static void setDefaultProperty(String name, String value) {

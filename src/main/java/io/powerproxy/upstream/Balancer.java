@@ -7,6 +7,7 @@ import io.powerproxy.pipeline.ProxyException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -79,7 +80,7 @@ public final class Balancer {
     public static Balancer create(List<EndpointConfig> configs, LongSupplier clockMillis, RandomGenerator random) {
         List<Endpoint> endpoints = new ArrayList<>();
         Set<String> names = new LinkedHashSet<>();
-        Map<String, AtomicLong> unreachableByOrigin = new java.util.HashMap<>();
+        Map<String, AtomicLong> unreachableByOrigin = new HashMap<>();
         for (EndpointConfig config : configs) {
             endpoints.add(Endpoint.of(config, unreachableByOrigin));
             config.virtualDeployments().forEach(vd -> names.add(vd.name()));

@@ -3,6 +3,8 @@ package io.powerproxy.upstream;
 import io.powerproxy.config.EndpointConfig;
 import java.net.URI;
 import java.net.http.HttpClient;
+import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
@@ -41,12 +43,12 @@ public final class Endpoint {
      * ({@code unreachableByOrigin} maps origins to it): a host that refuses connections refuses them for every
      * entry that names it, for example the PTU and pay-as-you-go entries of one resource.
      */
-    static Endpoint of(EndpointConfig config, java.util.Map<String, AtomicLong> unreachableByOrigin) {
+    static Endpoint of(EndpointConfig config, Map<String, AtomicLong> unreachableByOrigin) {
         if (!config.url().isAbsolute() || config.url().getRawAuthority() == null) {
             throw new IllegalArgumentException(config.path() + ".url is not an absolute URL");
         }
         String origin = config.url().getScheme() + "://" + config.url().getRawAuthority();
-        AtomicLong unreachable = unreachableByOrigin.computeIfAbsent(origin.toLowerCase(java.util.Locale.ROOT),
+        AtomicLong unreachable = unreachableByOrigin.computeIfAbsent(origin.toLowerCase(Locale.ROOT),
                 key -> new AtomicLong(Long.MIN_VALUE));
         return new Endpoint(config, origin, unreachable);
     }
