@@ -17,7 +17,7 @@ import java.util.TreeMap;
  * {@code start + i / rate}, and its latency is measured from that due time, not from when it was sent, so a server
  * that falls behind is charged for the queueing it causes (no coordinated omission).
  *
- * <pre>java bench/LoadClient.java --port 8080 --rate 5000 [--connections 32] [--duration-s 10] [--warmup-s 2]
+ * <pre>java -cp target/bench-classes LoadClient --port 8080 --rate 5000 [--connections 32] [--duration-s 10] [--warmup-s 2]
  *     [--host 127.0.0.1] [--path /openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21] [--keys a,b,c]</pre>
  *
  * <p>{@code --rate 0} is a closed loop instead (each connection sends its next request when the previous answer
@@ -108,7 +108,7 @@ public final class LoadClient {
 
     private static void usage(String problem) {
         System.err.println(problem);
-        System.err.println("usage: java bench/LoadClient.java --port N --rate R (0: closed loop) [--connections 32]"
+        System.err.println("usage: java -cp target/bench-classes LoadClient --port N --rate R (0: closed loop) [--connections 32]"
                 + " [--duration-s 10] [--warmup-s 2] [--host H] [--path P] [--keys a,b,c]");
         System.exit(2);
     }
@@ -226,7 +226,7 @@ public final class LoadClient {
         buffer.clear();
         int n = c.channel.read(buffer);
         if (n < 0) {
-            if (c.state == State.UNTIL_CLOSE) {
+            if (c.state == ResponseFraming.State.UNTIL_CLOSE) {
                 complete(c, now);
                 close(c);
                 reopen(c, now);
@@ -244,27 +244,18 @@ public final class LoadClient {
         while (i < n) {
             switch (c.state) {
                 case STATUS, HEADERS, CHUNK_SIZE, CHUNK_END, TRAILERS -> {
-                    byte x = bytes[i++];
-                    if (x != '\n') {
-                        if (x != '\r') {
-                            c.line.append((char) x);
-                        }
-                        continue;
-                    }
-                    String text = c.line.toString();
-                    c.line.setLength(0);
-                    if (onLine(c, text)) {
+                    if (c.lineByte(bytes[i++])) {
                         finish(c, now);
                         return;
                     }
                 }
-                case BODY -> {
+                case CHUNK_DATA, LENGTH -> {
                     int take = (int) Math.min(c.remaining, n - i);
                     i += take;
                     c.remaining -= take;
                     if (c.remaining == 0) {
-                        if (c.chunked) {
-                            c.state = State.CHUNK_END;
+                        if (c.state == ResponseFraming.State.CHUNK_DATA) {
+                            c.state = ResponseFraming.State.CHUNK_END;
                         } else {
                             finish(c, now);
                             return;
@@ -274,65 +265,6 @@ public final class LoadClient {
                 case UNTIL_CLOSE -> i = n;
             }
         }
-    }
-
-    /** Handles one line of the response head or chunk framing; true when the response is complete. */
-    private static boolean onLine(Conn c, String text) throws IOException {
-        switch (c.state) {
-            case STATUS -> {
-                if (!text.startsWith("HTTP/1.") || text.length() < 12) {
-                    throw new IOException("bad status line: " + text);
-                }
-                c.status = Integer.parseInt(text.substring(9, 12));
-                c.state = State.HEADERS;
-            }
-            case HEADERS -> {
-                if (!text.isEmpty()) {
-                    int colon = text.indexOf(':');
-                    if (colon > 0) {
-                        String name = text.substring(0, colon).trim().toLowerCase(Locale.ROOT);
-                        String value = text.substring(colon + 1).trim();
-                        switch (name) {
-                            case "content-length" -> c.remaining = Long.parseLong(value);
-                            case "transfer-encoding" -> c.chunked = value.toLowerCase(Locale.ROOT).contains("chunked");
-                            case "connection" -> c.close = value.equalsIgnoreCase("close");
-                            default -> { }
-                        }
-                    }
-                    return false;
-                }
-                if (c.chunked) {
-                    c.state = State.CHUNK_SIZE;
-                } else if (c.remaining > 0) {
-                    c.state = State.BODY;
-                } else if (c.remaining == 0) {
-                    return true;
-                } else {
-                    c.state = State.UNTIL_CLOSE;
-                }
-            }
-            case CHUNK_SIZE -> {
-                int semi = text.indexOf(';');
-                long size = Long.parseLong((semi < 0 ? text : text.substring(0, semi)).trim(), 16);
-                if (size == 0) {
-                    c.state = State.TRAILERS;
-                } else {
-                    c.remaining = size;
-                    c.state = State.BODY;
-                }
-            }
-            case CHUNK_END -> {
-                if (!text.isEmpty()) {
-                    throw new IOException("chunk not followed by CRLF");
-                }
-                c.state = State.CHUNK_SIZE;
-            }
-            case TRAILERS -> {
-                return text.isEmpty();
-            }
-            default -> throw new IllegalStateException(c.state.name());
-        }
-        return false;
     }
 
     private void finish(Conn c, long now) throws IOException {
@@ -415,22 +347,14 @@ public final class LoadClient {
         return nanos < 0 ? "NaN" : String.format(Locale.ROOT, "%.2f", nanos / 1e6);
     }
 
-    private enum State { STATUS, HEADERS, CHUNK_SIZE, BODY, CHUNK_END, TRAILERS, UNTIL_CLOSE }
-
     /** One keep-alive connection and the response in progress on it. */
-    private static final class Conn {
+    private static final class Conn extends ResponseFraming {
         final int id;
-        final StringBuilder line = new StringBuilder(128);
         SocketChannel channel;
         SelectionKey key;
         ByteBuffer pendingWrite;
         long due;
         boolean started;
-        int status;
-        long remaining;
-        boolean chunked;
-        boolean close;
-        State state;
 
         Conn(int id) {
             this.id = id;
@@ -438,12 +362,7 @@ public final class LoadClient {
 
         void reset() {
             started = false;
-            status = 0;
-            remaining = -1;
-            chunked = false;
-            close = false;
-            state = State.STATUS;
-            line.setLength(0);
+            resetFraming();
         }
     }
 }

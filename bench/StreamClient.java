@@ -18,7 +18,7 @@ import java.util.TreeMap;
  * connection, each starting the next stream as soon as the previous one ended, for the given time. Counts every
  * {@code data:} event and checks the count against what the mock sends.
  *
- * <pre>java bench/StreamClient.java --port 8080 --streams 1000 --duration-s 10 --ramp-s 2 --expect-events 29
+ * <pre>java -cp target/bench-classes StreamClient --port 8080 --streams 1000 --duration-s 10 --ramp-s 2 --expect-events 29
  *     [--threads 2] [--drain-s 30] [--host 127.0.0.1] [--event-interval-ms N (the mock's gap between events)]
  *     [--path /openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21] [--keys a,b,c]</pre>
  *
@@ -117,7 +117,7 @@ public final class StreamClient {
 
     private static void usage(String problem) {
         System.err.println(problem);
-        System.err.println("usage: java bench/StreamClient.java --port N --expect-events E [--streams 100] [--threads 2]"
+        System.err.println("usage: java -cp target/bench-classes StreamClient --port N --expect-events E [--streams 100] [--threads 2]"
                 + " [--duration-s 10] [--ramp-s 2] [--drain-s 30] [--host H] [--path P] [--keys a,b,c]");
         System.exit(2);
     }
@@ -198,10 +198,8 @@ public final class StreamClient {
         }
     }
 
-    private enum State { STATUS, HEADERS, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, LENGTH, UNTIL_CLOSE }
-
     /** One connection, carrying one stream after the other. */
-    final class Conn {
+    final class Conn extends ResponseFraming {
         final int id;
         final long startAt;
         SocketChannel channel;
@@ -213,14 +211,8 @@ public final class StreamClient {
         boolean responseStarted;
         long sentAt;
         long firstEvent;
-        int status;
         int events;
         boolean done;
-        boolean close;
-        boolean chunked;
-        long remaining;
-        State state;
-        final StringBuilder line = new StringBuilder(128);
         boolean lineStart;
         int dataMatch;
         int doneMatch;
@@ -233,14 +225,9 @@ public final class StreamClient {
         void newResponse() {
             responseStarted = false;
             firstEvent = 0;
-            status = 0;
             events = 0;
             done = false;
-            close = false;
-            chunked = false;
-            remaining = -1;
-            state = State.STATUS;
-            line.setLength(0);
+            resetFraming();
             lineStart = true;
             dataMatch = 0;
             doneMatch = 0;
@@ -382,7 +369,7 @@ public final class StreamClient {
             buffer.clear();
             int n = c.channel.read(buffer);
             if (n < 0) {
-                if (c.state == State.UNTIL_CLOSE) {
+                if (c.state == ResponseFraming.State.UNTIL_CLOSE) {
                     c.close = true;
                     finished(c, now);
                     return;
@@ -412,16 +399,7 @@ public final class StreamClient {
             while (i < to) {
                 switch (c.state) {
                     case STATUS, HEADERS, CHUNK_SIZE, CHUNK_END, TRAILERS -> {
-                        byte x = b[i++];
-                        if (x != '\n') {
-                            if (x != '\r') {
-                                c.line.append((char) x);
-                            }
-                            continue;
-                        }
-                        String text = c.line.toString();
-                        c.line.setLength(0);
-                        if (onLine(c, text)) {
+                        if (c.lineByte(b[i++])) {
                             if (i < to) {
                                 throw new IOException("bytes after the end of the response");
                             }
@@ -435,14 +413,14 @@ public final class StreamClient {
                         i += take;
                         c.remaining -= take;
                         if (c.remaining == 0) {
-                            if (c.state == State.LENGTH) {
+                            if (c.state == ResponseFraming.State.LENGTH) {
                                 if (i < to) {
                                     throw new IOException("bytes after the end of the response");
                                 }
                                 finished(c, now);
                                 return;
                             }
-                            c.state = State.CHUNK_END;
+                            c.state = ResponseFraming.State.CHUNK_END;
                         }
                     }
                     case UNTIL_CLOSE -> {
@@ -451,65 +429,6 @@ public final class StreamClient {
                     }
                 }
             }
-        }
-
-        /** Handles one line of the response head or chunk framing; true when the response is complete. */
-        private boolean onLine(Conn c, String text) throws IOException {
-            switch (c.state) {
-                case STATUS -> {
-                    if (!text.startsWith("HTTP/1.") || text.length() < 12) {
-                        throw new IOException("bad status line: " + text);
-                    }
-                    c.status = Integer.parseInt(text.substring(9, 12));
-                    c.state = State.HEADERS;
-                }
-                case HEADERS -> {
-                    if (!text.isEmpty()) {
-                        int colon = text.indexOf(':');
-                        if (colon > 0) {
-                            String name = text.substring(0, colon).trim().toLowerCase(Locale.ROOT);
-                            String value = text.substring(colon + 1).trim();
-                            switch (name) {
-                                case "content-length" -> c.remaining = Long.parseLong(value);
-                                case "transfer-encoding" -> c.chunked = value.toLowerCase(Locale.ROOT).contains("chunked");
-                                case "connection" -> c.close = value.equalsIgnoreCase("close");
-                                default -> { }
-                            }
-                        }
-                        return false;
-                    }
-                    if (c.chunked) {
-                        c.state = State.CHUNK_SIZE;
-                    } else if (c.remaining > 0) {
-                        c.state = State.LENGTH;
-                    } else if (c.remaining == 0) {
-                        return true;
-                    } else {
-                        c.state = State.UNTIL_CLOSE;
-                    }
-                }
-                case CHUNK_SIZE -> {
-                    int semi = text.indexOf(';');
-                    long size = Long.parseLong((semi < 0 ? text : text.substring(0, semi)).trim(), 16);
-                    if (size == 0) {
-                        c.state = State.TRAILERS;
-                    } else {
-                        c.remaining = size;
-                        c.state = State.CHUNK_DATA;
-                    }
-                }
-                case CHUNK_END -> {
-                    if (!text.isEmpty()) {
-                        throw new IOException("chunk not followed by CRLF");
-                    }
-                    c.state = State.CHUNK_SIZE;
-                }
-                case TRAILERS -> {
-                    return text.isEmpty();
-                }
-                default -> throw new IllegalStateException(c.state.name());
-            }
-            return false;
         }
 
         /** Counts lines that start with "data:" and notes "data: [DONE]". */

@@ -245,7 +245,7 @@ if [ ! -f "$CLASSES/.stamp" ] || [ -n "$(find bench -name '*.java' -newer "$CLAS
   rm -rf "$CLASSES"
   mkdir -p "$CLASSES"
   touch "$CLASSES/.stamp.new"
-  if ! javac -d "$CLASSES" bench/MockAzure.java bench/StreamClient.java bench/LoadClient.java bench/Report.java \
+  if ! javac -d "$CLASSES" bench/MockAzure.java bench/StreamClient.java bench/LoadClient.java bench/ResponseFraming.java bench/Report.java \
       >"$T/javac.log" 2>&1; then
     cat "$T/javac.log" >&2
     fail "compiling bench/*.java failed"
