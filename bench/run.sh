@@ -160,14 +160,24 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ] && [ "$MODE" 
   warn "open-file limit is $(ulimit -n); 5,000 streams need about 10,500 in the proxy and in nginx"
 fi
 
+# A port nothing on this machine uses, below the kernel's ephemeral range: a port from that range can be the local end
+# of any outgoing connection (a CI run once lost the mock's second port that way), and probing with a connect only
+# sees listeners. Ports handed out before are never handed out again (the list lives in a file, as each call runs in
+# a subshell).
+read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
+if [ "$EPHEMERAL_LOW" -lt 12000 ]; then EPHEMERAL_LOW=32768; fi
+PORTS_GIVEN="$T/ports-given"
+: >"$PORTS_GIVEN"
 free_port() {
   local port
   while :; do
-    port=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
+    port=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
+    if grep -qx "$port" "$PORTS_GIVEN"; then continue; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+    if command -v ss >/dev/null && [ -n "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]; then continue; fi
+    echo "$port" >>"$PORTS_GIVEN"
+    echo "$port"
+    return
   done
 }
 
@@ -296,7 +306,6 @@ record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }
 # --- 2. mock upstream ----------------------------------------------------------------------------------------------
 MOCK_PORT1=$(free_port)
 MOCK_PORT2=$(free_port)
-while [ "$MOCK_PORT2" = "$MOCK_PORT1" ]; do MOCK_PORT2=$(free_port); done
 # The mock also plays the Logs Ingestion API, over HTTPS with a certificate made here, for the LogUsageToLogAnalytics
 # variant; the proxy of that variant trusts it through a trust store of its own.
 INGEST_PORT=$(free_port)

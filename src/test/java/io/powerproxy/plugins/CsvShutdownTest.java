@@ -13,8 +13,6 @@ import io.powerproxy.testing.ProxyHarness;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -36,6 +34,8 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -47,6 +47,7 @@ class CsvShutdownTest {
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
     private static final String REQUEST_ID = "x-powerproxy-request-id";
+    private static final Pattern READY_LINE = Pattern.compile("ready on port (\\d+)");
 
     @TempDir
     Path dir;
@@ -114,10 +115,12 @@ class CsvShutdownTest {
     void aSigtermDuringLoadExitsCleanlyAndEveryAnsweredRequestHasExactlyOneRow() throws Exception {
         Path logDir = dir.resolve("logs");
         Path configFile = Files.writeString(dir.resolve("config.yaml"), config(logDir));
-        int port = freePort();
+        // Port 0: the proxy binds a port the kernel picks and names it in its "ready on port N" line, so no other
+        // process can take the port between choosing and binding it.
+        AtomicInteger boundPort = new AtomicInteger();
         Process proxy = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), "io.powerproxy.PowerProxy",
-                "--config-file", configFile.toString(), "--host", "127.0.0.1", "--port", Integer.toString(port))
+                "--config-file", configFile.toString(), "--host", "127.0.0.1", "--port", "0")
                 .redirectErrorStream(true)
                 .start();
         List<String> output = Collections.synchronizedList(new ArrayList<>());
@@ -126,7 +129,9 @@ class CsvShutdownTest {
             try (BufferedReader lines = new BufferedReader(new InputStreamReader(proxy.getInputStream(), UTF_8))) {
                 for (String line; (line = lines.readLine()) != null; ) {
                     output.add(line);
-                    if (line.contains("ready on port")) {
+                    Matcher readyLine = READY_LINE.matcher(line);
+                    if (readyLine.find()) {
+                        boundPort.set(Integer.parseInt(readyLine.group(1)));
                         ready.countDown();
                     }
                 }
@@ -142,6 +147,7 @@ class CsvShutdownTest {
                     fail("the proxy did not get ready:\n" + String.join("\n", output));
                 }
             }
+            int port = boundPort.get();
             Set<String> answered = ConcurrentHashMap.newKeySet();
             AtomicInteger failed = new AtomicInteger();
             // SIGTERM goes out once the load is in full swing (100 answers, about a second on an idle machine);
@@ -233,12 +239,6 @@ class CsvShutdownTest {
         }
         try (Stream<Path> files = Files.list(logDir)) {
             return files.filter(f -> f.getFileName().toString().endsWith(".logs.csv")).sorted().toList();
-        }
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
         }
     }
 

@@ -61,9 +61,19 @@ public final class RedisServer implements AutoCloseable {
         try {
             Path directory = Files.createTempDirectory("redis-test-");
             SSLSocketFactory sslSocketFactory = tls ? makeCertificate(directory) : null;
-            RedisServer server = new RedisServer(directory, freePort(), password, sslSocketFactory);
-            server.launch();
-            return server;
+            // The port is free when chosen but may be taken before redis-server binds it (another test's outgoing
+            // connection can get it as its local port); then redis-server exits, and a new port is tried.
+            for (int attempt = 1; ; attempt++) {
+                RedisServer server = new RedisServer(directory, freePort(), password, sslSocketFactory);
+                try {
+                    server.launch();
+                    return server;
+                } catch (IllegalStateException e) {
+                    if (attempt == 3 || server.process.isAlive()) {
+                        throw e;
+                    }
+                }
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
