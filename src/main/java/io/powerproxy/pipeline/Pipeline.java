@@ -3,7 +3,9 @@ package io.powerproxy.pipeline;
 import io.powerproxy.streaming.SseEvent;
 import io.powerproxy.usage.UsageRecord;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,6 +18,9 @@ import org.slf4j.LoggerFactory;
 public final class Pipeline implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(Pipeline.class);
+    /** How many events of this stream each failing plugin failed on. */
+    private static final Exchange.Key<Map<Plugin, Integer>> STREAM_EVENT_FAILURES =
+            Exchange.Key.of("pipeline.streamEventFailures");
 
     private final List<Plugin> plugins;
 
@@ -65,17 +70,38 @@ public final class Pipeline implements AutoCloseable {
         }
     }
 
+    /**
+     * Runs {@link Plugin#onStreamEvent}. A plugin that fails on an event is logged once per stream, with the
+     * exception; how many events it failed on in all is logged when the stream ends. A broken plugin thus costs one
+     * line per stream, not one stack trace per event.
+     */
     public void streamEvent(Exchange exchange, SseEvent event) {
         for (Plugin plugin : plugins) {
             try {
                 plugin.onStreamEvent(exchange, event);
             } catch (RuntimeException | LinkageError e) {
-                logFailure(plugin, "onStreamEvent", exchange, e);
+                Map<Plugin, Integer> failures = exchange.get(STREAM_EVENT_FAILURES);
+                if (failures == null) {
+                    failures = new IdentityHashMap<>();
+                    exchange.put(STREAM_EVENT_FAILURES, failures);
+                }
+                if (failures.merge(plugin, 1, Integer::sum) == 1) {
+                    logFailure(plugin, "onStreamEvent", exchange, e);
+                }
             }
         }
     }
 
     public void streamEnded(Exchange exchange) {
+        Map<Plugin, Integer> failures = exchange.get(STREAM_EVENT_FAILURES);
+        if (failures != null) {
+            failures.forEach((plugin, count) -> {
+                if (count > 1) {
+                    LOG.error("plugin {} failed in onStreamEvent on {} events of request {} (the first is logged above)",
+                            plugin.getClass().getName(), count, exchange.requestId());
+                }
+            });
+        }
         for (Plugin plugin : plugins) {
             try {
                 plugin.onStreamEnded(exchange);
