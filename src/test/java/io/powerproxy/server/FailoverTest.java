@@ -10,9 +10,11 @@ import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
 import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
+import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.FakeClock;
 import io.powerproxy.testing.ProxyHarness;
@@ -105,6 +107,29 @@ class FailoverTest {
         assertEquals("{\"served_by\":\"sweden-ptu\"}", chat().body());
         sweden.verify(2, postRequestedFor(urlPathEqualTo(PTU)));
         sweden.verify(postRequestedFor(urlPathEqualTo(PTU)).withHeader("api-key", equalTo("sweden-key")));
+    }
+
+    @Test
+    void eachBlockIsLoggedWithTheTargetAndItsDurationAndADailyQuotaAtWarn() {
+        startProxy(sweden.baseUrl());
+        sweden.stubFor(post(urlPathEqualTo(PTU)).willReturn(throttled("2000")));
+        sweden.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(aResponse().withStatus(429)
+                .withHeader("Content-Type", "application/json").withHeader("retry-after", "86400")
+                .withBody("{\"error\":{\"code\":\"429\",\"message\":\"Daily quota exceeded.\"}}")));
+        eastUs.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"eastus-paygo\"}")));
+
+        try (CapturedLogs logs = CapturedLogs.start()) {
+            assertEquals("{\"served_by\":\"eastus-paygo\"}", chat().body());
+
+            List<String> blocks = logs.containing("trying the next target");
+            assertEquals(2, blocks.size(), String.join("\n", logs.lines()));
+            assertTrue(blocks.get(0).startsWith("INFO") && blocks.get(0).contains("gpt-4o-ptu")
+                    && blocks.get(0).contains("Sweden") && blocks.get(0).contains("2000 ms"), blocks.get(0));
+            assertTrue(blocks.get(1).startsWith("WARN") && blocks.get(1).contains("gpt-4o-paygo")
+                    && blocks.get(1).contains("Sweden") && blocks.get(1).contains("86400 s, more than an hour"),
+                    blocks.get(1));
+            assertFalse(String.join("\n", logs.lines()).contains("sweden-key"), "no key in the log");
+        }
     }
 
     @Test
