@@ -12,6 +12,7 @@ import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.ServerSocket;
@@ -19,6 +20,8 @@ import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -131,7 +134,7 @@ class ErrorPathsTest {
 
     /** An upstream that writes the given bytes to every connection and then closes it. */
     private record BrokenUpstream(ServerSocket socket, Thread acceptor) implements AutoCloseable {
-        static BrokenUpstream start(String bytes) throws java.io.IOException {
+        static BrokenUpstream start(String bytes) throws IOException {
             ServerSocket socket = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
             Thread acceptor = Thread.ofVirtual().start(() -> {
                 while (!socket.isClosed()) {
@@ -154,7 +157,7 @@ class ErrorPathsTest {
         }
 
         @Override
-        public void close() throws java.io.IOException {
+        public void close() throws IOException {
             socket.close();
         }
     }
@@ -169,10 +172,11 @@ class ErrorPathsTest {
                     + "\r\nContent-Type: application/json\r\nContent-Length: " + (ProxyHandler.MAX_BODY_BYTES + 1L)
                     + "\r\n\r\n{").getBytes(StandardCharsets.ISO_8859_1));
             out.flush();
-            InputStream in = socket.getInputStream();
-            String head = new String(in.readNBytes(12), StandardCharsets.ISO_8859_1);
+            String answer = readOneAnswer(socket.getInputStream());
 
-            assertEquals("HTTP/1.1 413", head);
+            assertTrue(answer.startsWith("HTTP/1.1 413"), answer);
+            assertTrue(answer.contains("{\"error\":{\"code\":\"RequestTooLarge\",\"message\":\"The request body is"
+                    + " larger than 256 MiB"), answer);
         }
         assertEquals(0, azure.getAllServeEvents().size());
     }
@@ -216,5 +220,20 @@ class ErrorPathsTest {
             assertEquals(405, post.statusCode());
             AuthenticationTest.assertAzureError(post, "MethodNotAllowed", "GET");
         }
+    }
+
+    /** Reads one HTTP/1.1 answer with a Content-Length body, without waiting for the connection to close. */
+    private static String readOneAnswer(InputStream in) throws IOException {
+        StringBuilder head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) {
+            int b = in.read();
+            if (b < 0) {
+                break;
+            }
+            head.append((char) b);
+        }
+        Matcher length = Pattern.compile("(?i)content-length: *(\\d+)").matcher(head);
+        byte[] body = length.find() ? in.readNBytes(Integer.parseInt(length.group(1))) : new byte[0];
+        return head + new String(body, StandardCharsets.UTF_8);
     }
 }
