@@ -135,6 +135,15 @@ final class RedisTokenBudgets implements TokenBudgets {
     public void check() {
         try {
             jedis.ping();
+        } catch (JedisConnectionException stale) {
+            // After an outage the pool may still hold a connection to the server that went away (one returned by a
+            // call that was under way when it did); it fails once. One more try goes out on a new connection.
+            try {
+                jedis.getPool().clear();
+                jedis.ping();
+            } catch (JedisException e) {
+                throw unavailable(e);
+            }
         } catch (JedisException e) {
             throw unavailable(e);
         }

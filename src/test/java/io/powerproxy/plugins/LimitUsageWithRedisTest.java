@@ -118,12 +118,23 @@ class LimitUsageWithRedisTest {
     }
 
     private static void await(String what, Supplier<Boolean> condition) throws InterruptedException {
+        await(what, condition, null);
+    }
+
+    /**
+     * Waits for the condition; with a breaker clock, that clock moves on 100 ms per try, as time does for a real
+     * replica, so a probe that failed (it may, right after the restart) is followed by another.
+     */
+    private static void await(String what, Supplier<Boolean> condition, FakeClock clock) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (!condition.get()) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("timed out waiting until " + what);
             }
             Thread.sleep(10);
+            if (clock != null) {
+                clock.advance(Duration.ofMillis(100));
+            }
         }
     }
 
@@ -218,7 +229,7 @@ class LimitUsageWithRedisTest {
             breakerClock.advance(Duration.ofSeconds(1));
             assertEquals(200, replica.chat(Configs.TEAM_B_KEY).statusCode(), "served while the probe runs");
             replica.awaitRecords(11);
-            await("readiness is 204 again", () -> replica.readiness().statusCode() == 204);
+            await("readiness is 204 again", () -> replica.readiness().statusCode() == 204, breakerClock);
             long before = redisCount(redis, teamB);
             for (int i = 1; i <= 3; i++) {
                 assertEquals(200, replica.chat(Configs.TEAM_B_KEY).statusCode());
@@ -253,7 +264,7 @@ class LimitUsageWithRedisTest {
             redis.restart();
             breakerClock.advance(Duration.ofSeconds(1));
             replica.chat(Configs.TEAM_B_KEY);
-            await("Redis is used again", () -> replica.chat(Configs.TEAM_B_KEY).statusCode() == 200);
+            await("Redis is used again", () -> replica.chat(Configs.TEAM_B_KEY).statusCode() == 200, breakerClock);
         }
     }
 

@@ -109,6 +109,19 @@ class RedisTokenBudgetsTest {
     }
 
     @Test
+    void theCheckAfterARestartSucceedsAtOnceThoughThePoolStillHoldsAConnectionToTheOldServer() {
+        try (RedisServer redis = RedisServer.start();
+                RedisTokenBudgets budgets = RedisTokenBudgets.create(plain(redis), RedisOptions.DEFAULTS)) {
+            budgets.add("Team 1", "gpt-4o", MINUTE, 1);
+            redis.restart();
+
+            budgets.check();
+
+            assertEquals(0, budgets.used("Team 1", "gpt-4o", MINUTE), "the restarted server is empty");
+        }
+    }
+
+    @Test
     void tlsWithAPasswordWorksAsWithAzureCacheForRedis() {
         try (RedisServer redis = RedisServer.startTls("azure-access-key-0123456789");
                 RedisTokenBudgets budgets = RedisTokenBudgets.create(new RedisSettings("127.0.0.1", redis.port(),
