@@ -117,6 +117,11 @@ public final class PowerProxy {
             log.error("cannot listen on {}:{}: {}", arguments.host(), arguments.port(), e.toString());
             pipeline.close();
             return 1;
+        } catch (IllegalArgumentException e) {
+            // A -D setting of the proxy's own with a value it cannot use.
+            log.error("cannot start: {}", e.getMessage());
+            pipeline.close();
+            return EXIT_USAGE;
         }
         CountDownLatch stopRequested = new CountDownLatch(1);
         onSignals(stopRequested::countDown);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.powerproxy.testing.CapturedLogs;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -94,6 +95,20 @@ class CommandLineTest {
     void aMissingConfigFileExits2NamingThePath() {
         assertEquals(2, run(Map.of(), "--config-file", dir.resolve("nope.yaml").toString(), "--validate"));
         assertTrue(err().contains("nope.yaml"), err());
+    }
+
+    @Test
+    void aRequestBodyMemorySettingThatIsNoNumberStopsTheStartWithExit2NamingIt() throws IOException {
+        Path file = Files.writeString(dir.resolve("config.yaml"), VALID);
+        System.setProperty("powerproxy.requestBodyMemoryMiB", "lots");
+        try (CapturedLogs logs = CapturedLogs.start()) {
+            assertEquals(2, run(Map.of(), "--config-file", file.toString(), "--host", "127.0.0.1", "--port", "0"));
+            assertTrue(logs.lines().stream().anyMatch(line -> line.startsWith("ERROR") && line.contains("cannot start")
+                    && line.contains("powerproxy.requestBodyMemoryMiB") && line.contains("'lots'")),
+                    String.join("\n", logs.lines()));
+        } finally {
+            System.clearProperty("powerproxy.requestBodyMemoryMiB");
+        }
     }
 
     @Test

@@ -26,6 +26,7 @@ import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -53,14 +54,18 @@ final class ProxyHandler implements HttpHandler {
     /** Answers that make the balancer block the target and try the next one (§5). */
     private static final Set<Integer> FAILOVER_STATUSES = Set.of(408, 429, 500, 502, 503, 504);
     private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
+    private static final Exchange.Key<BodyReservation> BODY_RESERVATION = Exchange.Key.of("request body memory");
 
     private final ClientIdentifier clients;
     private final Pipeline pipeline;
     private final Upstream upstream;
     private final IdleTimeout idleTimeout;
+    private final BodyMemory bodyMemory;
 
-    ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout) {
+    ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout,
+            BodyMemory bodyMemory) {
         this.clients = clients;
+        this.bodyMemory = bodyMemory;
         this.pipeline = pipeline;
         this.upstream = upstream;
         this.idleTimeout = idleTimeout;
@@ -98,6 +103,10 @@ final class ProxyHandler implements HttpHandler {
                 }
                 recordUsage(exchange);
             } finally {
+                BodyReservation body = exchange.get(BODY_RESERVATION);
+                if (body != null) {
+                    bodyMemory.release(body.bytes);
+                }
                 logAccess(exchange, started);
             }
         }
@@ -137,7 +146,7 @@ final class ProxyHandler implements HttpHandler {
         ClientIdentifier.Identity identity = clients.identify(
                 exchange.requestHeader("api-key"), exchange.requestHeader("Authorization"));
         exchange.client(identity.client());
-        exchange.requestBody(readBody(http));
+        exchange.requestBody(readBody(http, exchange));
         JsonNode json = exchange.requestJson();
         exchange.deployment(path.deployment() != null ? path.deployment() : path.v1() ? textField(json, "model") : null);
         exchange.streaming(json != null && json.path("stream").isBoolean() && json.path("stream").booleanValue());
@@ -379,17 +388,53 @@ final class ProxyHandler implements HttpHandler {
         }
     }
 
-    private static byte[] readBody(HttpExchange http) throws IOException {
+    /**
+     * Reads the whole request body, reserving its bytes in {@link #bodyMemory} under the exchange (released when the
+     * request ends): a declared length at once, before any byte is read, and a chunked body as it grows.
+     */
+    private byte[] readBody(HttpExchange http, Exchange exchange) throws IOException {
         String declared = http.getRequestHeaders().getFirst("Content-Length");
-        if (declared != null && parseLength(declared) > MAX_BODY_BYTES) {
+        long length = declared == null ? -1 : parseLength(declared);
+        if (length > MAX_BODY_BYTES) {
             throw tooLarge();
         }
+        BodyReservation reservation = new BodyReservation();
+        exchange.put(BODY_RESERVATION, reservation);
         try (InputStream in = http.getRequestBody()) {
-            byte[] body = in.readNBytes(MAX_BODY_BYTES + 1);
-            if (body.length > MAX_BODY_BYTES) {
-                throw tooLarge();
+            if (length >= 0) {
+                reservation.add(bodyMemory, length);
+                byte[] body = new byte[(int) length];
+                int read = in.readNBytes(body, 0, body.length);
+                return read == body.length ? body : Arrays.copyOf(body, read);
             }
-            return body;
+            byte[] body = new byte[8 * 1024];
+            reservation.add(bodyMemory, body.length);
+            int size = 0;
+            while (true) {
+                if (size == body.length) {
+                    if (size > MAX_BODY_BYTES) {
+                        throw tooLarge();
+                    }
+                    int grown = (int) Math.min((long) size * 2, MAX_BODY_BYTES + 1L);
+                    reservation.add(bodyMemory, grown - size);
+                    body = Arrays.copyOf(body, grown);
+                }
+                int n = in.read(body, size, body.length - size);
+                if (n < 0) {
+                    return Arrays.copyOf(body, size);
+                }
+                size += n;
+            }
+        }
+    }
+
+    /** What one request holds of {@link BodyMemory}. */
+    private static final class BodyReservation {
+        private long bytes;
+
+        void add(BodyMemory memory, long more) {
+            memory.reserve(more);
+            bytes += more;
         }
     }
 

@@ -35,10 +35,12 @@ public final class ProxyServer implements AutoCloseable {
     private final UpstreamClient upstreamClient;
     private final IdleTimeout idleTimeout;
     private final Pipeline pipeline;
+    private final BodyMemory bodyMemory;
 
     private ProxyServer(HttpServer server, ExecutorService executor, UpstreamClient upstreamClient,
-            IdleTimeout idleTimeout, Pipeline pipeline) {
+            IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory) {
         this.server = server;
+        this.bodyMemory = bodyMemory;
         this.executor = executor;
         this.upstreamClient = upstreamClient;
         this.idleTimeout = idleTimeout;
@@ -70,10 +72,12 @@ public final class ProxyServer implements AutoCloseable {
         HttpServer server = HttpServer.create(address, 1024);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         server.setExecutor(executor);
-        server.createContext("/", new ProxyHandler(ClientIdentifier.of(config.clients()), pipeline, upstream, idleTimeout));
+        BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
+        server.createContext("/", new ProxyHandler(ClientIdentifier.of(config.clients()), pipeline, upstream, idleTimeout,
+                bodyMemory));
         server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline));
         server.start();
-        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline);
+        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory);
     }
 
     /**
@@ -105,6 +109,11 @@ public final class ProxyServer implements AutoCloseable {
         if (System.getProperty(name) == null) {
             System.setProperty(name, value);
         }
+    }
+
+    /** Bytes of request bodies the requests in flight hold now (see {@link BodyMemory}). */
+    public long requestBodyBytesHeld() {
+        return bodyMemory.inUse();
     }
 
     /** The port the proxy listens on. */

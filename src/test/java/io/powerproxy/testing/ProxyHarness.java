@@ -65,6 +65,11 @@ public final class ProxyHarness implements AutoCloseable {
         }
     }
 
+    /** Bytes of request bodies the requests in flight hold now. */
+    public long requestBodyBytesHeld() {
+        return server.requestBodyBytesHeld();
+    }
+
     public int port() {
         return server.port();
     }

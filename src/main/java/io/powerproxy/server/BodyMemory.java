@@ -1,0 +1,80 @@
+package io.powerproxy.server;
+
+import io.powerproxy.pipeline.ProxyException;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The heap that request bodies may take at once, over all requests in flight.
+ *
+ * <p>The proxy holds each request body in memory until the request ends, so that it can send it again to the next
+ * target when one fails (§5). One body may be up to {@link ProxyHandler#MAX_BODY_BYTES}; a few clients uploading
+ * batch files or audio at the same time would otherwise fill the heap, and an {@link OutOfMemoryError} ends every
+ * stream of every client. With this bound, the request that would cross it is refused with 503 {@code ServerBusy}
+ * and {@code retry-after}, which the openai SDKs retry, and everything else goes on.
+ *
+ * <p>The bound is {@value #PROPERTY} (MiB) when set, else a quarter of the maximum heap.
+ */
+final class BodyMemory {
+
+    /** The system property that sets the bound, in MiB. */
+    static final String PROPERTY = "powerproxy.requestBodyMemoryMiB";
+
+    private final long capacity;
+    private final AtomicLong inUse = new AtomicLong();
+
+    BodyMemory(long capacity) {
+        this.capacity = capacity;
+    }
+
+    /** The bound from {@value #PROPERTY}, else a quarter of the maximum heap. */
+    static BodyMemory fromSystemProperties() {
+        String mib = System.getProperty(PROPERTY);
+        if (mib == null || mib.isBlank()) {
+            return new BodyMemory(Runtime.getRuntime().maxMemory() / 4);
+        }
+        try {
+            long value = Long.parseLong(mib.trim());
+            if (value <= 0) {
+                throw new NumberFormatException();
+            }
+            return new BodyMemory(value << 20);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("-D" + PROPERTY + " must be a positive number of MiB, not '" + mib + "'");
+        }
+    }
+
+    long capacity() {
+        return capacity;
+    }
+
+    /** Bytes reserved now, over all requests. */
+    long inUse() {
+        return inUse.get();
+    }
+
+    /**
+     * Reserves {@code bytes} more for one request.
+     *
+     * @throws ProxyException 503 {@code ServerBusy} when that would cross the bound; nothing is reserved then
+     */
+    void reserve(long bytes) {
+        while (true) {
+            long now = inUse.get();
+            if (now + bytes > capacity) {
+                throw ProxyException.of(503, "ServerBusy", "The proxy holds as many request bodies as its memory"
+                                + " allows (" + (capacity >> 20) + " MiB); retry shortly.")
+                        .withHeader("retry-after", "1");
+            }
+            if (inUse.compareAndSet(now, now + bytes)) {
+                return;
+            }
+        }
+    }
+
+    /** Gives back what a request reserved. */
+    void release(long bytes) {
+        if (bytes != 0) {
+            inUse.addAndGet(-bytes);
+        }
+    }
+}
