@@ -80,6 +80,8 @@ final class ProxyHandler implements HttpHandler {
         try {
             serve(http, exchange);
         } catch (ProxyException rejection) {
+            // Before the answer goes out, for the same reason as below.
+            releaseBody(exchange);
             reject(http, exchange, rejection);
         } catch (ClientGoneException gone) {
             exchange.status(499);
@@ -98,15 +100,14 @@ final class ProxyHandler implements HttpHandler {
                     "The proxy failed to handle the request; look for request id " + exchange.requestId() + " in its log."));
         } finally {
             try {
+                // Before the answer's last bytes go out: a client that sends its next request at once must find the
+                // memory free again. The bytes stay with the exchange for the usage record.
+                releaseBody(exchange);
                 if (!abort) {
                     http.close();
                 }
                 recordUsage(exchange);
             } finally {
-                BodyReservation body = exchange.get(BODY_RESERVATION);
-                if (body != null) {
-                    bodyMemory.release(body.bytes);
-                }
                 logAccess(exchange, started);
             }
         }
@@ -425,6 +426,15 @@ final class ProxyHandler implements HttpHandler {
                 }
                 size += n;
             }
+        }
+    }
+
+    /** Gives back what the request holds of {@link #bodyMemory}; a second call gives back nothing. */
+    private void releaseBody(Exchange exchange) {
+        BodyReservation body = exchange.get(BODY_RESERVATION);
+        if (body != null) {
+            bodyMemory.release(body.bytes);
+            body.bytes = 0;
         }
     }
 
