@@ -5,7 +5,7 @@
 # Orchestrators probe GET /powerproxy/health/liveness and /powerproxy/health/readiness (no HEALTHCHECK here).
 
 # ---- build ----------------------------------------------------------------------------------
-FROM maven:3.9-eclipse-temurin-21 AS build
+FROM maven:3.9-eclipse-temurin-25 AS build
 WORKDIR /src
 # Dependencies first: this layer is reused until pom.xml changes.
 COPY pom.xml ./
@@ -14,7 +14,7 @@ COPY src ./src
 RUN mvn -B -q -ntp package -DskipTests
 
 # ---- runtime --------------------------------------------------------------------------------
-FROM eclipse-temurin:21-jre-alpine
+FROM eclipse-temurin:25-jre-alpine
 LABEL org.opencontainers.image.title="PowerProxy for Azure OpenAI" \
       org.opencontainers.image.description="Reverse proxy for Azure OpenAI: load balancing, usage logging, per-client limits"
 # A fixed numeric non-root user, so runAsNonRoot policies can verify it.

@@ -54,6 +54,11 @@ public final class PowerProxy {
     }
 
     public static void main(String[] args) {
+        // First of all: the JDK reads the carrier-thread count when the first virtual thread starts.
+        String carrierWarning = CarrierThreads.applyToThisRuntime();
+        if (carrierWarning != null) {
+            LoggerFactory.getLogger(PowerProxy.class).warn(carrierWarning);
+        }
         System.exit(run(args, System.getenv(), System.out, System.err));
     }
 
