@@ -28,6 +28,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -398,6 +399,12 @@ final class ProxyHandler implements HttpHandler {
         long length = declared == null ? -1 : parseLength(declared);
         if (length > MAX_BODY_BYTES) {
             throw tooLarge();
+        }
+        String transferEncoding = http.getRequestHeaders().getFirst("Transfer-Encoding");
+        if (length < 0 && (transferEncoding == null || !transferEncoding.toLowerCase(Locale.ROOT).contains("chunked"))) {
+            // Neither a length nor chunks: HTTP/1.1 says there is no body (GET, DELETE, most probes).
+            http.getRequestBody().close();
+            return new byte[0];
         }
         BodyReservation reservation = new BodyReservation();
         exchange.put(BODY_RESERVATION, reservation);
