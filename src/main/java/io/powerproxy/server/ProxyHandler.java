@@ -401,7 +401,10 @@ final class ProxyHandler implements HttpHandler {
             throw tooLarge();
         }
         String transferEncoding = http.getRequestHeaders().getFirst("Transfer-Encoding");
-        if (length < 0 && (transferEncoding == null || !transferEncoding.toLowerCase(Locale.ROOT).contains("chunked"))) {
+        if (transferEncoding != null && transferEncoding.toLowerCase(Locale.ROOT).contains("chunked")) {
+            // The length is unknown until the last chunk (the server refuses a request with both headers).
+            length = -1;
+        } else if (length < 0) {
             // Neither a length nor chunks: HTTP/1.1 says there is no body (GET, DELETE, most probes).
             http.getRequestBody().close();
             return new byte[0];
