@@ -77,4 +77,29 @@ final class BodyMemory {
             inUse.addAndGet(-bytes);
         }
     }
+
+    /** A new, empty reservation for one request. */
+    Reservation newReservation() {
+        return new Reservation();
+    }
+
+    /** What one request holds; used by that request's thread only. */
+    final class Reservation {
+        private long bytes;
+
+        private Reservation() {
+        }
+
+        /** Reserves {@code more} bytes, as {@link BodyMemory#reserve} does. */
+        void add(long more) {
+            reserve(more);
+            bytes += more;
+        }
+
+        /** Gives back all this reservation holds; a second call gives back nothing. */
+        void release() {
+            BodyMemory.this.release(bytes);
+            bytes = 0;
+        }
+    }
 }

@@ -55,7 +55,7 @@ final class ProxyHandler implements HttpHandler {
     /** Answers that make the balancer block the target and try the next one (§5). */
     private static final Set<Integer> FAILOVER_STATUSES = Set.of(408, 429, 500, 502, 503, 504);
     private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
-    private static final Exchange.Key<BodyReservation> BODY_RESERVATION = Exchange.Key.of("request body memory");
+    private static final Exchange.Key<BodyMemory.Reservation> BODY_RESERVATION = Exchange.Key.of("request body memory");
 
     private final ClientIdentifier clients;
     private final Pipeline pipeline;
@@ -409,17 +409,17 @@ final class ProxyHandler implements HttpHandler {
             http.getRequestBody().close();
             return new byte[0];
         }
-        BodyReservation reservation = new BodyReservation();
+        BodyMemory.Reservation reservation = bodyMemory.newReservation();
         exchange.put(BODY_RESERVATION, reservation);
         try (InputStream in = http.getRequestBody()) {
             if (length >= 0) {
-                reservation.add(bodyMemory, length);
+                reservation.add(length);
                 byte[] body = new byte[(int) length];
                 int read = in.readNBytes(body, 0, body.length);
                 return read == body.length ? body : Arrays.copyOf(body, read);
             }
             byte[] body = new byte[8 * 1024];
-            reservation.add(bodyMemory, body.length);
+            reservation.add(body.length);
             int size = 0;
             while (true) {
                 if (size == body.length) {
@@ -427,7 +427,7 @@ final class ProxyHandler implements HttpHandler {
                         throw tooLarge();
                     }
                     int grown = (int) Math.min((long) size * 2, MAX_BODY_BYTES + 1L);
-                    reservation.add(bodyMemory, grown - size);
+                    reservation.add(grown - size);
                     body = Arrays.copyOf(body, grown);
                 }
                 int n = in.read(body, size, body.length - size);
@@ -439,22 +439,11 @@ final class ProxyHandler implements HttpHandler {
         }
     }
 
-    /** Gives back what the request holds of {@link #bodyMemory}; a second call gives back nothing. */
-    private void releaseBody(Exchange exchange) {
-        BodyReservation body = exchange.get(BODY_RESERVATION);
-        if (body != null) {
-            bodyMemory.release(body.bytes);
-            body.bytes = 0;
-        }
-    }
-
-    /** What one request holds of {@link BodyMemory}. */
-    private static final class BodyReservation {
-        private long bytes;
-
-        void add(BodyMemory memory, long more) {
-            memory.reserve(more);
-            bytes += more;
+    /** Gives back what the request holds of {@link #bodyMemory}. */
+    private static void releaseBody(Exchange exchange) {
+        BodyMemory.Reservation reservation = exchange.get(BODY_RESERVATION);
+        if (reservation != null) {
+            reservation.release();
         }
     }
 
