@@ -12,8 +12,8 @@ import com.github.tomakehurst.wiremock.WireMockServer;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.RawHttp;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.Socket;
@@ -21,8 +21,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,7 +29,6 @@ import org.junit.jupiter.api.Test;
 class BodyMemoryTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-    private static final Pattern CONTENT_LENGTH = Pattern.compile("(?i)content-length: *(\\d+)");
 
     private WireMockServer azure;
 
@@ -98,7 +95,7 @@ class BodyMemoryTest {
 
             slowOut.write(slowBody, 100, slowBody.length - 100);
             slowOut.flush();
-            String slowAnswer = readOneAnswer(slow.getInputStream());
+            String slowAnswer = RawHttp.readAnswer(slow.getInputStream());
             assertTrue(slowAnswer.startsWith("HTTP/1.1 200"), slowAnswer);
 
             String afterwards = send(proxy.port(), "Content-Length: 900000", body(900_000));
@@ -167,21 +164,7 @@ class BodyMemoryTest {
             } catch (IOException refusedBeforeTheEnd) {
                 // The proxy may answer and close before it has read all of a refused body.
             }
-            return readOneAnswer(socket.getInputStream());
+            return RawHttp.readAnswer(socket.getInputStream());
         }
-    }
-
-    private static String readOneAnswer(InputStream in) throws IOException {
-        StringBuilder head = new StringBuilder();
-        while (!head.toString().endsWith("\r\n\r\n")) {
-            int b = in.read();
-            if (b < 0) {
-                break;
-            }
-            head.append((char) b);
-        }
-        Matcher length = CONTENT_LENGTH.matcher(head);
-        byte[] body = length.find() ? in.readNBytes(Integer.parseInt(length.group(1))) : new byte[0];
-        return head + new String(body, StandardCharsets.UTF_8);
     }
 }

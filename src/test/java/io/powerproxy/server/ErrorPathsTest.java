@@ -12,7 +12,7 @@ import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
-import java.io.IOException;
+import io.powerproxy.testing.RawHttp;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.ServerSocket;
@@ -20,8 +20,6 @@ import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -134,7 +132,7 @@ class ErrorPathsTest {
 
     /** An upstream that writes the given bytes to every connection and then closes it. */
     private record BrokenUpstream(ServerSocket socket, Thread acceptor) implements AutoCloseable {
-        static BrokenUpstream start(String bytes) throws IOException {
+        static BrokenUpstream start(String bytes) throws java.io.IOException {
             ServerSocket socket = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
             Thread acceptor = Thread.ofVirtual().start(() -> {
                 while (!socket.isClosed()) {
@@ -157,7 +155,7 @@ class ErrorPathsTest {
         }
 
         @Override
-        public void close() throws IOException {
+        public void close() throws java.io.IOException {
             socket.close();
         }
     }
@@ -172,7 +170,7 @@ class ErrorPathsTest {
                     + "\r\nContent-Type: application/json\r\nContent-Length: " + (ProxyHandler.MAX_BODY_BYTES + 1L)
                     + "\r\n\r\n{").getBytes(StandardCharsets.ISO_8859_1));
             out.flush();
-            String answer = readOneAnswer(socket.getInputStream());
+            String answer = RawHttp.readAnswer(socket.getInputStream());
 
             assertTrue(answer.startsWith("HTTP/1.1 413"), answer);
             assertTrue(answer.contains("{\"error\":{\"code\":\"RequestTooLarge\",\"message\":\"The request body is"
@@ -220,20 +218,5 @@ class ErrorPathsTest {
             assertEquals(405, post.statusCode());
             AuthenticationTest.assertAzureError(post, "MethodNotAllowed", "GET");
         }
-    }
-
-    /** Reads one HTTP/1.1 answer with a Content-Length body, without waiting for the connection to close. */
-    private static String readOneAnswer(InputStream in) throws IOException {
-        StringBuilder head = new StringBuilder();
-        while (!head.toString().endsWith("\r\n\r\n")) {
-            int b = in.read();
-            if (b < 0) {
-                break;
-            }
-            head.append((char) b);
-        }
-        Matcher length = Pattern.compile("(?i)content-length: *(\\d+)").matcher(head);
-        byte[] body = length.find() ? in.readNBytes(Integer.parseInt(length.group(1))) : new byte[0];
-        return head + new String(body, StandardCharsets.UTF_8);
     }
 }

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
-import java.io.ByteArrayOutputStream;
+import io.powerproxy.testing.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
@@ -68,41 +68,13 @@ class KeepAliveTest {
             return -1;
         }
         InputStream in = socket.getInputStream();
-        String headers = readHead(in);
+        String headers = RawHttp.readHead(in);
         if (headers == null) {
             return -1;
         }
-        int length = -1;
-        for (String line : headers.split("\r\n")) {
-            if (line.regionMatches(true, 0, "content-length:", 0, 15)) {
-                length = Integer.parseInt(line.substring(15).trim());
-            }
-        }
+        int length = RawHttp.contentLength(headers);
         assertTrue(length >= 0, "an answer with a Content-Length: " + headers);
         assertEquals(length, in.readNBytes(length).length);
         return Integer.parseInt(headers.substring(9, 12));
-    }
-
-    /** The status line and headers, or null when the connection ended before any byte. */
-    private static String readHead(InputStream in) throws IOException {
-        ByteArrayOutputStream head = new ByteArrayOutputStream();
-        int matched = 0;
-        while (matched < 4) {
-            int b;
-            try {
-                b = in.read();
-            } catch (IOException reset) {
-                b = -1;
-            }
-            if (b < 0) {
-                if (head.size() == 0) {
-                    return null;
-                }
-                throw new IOException("the connection ended inside the response headers: " + head);
-            }
-            head.write(b);
-            matched = (b == (matched % 2 == 0 ? '\r' : '\n')) ? matched + 1 : (b == '\r' ? 1 : 0);
-        }
-        return head.toString(US_ASCII);
     }
 }

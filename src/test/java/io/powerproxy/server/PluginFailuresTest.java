@@ -15,10 +15,10 @@ import io.powerproxy.streaming.SseEvent;
 import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.RawHttp;
 import io.powerproxy.testing.RecordingPlugin;
 import io.powerproxy.testing.ScriptedSseUpstream;
 import io.powerproxy.usage.UsageRecord;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -59,6 +59,11 @@ class PluginFailuresTest {
     @AfterEach
     void stop() {
         azure.stop();
+    }
+
+    /** The proxy in front of the WireMock Azure, with these plugins in this order. */
+    private ProxyHarness proxyWith(Plugin... plugins) {
+        return ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()), null, List.of(plugins));
     }
 
     /** A plugin whose hooks throw, each counting how often it was called. */
@@ -102,8 +107,7 @@ class PluginFailuresTest {
     void aPluginThatThrowsBeforeTheUpstreamCallGives500NamingTheRequestId() throws Exception {
         RecordingPlugin recorder = new RecordingPlugin();
         try (CapturedLogs logs = CapturedLogs.start();
-                ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()), null,
-                        List.of(new Broken("requestReceived"), recorder))) {
+                ProxyHarness proxy = proxyWith(new Broken("requestReceived"), recorder)) {
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
 
             assertEquals(500, response.statusCode());
@@ -123,8 +127,7 @@ class PluginFailuresTest {
         Broken broken = new Broken("responseBody");
         RecordingPlugin recorder = new RecordingPlugin();
         try (CapturedLogs logs = CapturedLogs.start();
-                ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()), null,
-                        List.of(broken, recorder))) {
+                ProxyHarness proxy = proxyWith(broken, recorder)) {
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
 
             assertEquals(200, response.statusCode());
@@ -175,8 +178,7 @@ class PluginFailuresTest {
     void aUsagePluginThatThrowsDoesNotKeepTheRecordFromThePluginsAfterIt() throws Exception {
         RecordingPlugin recorder = new RecordingPlugin();
         try (CapturedLogs logs = CapturedLogs.start();
-                ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()), null,
-                        List.of(new Broken("usage"), recorder))) {
+                ProxyHarness proxy = proxyWith(new Broken("usage"), recorder)) {
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
 
             assertEquals(200, response.statusCode());
@@ -203,7 +205,7 @@ class PluginFailuresTest {
         }
     }
 
-    /** Sends raw bytes on a new connection and returns everything the server answered until it closed. */
+    /** Sends raw bytes on a new connection and returns the one answer. */
     private static String exchange(int port, byte[] head, byte[] body) throws IOException {
         try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), port)) {
             socket.setSoTimeout(10_000);
@@ -211,10 +213,7 @@ class PluginFailuresTest {
             out.write(head);
             out.write(body);
             out.flush();
-            InputStream in = socket.getInputStream();
-            ByteArrayOutputStream answer = new ByteArrayOutputStream();
-            in.transferTo(answer);
-            return answer.toString(StandardCharsets.UTF_8);
+            return RawHttp.readAnswer(socket.getInputStream());
         }
     }
 }
