@@ -46,21 +46,24 @@ public final class ProxyHarness implements AutoCloseable {
      * settings per client match them to that config's clients).
      */
     public static ProxyHarness start(ProxyConfig config, List<Plugin> plugins) {
-        try {
-            return new ProxyHarness(ProxyServer.start(config, new InetSocketAddress("127.0.0.1", 0), null,
-                    Pipeline.of(plugins), () -> System.nanoTime() / 1_000_000));
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot start the proxy: " + e.getMessage(), e);
-        }
+        return start(config, null, plugins, () -> System.nanoTime() / 1_000_000);
     }
 
     /** Starts the proxy with a clock of its own for how long targets stay blocked (see {@link FakeClock}). */
     public static ProxyHarness start(String yaml, TokenSource tokens, List<Plugin> plugins, LongSupplier balancerClock) {
         try {
-            ProxyConfig config = ConfigLoader.parse(yaml);
+            return start(ConfigLoader.parse(yaml), tokens, plugins, balancerClock);
+        } catch (ConfigException e) {
+            throw new IllegalStateException("cannot start the proxy: " + e.getMessage(), e);
+        }
+    }
+
+    private static ProxyHarness start(ProxyConfig config, TokenSource tokens, List<Plugin> plugins,
+            LongSupplier balancerClock) {
+        try {
             return new ProxyHarness(ProxyServer.start(config, new InetSocketAddress("127.0.0.1", 0), tokens,
                     Pipeline.of(plugins), balancerClock));
-        } catch (ConfigException | IOException e) {
+        } catch (IOException e) {
             throw new IllegalStateException("cannot start the proxy: " + e.getMessage(), e);
         }
     }
