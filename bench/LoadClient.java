@@ -18,7 +18,8 @@ import java.util.TreeMap;
  * that falls behind is charged for the queueing it causes (no coordinated omission).
  *
  * <pre>java -cp target/bench-classes LoadClient --port 8080 --rate 5000 [--connections 32] [--duration-s 10] [--warmup-s 2]
- *     [--host 127.0.0.1] [--path /openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21] [--keys a,b,c]</pre>
+ *     [--host 127.0.0.1] [--path /openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21] [--keys a,b,c]
+ *     [--body-bytes N (a longer prompt, padded to about N bytes)] [--header "name: value" (repeatable)]</pre>
  *
  * <p>{@code --rate 0} is a closed loop instead (each connection sends its next request when the previous answer
  * arrived; latency from sending), a stand-in for wrk when wrk is not installed. Keep-alive HTTP/1.1 on raw
@@ -56,22 +57,33 @@ public final class LoadClient {
     private int busy;
 
     private LoadClient(InetSocketAddress address, String host, String path, String[] keys, double rate, long start,
-            long measureFrom, long end) throws IOException {
+            long measureFrom, long end, int bodyBytes, String extraHeaders) throws IOException {
         this.address = address;
         this.rate = rate;
         this.start = start;
         this.measureFrom = measureFrom;
         this.end = end;
         this.selector = Selector.open();
-        byte[] body = BODY.getBytes(StandardCharsets.UTF_8);
+        byte[] body = body(bodyBytes).getBytes(StandardCharsets.UTF_8);
         requests = new byte[keys.length][];
         for (int i = 0; i < keys.length; i++) {
             byte[] head = ("POST " + path + " HTTP/1.1\r\nHost: " + host + ":" + address.getPort() + "\r\napi-key: " + keys[i]
-                    + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n")
+                    + "\r\nContent-Type: application/json\r\n" + extraHeaders + "Content-Length: " + body.length
+                    + "\r\n\r\n")
                     .getBytes(StandardCharsets.US_ASCII);
             requests[i] = Arrays.copyOf(head, head.length + body.length);
             System.arraycopy(body, 0, requests[i], head.length, body.length);
         }
+    }
+
+    /** The chat request, its user message padded with words to make the body about {@code bytes} long. */
+    private static String body(int bytes) {
+        String end = "Azure OpenAI.";
+        StringBuilder pad = new StringBuilder();
+        while (BODY.length() + pad.length() < bytes) {
+            pad.append(" Please keep it short.");
+        }
+        return BODY.replace(end, end + pad);
     }
 
     public static void main(String[] args) throws Exception {
@@ -83,6 +95,8 @@ public final class LoadClient {
         int connections = 32;
         double durationS = 10;
         double warmupS = 2;
+        int bodyBytes = 0;
+        StringBuilder extraHeaders = new StringBuilder();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--host" -> host = args[++i];
@@ -93,6 +107,8 @@ public final class LoadClient {
                 case "--connections" -> connections = Integer.parseInt(args[++i]);
                 case "--duration-s" -> durationS = Double.parseDouble(args[++i]);
                 case "--warmup-s" -> warmupS = Double.parseDouble(args[++i]);
+                case "--body-bytes" -> bodyBytes = Integer.parseInt(args[++i]);
+                case "--header" -> extraHeaders.append(args[++i]).append("\r\n");
                 default -> usage("unknown option " + args[i]);
             }
         }
@@ -102,14 +118,15 @@ public final class LoadClient {
         long start = System.nanoTime() + 50_000_000L;
         long measureFrom = start + (long) (warmupS * 1e9);
         LoadClient client = new LoadClient(new InetSocketAddress(host, port), host, path, keys, rate, start, measureFrom,
-                measureFrom + (long) (durationS * 1e9));
+                measureFrom + (long) (durationS * 1e9), bodyBytes, extraHeaders.toString());
         System.exit(client.run(connections, durationS));
     }
 
     private static void usage(String problem) {
         System.err.println(problem);
         System.err.println("usage: java -cp target/bench-classes LoadClient --port N --rate R (0: closed loop) [--connections 32]"
-                + " [--duration-s 10] [--warmup-s 2] [--host H] [--path P] [--keys a,b,c]");
+                + " [--duration-s 10] [--warmup-s 2] [--host H] [--path P] [--keys a,b,c] [--body-bytes N]"
+                + " [--header \"name: value\"]");
         System.exit(2);
     }
 

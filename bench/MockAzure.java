@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.LongAdder;
  * {@code "stream":true} in the body, an SSE stream as Azure sends it: prompt-filter chunk, role chunk, {@code --chunks}
  * content chunks {@code --event-interval-ms} apart, finish chunk, usage chunk (only with
  * {@code "include_usage":true}), {@code [DONE]}; flushed after every event. A request header
- * {@code x-bench-event-interval-ms} sets another gap for its stream. {@code GET /stats} returns the counters
+ * {@code x-bench-event-interval-ms} sets another gap for its stream; {@code x-bench-completion-bytes: N} makes a
+ * non-streaming answer about N bytes long (a longer content, the same usage). {@code GET /stats} returns the counters
  * (requests, streams, events sent) as one line of JSON. Everything it sends is precomputed; the body is only searched
  * for those two flags. The content events of all streams are written by {@code --tickers} platform threads (0: a
  * sleeping virtual thread per stream instead, which costs about twice the CPU per event). It prints
@@ -54,6 +55,8 @@ public final class MockAzure {
     private final LongAdder rows = new LongAdder();
     private final LongAdder uploads = new LongAdder();
     private final byte[] completion;
+    private final java.util.concurrent.ConcurrentHashMap<Integer, byte[]> largeCompletions =
+            new java.util.concurrent.ConcurrentHashMap<>();
     private final byte[][] streamHead;
     private final byte[][] contentEvents;
     private final byte[][] streamTail;
@@ -63,13 +66,7 @@ public final class MockAzure {
 
     private MockAzure(int chunks, long intervalMs) {
         this.intervalMs = intervalMs;
-        completion = bytes("{\"choices\":[{\"finish_reason\":\"stop\",\"index\":0,"
-                + "\"logprobs\":null,\"message\":{\"content\":\"Hello! The proxy in front of me forwarded your request,"
-                + " counted its tokens and logged the usage. How can I help you today?\",\"refusal\":null,"
-                + "\"role\":\"assistant\"}}],\"created\":1732500000,\"id\":\"" + ID + "\",\"model\":\"" + MODEL + "\","
-                + "\"object\":\"chat.completion\",\"prompt_filter_results\":[{\"prompt_index\":0,"
-                + "\"content_filter_results\":" + FILTER + "}],\"system_fingerprint\":\"fp_b705f0c291\","
-                + "\"usage\":{\"completion_tokens\":27,\"prompt_tokens\":31,\"total_tokens\":58}}");
+        completion = completion("");
         String chunk = "data: {\"choices\":[{\"content_filter_results\":%s,\"delta\":%s,\"finish_reason\":%s,\"index\":0,"
                 + "\"logprobs\":null}],\"created\":1732500000,\"id\":\"" + ID + "\",\"model\":\"" + MODEL + "\","
                 + "\"object\":\"chat.completion.chunk\",\"system_fingerprint\":\"fp_b705f0c291\"%s}\n\n";
@@ -87,6 +84,27 @@ public final class MockAzure {
         usageEvent = bytes("data: {\"choices\":[],\"created\":1732500000,\"id\":\"" + ID + "\",\"model\":\"" + MODEL + "\","
                 + "\"object\":\"chat.completion.chunk\",\"system_fingerprint\":\"fp_b705f0c291\",\"usage\":{"
                 + "\"completion_tokens\":" + chunks + ",\"prompt_tokens\":31,\"total_tokens\":" + (31 + chunks) + "}}\n\n");
+    }
+
+    private static byte[] completion(String padding) {
+        return bytes("{\"choices\":[{\"finish_reason\":\"stop\",\"index\":0,"
+                + "\"logprobs\":null,\"message\":{\"content\":\"Hello! The proxy in front of me forwarded your request,"
+                + " counted its tokens and logged the usage. How can I help you today?" + padding + "\",\"refusal\":null,"
+                + "\"role\":\"assistant\"}}],\"created\":1732500000,\"id\":\"" + ID + "\",\"model\":\"" + MODEL + "\","
+                + "\"object\":\"chat.completion\",\"prompt_filter_results\":[{\"prompt_index\":0,"
+                + "\"content_filter_results\":" + FILTER + "}],\"system_fingerprint\":\"fp_b705f0c291\","
+                + "\"usage\":{\"completion_tokens\":27,\"prompt_tokens\":31,\"total_tokens\":58}}");
+    }
+
+    /** A chat.completion of about {@code size} bytes, made once per size. */
+    private byte[] completionOfSize(int size) {
+        return largeCompletions.computeIfAbsent(size, n -> {
+            StringBuilder padding = new StringBuilder();
+            while (completion.length + padding.length() < n) {
+                padding.append(" And so on.");
+            }
+            return completion(padding.toString());
+        });
     }
 
     public static void main(String[] args) throws IOException {
@@ -213,10 +231,12 @@ public final class MockAzure {
                         gap == null ? intervalMs : Long.parseLong(gap.trim()));
                 handedOver = tickers != null;
             } else {
+                String size = http.getRequestHeaders().getFirst("x-bench-completion-bytes");
+                byte[] answer = size == null ? completion : completionOfSize(Integer.parseInt(size.trim()));
                 headers.set("Content-Type", "application/json");
-                http.sendResponseHeaders(200, completion.length);
+                http.sendResponseHeaders(200, answer.length);
                 try (OutputStream out = http.getResponseBody()) {
-                    out.write(completion);
+                    out.write(answer);
                 }
             }
         } finally {
