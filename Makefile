@@ -26,7 +26,7 @@ MVN_JVM_FLAGS = $(shell [ "$(JDK_MAJOR)" -ge 24 ] 2>/dev/null && echo --sun-misc
 JAVA = $(WITH_JDK) java
 MVN = $(WITH_JDK) MAVEN_OPTS="$(MVN_JVM_FLAGS) $${MAVEN_OPTS:-}" '$(MVN_BIN)' -B -ntp $(MVN_ARGS)
 
-.PHONY: help jar run test validate clean bench bench-smoke
+.PHONY: help jar run test validate clean bench bench-smoke soak
 
 ifneq ($(filter validate,$(MAKECMDGOALS)),)
 ifeq ($(strip $(CONFIG)),)
@@ -47,6 +47,9 @@ help:
 	@echo "  make bench [BENCH_ARGS=...] benchmark the proxy beside the mock upstream alone and nginx"
 	@echo "                              (about 7 min; writes bench/results/; see bench/run.sh --help)"
 	@echo "  make bench-smoke            every benchmark step, briefly; fails on any error or lost event"
+	@echo "  make soak [SOAK_MINUTES=30] mixed streaming and non-streaming load for 30 min: RSS over time"
+	@echo "                              (must plateau), errors, usage rows against answers; writes"
+	@echo "                              bench/results/ (see bench/soak.sh --help; SOAK_ARGS=... passes options)"
 	@echo
 	@echo "Needs a JDK 21 or newer (found by .ci/find-jdk; set JAVA_HOME to choose one) and Maven."
 
@@ -77,6 +80,13 @@ bench:
 
 bench-smoke:
 	@$(WITH_JDK) bench/run.sh --smoke $(BENCH_ARGS)
+
+# Not part of make bench (which must stay short) nor of CI. SOAK_MINUTES=3 makes a short run, labelled as such.
+SOAK_MINUTES ?= 30
+SOAK_ARGS ?=
+
+soak:
+	@$(WITH_JDK) SOAK_MINUTES='$(SOAK_MINUTES)' bench/soak.sh $(SOAK_ARGS)
 
 clean:
 	rm -rf target
