@@ -15,6 +15,8 @@
 #   --sample-s S      SOAK_SAMPLE_S (default 10)  seconds between samples; shorter runs sample more often (18 at least)
 #   --max-growth P    SOAK_MAX_GROWTH_PCT (default 5)  the plateau bound: the median RSS of the last third of the run
 #                     may exceed the median of the middle third by less than P percent
+#   --max-live-growth MB  SOAK_MAX_LIVE_GROWTH_MB (default 32)  the live heap (after a forced full GC) 5 s before the
+#                     load ends may exceed the one where the last third began by less than MB
 #   --no-build (use target/powerproxy.jar as is), --no-install (never apt-get gnuplot), --out DIR (default
 #   bench/results), --keep (keep the temp dir with every log).
 # Environment: PROXY_JVM_FLAGS (default "-Xmx1g -XX:+UseParallelGC", as make bench), JAVA_HOME (else .ci/find-jdk).
@@ -24,13 +26,15 @@
 # 2 endpoints with virtual deployments). Then, for the whole duration and at the same time: non-streaming chat at a
 # fixed rate, concurrent streams, and a few requests with large bodies both ways. Every sample interval it records the
 # proxy's RSS (VmRSS), heap after its latest GC (from its GC log, so nothing attaches to it), threads, open file
-# descriptors, CPU, and the usage rows written so far. At the end it stops the proxy with SIGTERM and compares: the
-# answers the clients got, the proxy's access log (by status) and the usage rows in the CSV (request id by request id).
+# descriptors, CPU, and the usage rows written so far. Where the middle and the last third of the load begin, 5 s
+# before it ends and after it, a full GC (jcmd GC.run) shows the live heap. At the end it stops the proxy with SIGTERM
+# and compares the answers the clients got, the proxy's access log (by status) and the usage rows in the CSV (request
+# id by request id).
 # Writes bench/results/soak-<date>-<cores>cores-jdk<N>-<minutes>min.md (with "-short" below 30 minutes), the samples
 # as .tsv and a PNG chart (gnuplot, installed with apt-get when missing and running as root).
 # Exit status: 0 when it held; 1 on any error (a transport error, a non-2xx answer, a lost event, an unfinished stream,
-# an ERROR line in the proxy's log, an exit code other than 0 on SIGTERM), a usage row missing or extra, or RSS that
-# did not plateau; 2 for a usage error.
+# an ERROR line in the proxy's log, an exit code other than 0 on SIGTERM, a rate the machine did not carry), a usage
+# row missing or extra, RSS that did not plateau or a live heap that grew; 2 for a usage error.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +47,7 @@ EVENT_MS=${SOAK_EVENT_MS:-40}
 LARGE_RATE=${SOAK_LARGE_RATE:-1}
 SAMPLE_S=${SOAK_SAMPLE_S:-10}
 MAX_GROWTH_PCT=${SOAK_MAX_GROWTH_PCT:-5}
+MAX_LIVE_GROWTH_MB=${SOAK_MAX_LIVE_GROWTH_MB:-32}
 INSTALL=1
 BUILD=1
 OUT=
@@ -57,20 +62,22 @@ while [ $# -gt 0 ]; do
     --large-rate) LARGE_RATE=${2:-}; shift ;;
     --sample-s) SAMPLE_S=${2:-}; shift ;;
     --max-growth) MAX_GROWTH_PCT=${2:-}; shift ;;
+    --max-live-growth) MAX_LIVE_GROWTH_MB=${2:-}; shift ;;
     --no-install) INSTALL=0 ;;
     --no-build) BUILD=0 ;;
     --out) OUT=${2:-}; shift ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) usage_error "unknown option $1" ;;
   esac
   shift
 done
 is_number() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
-for v in MINUTES RATE STREAMS EVENT_MS LARGE_RATE SAMPLE_S MAX_GROWTH_PCT; do
+for v in MINUTES RATE STREAMS EVENT_MS LARGE_RATE SAMPLE_S MAX_GROWTH_PCT MAX_LIVE_GROWTH_MB; do
   is_number "${!v}" || usage_error "$v must be a number, not '${!v}'"
 done
-[[ $STREAMS =~ ^[0-9]+$ && $EVENT_MS =~ ^[0-9]+$ ]] || usage_error "--streams and --event-ms take whole numbers"
+[[ $STREAMS =~ ^[0-9]+$ && $EVENT_MS =~ ^[0-9]+$ && $MAX_LIVE_GROWTH_MB =~ ^[0-9]+$ ]] \
+  || usage_error "--streams, --event-ms and --max-live-growth take whole numbers"
 DURATION_S=$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 0.5 }')
 [ "$DURATION_S" -ge 30 ] || usage_error "--minutes $MINUTES is under 30 s: too short to see anything"
 # At least 18 samples, so that each third of the run has 6 or more.
@@ -395,7 +402,9 @@ if [ "$(awk -v r="$LARGE_RATE" 'BEGIN { print (r > 0) }')" = 1 ]; then
 fi
 # Progress on stderr, one line a minute (the samples themselves go to the report).
 (
-  while sleep 60; do
+  n=0
+  while sleep 1; do
+    n=$((n + 1)); [ $((n % 60)) = 0 ] || continue
     last=$(tail -1 "$T/samples.tsv" 2>/dev/null)
     [ -n "$last" ] && printf '    t=%ss RSS %s MB, heap after GC %s MB, threads %s, fds %s, proxy CPU %s%%, rows %s\n' \
       $(echo "$last" | cut -f1,2,3,5,6,7,10) >&2
@@ -403,6 +412,19 @@ fi
 ) &
 PROGRESS_PID=$!
 PIDS+=("$PROGRESS_PID")
+# A full GC (jcmd GC.run) where the middle and the last third begin and just before the load ends: the heap after
+# it is the live heap, which a leak makes grow; a young collection's figure also holds the old generation's garbage.
+full_gc() { jcmd "$PROXY_PID" GC.run >/dev/null 2>&1 || echo "jcmd GC.run failed at $(( ($(now_ms) - LOAD_T0) / 1000 ))s" >>"$T/full-gc.err"; }
+FULL_GC_AT=("$(awk -v d="$DURATION_S" 'BEGIN { printf "%d", d / 3 }')" "$(awk -v d="$DURATION_S" 'BEGIN { printf "%d", 2 * d / 3 }')" \
+  "$((DURATION_S - 5))")
+(
+  for at in "${FULL_GC_AT[@]}"; do
+    while [ $(( ($(now_ms) - LOAD_T0) / 1000 )) -lt "$at" ]; do sleep 0.5; done
+    full_gc
+  done
+) &
+FULL_GC_PID=$!
+PIDS+=("$FULL_GC_PID")
 
 # Waits for a client (in this shell: a subshell cannot wait for it); sets CLIENT_RC to its exit status.
 wait_client() {
@@ -418,7 +440,10 @@ children_ticks; CLIENT_TICKS=$((CHILDREN_TICKS - C0_CLIENTS))
 PROXY_TICKS=$(( $(cpu_ticks "$PROXY_PID") - C0_PROXY )); MOCK_TICKS=$(( $(cpu_ticks "$MOCK_PID") - C0_MOCK ))
 BUSY_TICKS=$(( $(busy_ticks) - C0_BUSY ))
 kill "$PROGRESS_PID" 2>/dev/null; wait "$PROGRESS_PID" 2>/dev/null; forget_pid "$PROGRESS_PID"
-# One more sample with the load gone and the sinks' last batch written (they write at least every 0.5 s).
+wait "$FULL_GC_PID" 2>/dev/null; forget_pid "$FULL_GC_PID"
+# One more sample with the load gone, after a last full GC (the live heap at rest) and the sinks' last batch written
+# (they write at least every 0.5 s).
+full_gc
 sleep 2
 touch "$T/stop-sampling"
 wait "$SAMPLER_PID" 2>/dev/null; forget_pid "$SAMPLER_PID"
@@ -428,7 +453,7 @@ log "load done after ${LOAD_S}s; stopping the proxy (SIGTERM)"
 # --- stop the proxy ------------------------------------------------------------------------------------------------
 STOP_T0=$(now_ms)
 kill -TERM "$PROXY_PID" 2>/dev/null
-( sleep 60; kill -KILL "$PROXY_PID" 2>/dev/null ) &
+( for _ in $(seq 1 60); do sleep 1; done; kill -KILL "$PROXY_PID" 2>/dev/null ) &
 KILLER_PID=$!
 wait "$PROXY_PID" 2>/dev/null
 STOP_CODE=$?
@@ -545,6 +570,23 @@ else
   PLATEAU="NO: the median RSS of the last third is ${RSS_GROWTH}% of the middle third's (bound: under +${MAX_GROWTH_PCT}%)"
   fail "RSS did not plateau: ${MID[2]} MB (median, middle third) -> ${LAST[2]} MB (median, last third), ${RSS_GROWTH}%"
 fi
+# The live heap after each forced full GC, in order: where the middle third begins, where the last third begins, just
+# before the load ended, after it (MB).
+mapfile -t LIVE < <(grep -E 'Pause Full \((Diagnostic Command|System.gc\(\))\)' "$T/gc.log" 2>/dev/null | grep -o '[0-9]*[KMG]->[0-9]*[KMG]' \
+  | sed 's/.*->//' | while read -r v; do to_mb "$v"; done)
+if [ "${#LIVE[@]}" = 4 ]; then
+  LIVE_GROWTH=$(growth "${LIVE[1]}" "${LIVE[2]}")
+  LIVE_GROWTH_MB=$((LIVE[2] - LIVE[1]))
+  if [ "$LIVE_GROWTH_MB" -lt "$MAX_LIVE_GROWTH_MB" ]; then
+    LIVE_VERDICT="yes: ${LIVE[1]} MB where the last third began, ${LIVE[2]} MB at its end (${LIVE_GROWTH_MB} MB; bound: under ${MAX_LIVE_GROWTH_MB} MB)"
+  else
+    LIVE_VERDICT="NO: ${LIVE[1]} MB where the last third began, ${LIVE[2]} MB at its end (+${LIVE_GROWTH_MB} MB; bound: under ${MAX_LIVE_GROWTH_MB} MB)"
+    fail "the live heap grew over the last third: ${LIVE[1]} MB -> ${LIVE[2]} MB after a full GC"
+  fi
+else
+  LIVE_VERDICT="not judged: $(cat "$T/full-gc.err" 2>/dev/null | tr '\n' ' ')${#LIVE[@]} of 4 forced full GCs in the GC log"
+  warn "live heap $LIVE_VERDICT"
+fi
 RSS_START=$(head -1 "$T/samples.tsv" | cut -f2)
 RSS_PEAK=$(cut -f2 "$T/samples.tsv" | sort -n | tail -1)
 RSS_END=$(tail -1 "$T/samples.tsv" | cut -f2)
@@ -580,6 +622,7 @@ fi
     echo
   fi
   echo "**Verdict: $([ ${#FAILURES[@]} = 0 ] && echo "held" || echo "FAILED (${#FAILURES[@]} failures, listed at the end)").** RSS plateau: $PLATEAU."
+  echo "Live heap flat: $LIVE_VERDICT."
   echo
   echo "- **Load** for $LOAD_S s, all at once: $LOAD_DESC. Three teams' keys in turn; bench/LoadClient.java (open loop,"
   echo "  $NS_CONNECTIONS connections) and bench/StreamClient.java (each stream followed by the next on its connection)."
@@ -614,16 +657,24 @@ fi
     echo "| $name | $(echo "$first" | cut -f"$c") | ${MID[$c]} | ${LAST[$c]} | $(growth "${MID[$c]}" "${LAST[$c]}")% | ${peak:--} | $(tail -1 "$T/samples.tsv" | cut -f"$c") |"
   done
   echo
-  echo "GC ($PROXY_JVM_FLAGS): $GC_SUMMARY. Heap after GC is read from the GC log (-Xlog:gc), so nothing attaches to the"
-  echo "proxy; a young collection's figure includes the old generation's garbage until the next full collection, which is why"
-  echo "RSS, not heap, decides the plateau."
+  if [ "${#LIVE[@]}" = 4 ]; then
+    echo "Live heap after a forced full GC (\`jcmd GC.run\`): ${LIVE[0]} MB where the middle third began, ${LIVE[1]} MB where the"
+    echo "last third began, ${LIVE[2]} MB 5 s before the load ended, ${LIVE[3]} MB after it (nothing in flight)."
+    echo
+  fi
+  echo "GC ($PROXY_JVM_FLAGS): $GC_SUMMARY, 4 of the full ones forced by the soak. \"Heap after the latest GC\" is read from"
+  echo "the GC log (-Xlog:gc), so no sample attaches to the proxy; after a young collection it includes the old generation's"
+  echo "garbage until the next full one, so it climbs between full collections and says little about leaks by itself."
   echo
-  echo "Plateau rule: the run is cut into thirds by time; the first is warm-up (JIT, the heap growing to what the load"
-  echo "needs). The median RSS of the last third must exceed the median of the middle third by less than ${MAX_GROWTH_PCT}%."
-  echo "Medians, because single samples swing with GC cycles. At a steady load a JVM's RSS stops growing once its heap"
-  echo "has the size the load needs; a leak keeps adding. For 30 minutes, ${MAX_GROWTH_PCT}% in 10 minutes is a bound that"
-  echo "the noise of a steady process stays well below, while a leak that stays under it would take over 3 hours to add"
-  echo "half of the RSS again."
+  echo "Rules: the load is cut into thirds by time; the first is warm-up (the JIT, the heap growing to what the load"
+  echo "needs). **RSS**: the median of the last third must exceed the median of the middle third by less than"
+  echo "${MAX_GROWTH_PCT}%. Medians, because single samples swing with GC cycles; at a steady load a JVM's RSS stops growing"
+  echo "once its heap has the size the load needs, while a native leak (threads, direct buffers, sockets) keeps adding. Over"
+  echo "the 30-minute soak ${MAX_GROWTH_PCT}% in 10 minutes is above what a steady process wobbles, and a leak that stays under"
+  echo "it would need hours to show. **Live heap**: the heap after the full GC 5 s before the load ended may exceed the one"
+  echo "where the last third began by less than ${MAX_LIVE_GROWTH_MB} MB, which is more than the requests in flight at either"
+  echo "moment hold (a few MB), and less than a leak of $(awk -v mb="$MAX_LIVE_GROWTH_MB" -v n="$ANSWERED" \
+    'BEGIN { if (n > 0) printf "%.0f", mb * 1048576 / (n / 3); else printf "?" }') bytes a request adds over the last third of this run's $ANSWERED answers."
   echo
   [ -n "$CHART" ] && { echo "![soak chart]($CHART)"; echo; }
   echo "Samples (every ${SAMPLE_S}s; all of them in [$BASE.tsv]($BASE.tsv)). CPU: % of one core since the previous sample;"
