@@ -327,7 +327,7 @@ csv_rows() {
   echo $(( $(cat "${files[@]}" | wc -l) - ${#files[@]} ))
 }
 to_mb() { # "123M" / "4567K" / "1G" -> MB
-  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /K$/) n /= 1024; else if (v ~ /G$/) n *= 1024; printf "%.0f", n }'
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /K$/) n /= 1024; else if (v ~ /G$/) n *= 1024; printf "%.0f\n", n }'
 }
 # One line of samples.tsv: seconds since the load started, RSS MB, heap after the latest GC MB, heap committed MB,
 # threads, open fds, the proxy's and the mock's CPU since the last sample (% of one core), the whole machine's busy
