@@ -554,7 +554,7 @@ growth() { # growth FROM_VALUE TO_VALUE: percent
   awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a <= 0) print "-"; else printf "%+.1f", 100 * (b - a) / a }'
 }
 declare -A MID LAST
-for c in 2 3 5 6; do
+for c in 2 3 4 5 6; do
   MID[$c]=$(median_of "$c" "$THIRD" "$TWO_THIRDS")
   LAST[$c]=$(median_of "$c" "$TWO_THIRDS" "$END_T")
 done
@@ -568,7 +568,8 @@ elif awk -v g="$RSS_GROWTH" -v m="$MAX_GROWTH_PCT" 'BEGIN { exit !(g < m) }'; th
   PLATEAU="yes: the median RSS of the last third is ${RSS_GROWTH}% of the middle third's (bound: under +${MAX_GROWTH_PCT}%)"
 else
   PLATEAU="NO: the median RSS of the last third is ${RSS_GROWTH}% of the middle third's (bound: under +${MAX_GROWTH_PCT}%)"
-  fail "RSS did not plateau: ${MID[2]} MB (median, middle third) -> ${LAST[2]} MB (median, last third), ${RSS_GROWTH}%"
+  # The committed heap over the same thirds tells a JVM that is still growing its heap from a leak (see the live heap).
+  fail "RSS did not plateau: ${MID[2]} MB (median, middle third) -> ${LAST[2]} MB (median, last third), ${RSS_GROWTH}%; heap committed ${MID[4]} -> ${LAST[4]} MB"
 fi
 # The live heap after each forced full GC, in order: where the middle third begins, where the last third begins, just
 # before the load ended, after it (MB).
@@ -651,8 +652,9 @@ fi
   echo "| what | after start | middle third (median) | last third (median) | change | peak | end |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
   first=$(head -1 "$T/samples.tsv")
-  for c in 2 3 5 6; do
-    case $c in 2) name="RSS MB" ;; 3) name="heap after the latest GC MB" ;; 5) name="threads" ;; 6) name="open file descriptors" ;; esac
+  for c in 2 4 3 5 6; do
+    case $c in 2) name="RSS MB" ;; 3) name="heap after the latest GC MB" ;; 4) name="heap committed MB" ;; 5) name="threads" ;;
+      6) name="open file descriptors" ;; esac
     peak=$(cut -f"$c" "$LOAD_SAMPLES" | grep -v '^-$' | sort -n | tail -1)
     echo "| $name | $(echo "$first" | cut -f"$c") | ${MID[$c]} | ${LAST[$c]} | $(growth "${MID[$c]}" "${LAST[$c]}")% | ${peak:--} | $(tail -1 "$T/samples.tsv" | cut -f"$c") |"
   done
