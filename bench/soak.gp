@@ -15,7 +15,9 @@ set datafile missing "-"
 set multiplot layout 3,1 title heading font "sans,13"
 set xlabel "minutes since the load started"
 set grid lc rgb "#dddddd"
-set key top left
+# The key in one row at the top, over room left free above the lines.
+set key top left horizontal
+set offsets 0, 0, graph 0.2, 0
 set linetype 1 lc rgb "#4C78A8" lw 2
 set linetype 2 lc rgb "#F58518" lw 2
 set linetype 3 lc rgb "#E45756" lw 2
@@ -38,7 +40,7 @@ plot samples using ($1 / 60):5 with lines title "threads", \
 set title "work: usage rows written per second, CPU"
 set ylabel "rows/s"
 set y2label "% (proxy, mock: of one core; machine: of all cores)"
-set y2range [0:*]
+set y2range [0:250]   # up to 200% (both cores), and room for the key
 set ytics nomirror
 set y2tics
 # Rows per second between two samples.
