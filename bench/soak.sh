@@ -556,8 +556,9 @@ median_of() { # median_of COLUMN FROM TO: the median of a column over the load s
   awk -F'\t' -v c="$1" -v a="$2" -v b="$3" '$1 >= a && $1 < b && $c != "-" { print $c }' "$LOAD_SAMPLES" | sort -n \
     | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-THIRD=$(awk -v d="$LOAD_S" 'BEGIN { printf "%.1f", d / 3 }')
-TWO_THIRDS=$(awk -v d="$LOAD_S" 'BEGIN { printf "%.1f", 2 * d / 3 }')
+# Thirds of the planned duration, as the forced full GCs; the last third also holds the time a late client took.
+THIRD=$(awk -v d="$DURATION_S" 'BEGIN { printf "%.1f", d / 3 }')
+TWO_THIRDS=$(awk -v d="$DURATION_S" 'BEGIN { printf "%.1f", 2 * d / 3 }')
 END_T=$((LOAD_S + 1))
 growth() { # growth FROM_VALUE TO_VALUE: percent
   awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a <= 0) print "-"; else printf "%+.1f", 100 * (b - a) / a }'
@@ -574,9 +575,9 @@ if [ "$RSS_GROWTH" = - ] || [ "$SAMPLES_MID" -lt 3 ] || [ "$SAMPLES_LAST" -lt 3 
   PLATEAU="not judged (too few samples: $SAMPLES_MID and $SAMPLES_LAST)"
   fail "RSS plateau $PLATEAU"
 elif awk -v g="$RSS_GROWTH" -v m="$MAX_GROWTH_PCT" 'BEGIN { exit !(g < m) }'; then
-  PLATEAU="yes: the median RSS of the last third is ${RSS_GROWTH}% of the middle third's (bound: under +${MAX_GROWTH_PCT}%)"
+  PLATEAU="yes: the median RSS of the last third is ${RSS_GROWTH}% against the middle third's (bound: under +${MAX_GROWTH_PCT}%)"
 else
-  PLATEAU="NO: the median RSS of the last third is ${RSS_GROWTH}% of the middle third's (bound: under +${MAX_GROWTH_PCT}%)"
+  PLATEAU="NO: the median RSS of the last third is ${RSS_GROWTH}% against the middle third's (bound: under +${MAX_GROWTH_PCT}%)"
   # The committed heap over the same thirds tells a JVM that is still growing its heap from a leak (see the live heap).
   fail "RSS did not plateau: ${MID[2]} MB (median, middle third) -> ${LAST[2]} MB (median, last third), ${RSS_GROWTH}%; heap committed ${MID[4]} -> ${LAST[4]} MB"
 fi
