@@ -579,7 +579,7 @@ elif awk -v g="$RSS_GROWTH" -v m="$MAX_GROWTH_PCT" 'BEGIN { exit !(g < m) }'; th
 else
   PLATEAU="NO: the median RSS of the last third is ${RSS_GROWTH}% against the middle third's (bound: under +${MAX_GROWTH_PCT}%)"
   # The committed heap over the same thirds tells a JVM that is still growing its heap from a leak (see the live heap).
-  fail "RSS did not plateau: ${MID[2]} MB (median, middle third) -> ${LAST[2]} MB (median, last third), ${RSS_GROWTH}%; heap committed ${MID[4]} -> ${LAST[4]} MB"
+  fail "RSS did not plateau: ${MID[2]} MB (median, middle third) -> ${LAST[2]} MB (median, last third), ${RSS_GROWTH}%; heap committed ${MID[4]} -> ${LAST[4]} MB (RSS grows while the JVM first touches its heap; PROXY_JVM_FLAGS=\"-Xms1g -Xmx1g -XX:+UseParallelGC -XX:+AlwaysPreTouch\" touches it all at start, so that RSS shows only native memory)"
 fi
 # The live heap after each forced full GC, in order: where the middle third begins, where the last third begins, just
 # before the load ended, after it (MB).
