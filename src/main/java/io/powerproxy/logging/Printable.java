@@ -44,6 +44,11 @@ public final class Printable {
     private static int firstUnprintable(String text) {
         int i = 0;
         while (i < text.length()) {
+            char c = text.charAt(i);
+            if (c >= 0x20 && c < 0x7f) {
+                i++;
+                continue;
+            }
             int codePoint = text.codePointAt(i);
             if (unprintable(codePoint)) {
                 return i;
