@@ -25,16 +25,16 @@ final class AzureNames {
     /**
      * The deployment name, unchanged, or null for null.
      *
-     * @param where where the name came from, for the message: "path" or "model"
+     * @param where where the name came from, for the message, e.g. "in the path"
      * @throws ProxyException 400 {@code InvalidDeploymentName} for a name Azure does not allow
      */
     static String deployment(String name, String where) {
         if (name == null || allowed(name)) {
             return name;
         }
-        throw ProxyException.of(400, "InvalidDeploymentName", "The deployment name " + quoted(name) + " ("
-                + ("path".equals(where) ? "in the path" : "in the body's model") + ") is not one Azure allows: use 1 to "
-                + MAX_LENGTH + " letters, digits, '-', '_' or '.', e.g. gpt-4o or gpt-4.1-mini.");
+        throw ProxyException.of(400, "InvalidDeploymentName", "The deployment name " + quoted(name) + " (" + where
+                + ") is not one Azure allows: use 1 to " + MAX_LENGTH
+                + " letters, digits, '-', '_' or '.', e.g. gpt-4o or gpt-4.1-mini.");
     }
 
     /**
@@ -68,8 +68,8 @@ final class AzureNames {
         }
         for (int i = 0; i < name.length(); i++) {
             char c = name.charAt(i);
-            boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'
-                    || c == '.';
+            boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                    || c == '-' || c == '_' || c == '.';
             if (!ok) {
                 return false;
             }
@@ -83,7 +83,7 @@ final class AzureNames {
     }
 
     private static ProxyException invalidApiVersion() {
-        return ProxyException.of(400, "InvalidApiVersion", "The api-version query parameter is not an API version: use 1 to "
-                + MAX_LENGTH + " letters, digits, '-', '_' or '.', e.g. api-version=2024-10-21.");
+        return ProxyException.of(400, "InvalidApiVersion", "The api-version query parameter is not an API version:"
+                + " use 1 to " + MAX_LENGTH + " letters, digits, '-', '_' or '.', e.g. api-version=2024-10-21.");
     }
 }

@@ -156,7 +156,7 @@ final class ProxyHandler implements HttpHandler {
         exchange.requestBody(readBody(http, exchange));
         JsonNode json = exchange.requestJson();
         exchange.deployment(path.deployment() != null ? path.deployment()
-                : path.v1() ? AzureNames.deployment(textField(json, "model"), "model") : null);
+                : path.v1() ? AzureNames.deployment(textField(json, "model"), "in the body's model") : null);
         exchange.streaming(json != null && json.path("stream").isBoolean() && json.path("stream").booleanValue());
         UsageAccounting accounting = UsageAccounting.start(exchange, path);
         exchange.put(ACCOUNTING, accounting);

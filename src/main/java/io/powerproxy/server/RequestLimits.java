@@ -57,7 +57,8 @@ final class RequestLimits {
         if (bytes > MAX_HEADER_BYTES || lines > MAX_HEADER_LINES) {
             throw ProxyException.of(431, "RequestHeaderFieldsTooLarge", "The request's headers take " + bytes
                     + " bytes in " + lines + " lines; the proxy accepts at most " + MAX_HEADER_BYTES + " bytes ("
-                    + (MAX_HEADER_BYTES >> 10) + " KiB) in " + MAX_HEADER_LINES + " lines. Send fewer or shorter headers.");
+                    + (MAX_HEADER_BYTES >> 10) + " KiB) in " + MAX_HEADER_LINES
+                    + " lines. Send fewer or shorter headers.");
         }
     }
 

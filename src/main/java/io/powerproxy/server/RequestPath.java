@@ -60,7 +60,7 @@ record RequestPath(String rawPath, String rawQuery, String deployment, boolean v
             int end = path.indexOf('/', DEPLOYMENTS_PREFIX.length());
             String segment = path.substring(DEPLOYMENTS_PREFIX.length(), end < 0 ? path.length() : end);
             if (!segment.isEmpty()) {
-                deployment = AzureNames.deployment(decode(segment), "path");
+                deployment = AzureNames.deployment(decode(segment), "in the path");
             }
         }
         AzureNames.apiVersions(uri.getRawQuery());

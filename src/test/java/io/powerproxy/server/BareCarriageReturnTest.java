@@ -79,7 +79,8 @@ class BareCarriageReturnTest {
     @Test
     void aSecondKeyHiddenBehindABareCrDoesNotChangeTheClient() throws Exception {
         try (CapturedLogs logs = CapturedLogs.start()) {
-            String answer = get("api-key: " + Configs.TEAM_A_KEY + "\r\nX-Note: a\rapi-key: " + Configs.TEAM_B_KEY + "\r\n");
+            String answer = get("api-key: " + Configs.TEAM_A_KEY + "\r\nX-Note: a\rapi-key: " + Configs.TEAM_B_KEY
+                    + "\r\n");
             proxy.close();
             proxy = null;
 

@@ -106,7 +106,8 @@ class LogForgeryTest {
     void deploymentNamesAzureCouldNotHaveAreRefusedWith400(String encodedName) throws Exception {
         String answer;
         try (ProxyHarness proxy = proxyWithCsv()) {
-            answer = post(proxy, "/openai/deployments/" + encodedName + "/chat/completions?api-version=2024-10-21", "{}");
+            answer = post(proxy, "/openai/deployments/" + encodedName + "/chat/completions?api-version=2024-10-21",
+                    "{}");
         }
 
         assertTrue(answer.startsWith("HTTP/1.1 400"), answer);
@@ -151,8 +152,8 @@ class LogForgeryTest {
         String answer;
         try (CapturedLogs logs = CapturedLogs.start()) {
             try (ProxyHarness proxy = proxyWithCsv()) {
-                answer = raw(proxy, "PO\u0007ST /openai/deployments/gpt-4o/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
-                        + "api-key: " + Configs.TEAM_A_KEY + "\r\nConnection: close\r\n\r\n");
+                answer = raw(proxy, "PO\u0007ST /openai/deployments/gpt-4o/chat/completions HTTP/1.1\r\n"
+                        + "Host: localhost\r\napi-key: " + Configs.TEAM_A_KEY + "\r\nConnection: close\r\n\r\n");
             }
             assertAllPrintable(logs.lines());
             assertTrue(accessLines(logs).getFirst().contains(" PO\\u0007ST /openai/"), accessLines(logs).getFirst());
@@ -211,8 +212,8 @@ class LogForgeryTest {
     private static String post(ProxyHarness proxy, String target, String json) throws Exception {
         byte[] body = json.getBytes(UTF_8);
         return raw(proxy, "POST " + target + " HTTP/1.1\r\nHost: localhost\r\napi-key: " + Configs.TEAM_A_KEY
-                + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length + "\r\nConnection: close\r\n\r\n"
-                + new String(body, StandardCharsets.ISO_8859_1));
+                + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length
+                + "\r\nConnection: close\r\n\r\n" + new String(body, StandardCharsets.ISO_8859_1));
     }
 
     private static String raw(ProxyHarness proxy, String request) throws Exception {

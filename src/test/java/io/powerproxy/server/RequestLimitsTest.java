@@ -115,8 +115,8 @@ class RequestLimitsTest {
 
         assertTrue(passed.startsWith("HTTP/1.1 200"), passed);
         assertTrue(refused.startsWith("HTTP/1.1 414"), refused);
-        assertTrue(refused.contains("{\"error\":{\"code\":\"UriTooLong\",\"message\":\"The request's path and query take"
-                + " 16385 characters; the proxy accepts at most 16384. Send a shorter URL.\"}}"), refused);
+        assertTrue(refused.contains("{\"error\":{\"code\":\"UriTooLong\",\"message\":\"The request's path and query"
+                + " take 16385 characters; the proxy accepts at most 16384. Send a shorter URL.\"}}"), refused);
         assertEquals(1, azure.served());
     }
 
