@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import io.powerproxy.json.Json;
+import io.powerproxy.logging.Printable;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
@@ -92,7 +93,8 @@ final class ProxyHandler implements HttpHandler {
             exchange.status(502);
             abort = true;
         } catch (Exception | Error bug) {
-            LOG.error("request {} failed: {} {}", exchange.requestId(), exchange.method(), exchange.path(), bug);
+            LOG.error("request {} failed: {} {}", exchange.requestId(), Printable.of(exchange.method()),
+                    Printable.of(exchange.path()), bug);
             if (bug instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }
@@ -119,11 +121,13 @@ final class ProxyHandler implements HttpHandler {
         }
     }
 
+    /** One line per request; every value in it that a client chose is escaped, so it cannot forge a line. */
     private static void logAccess(Exchange exchange, long started) {
         ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
-                    exchange.method(), exchange.path(), exchange.client() == null ? "-" : exchange.client().name(),
-                    exchange.deployment() == null ? "-" : exchange.deployment(), targetName(exchange), exchange.status(),
-                (System.nanoTime() - started) / 1_000_000);
+                Printable.of(exchange.method()), Printable.of(exchange.path()),
+                exchange.client() == null ? "-" : Printable.of(exchange.client().name()),
+                exchange.deployment() == null ? "-" : Printable.of(exchange.deployment()),
+                Printable.of(targetName(exchange)), exchange.status(), (System.nanoTime() - started) / 1_000_000);
     }
 
     /** Hands the request's usage record to the plugins; every request an upstream answered gets exactly one. */
@@ -143,6 +147,7 @@ final class ProxyHandler implements HttpHandler {
     }
 
     private void serve(HttpExchange http, Exchange exchange) throws IOException, InterruptedException {
+        RequestLimits.check(http);
         RequestPath path = RequestPath.parse(http.getRequestURI());
         pipeline.requestReceived(exchange);
         ClientIdentifier.Identity identity = clients.identify(
@@ -150,7 +155,8 @@ final class ProxyHandler implements HttpHandler {
         exchange.client(identity.client());
         exchange.requestBody(readBody(http, exchange));
         JsonNode json = exchange.requestJson();
-        exchange.deployment(path.deployment() != null ? path.deployment() : path.v1() ? textField(json, "model") : null);
+        exchange.deployment(path.deployment() != null ? path.deployment()
+                : path.v1() ? AzureNames.deployment(textField(json, "model"), "in the body's model") : null);
         exchange.streaming(json != null && json.path("stream").isBoolean() && json.path("stream").booleanValue());
         UsageAccounting accounting = UsageAccounting.start(exchange, path);
         exchange.put(ACCOUNTING, accounting);

@@ -25,7 +25,8 @@ record RequestPath(String rawPath, String rawQuery, String deployment, boolean v
      * Checks and reads the URI of a request line.
      *
      * @throws ProxyException 400 {@code InvalidPath} for absolute URLs, {@code //}, dot segments (also encoded) and
-     *     backslashes
+     *     backslashes; 400 {@code InvalidDeploymentName} or {@code InvalidApiVersion} for names Azure does not allow
+     *     (see {@link AzureNames})
      */
     static RequestPath parse(URI uri) {
         if (uri.getScheme() != null || uri.getRawAuthority() != null) {
@@ -59,9 +60,10 @@ record RequestPath(String rawPath, String rawQuery, String deployment, boolean v
             int end = path.indexOf('/', DEPLOYMENTS_PREFIX.length());
             String segment = path.substring(DEPLOYMENTS_PREFIX.length(), end < 0 ? path.length() : end);
             if (!segment.isEmpty()) {
-                deployment = decode(segment);
+                deployment = AzureNames.deployment(decode(segment), "in the path");
             }
         }
+        AzureNames.apiVersions(uri.getRawQuery());
         return new RequestPath(path, uri.getRawQuery(), deployment, path.startsWith(V1_PREFIX));
     }
 

@@ -1,5 +1,6 @@
 package io.powerproxy.usage;
 
+import io.powerproxy.logging.Printable;
 import java.time.Instant;
 import java.util.List;
 import java.util.Objects;
@@ -8,6 +9,10 @@ import java.util.Objects;
  * What one request that reached an upstream used (§6): the billing record every usage sink writes.
  *
  * <p>The first twelve fields are the Python original's columns, in its order; the rest are new.
+ *
+ * <p>Its text fields hold no control character: whatever a client or an upstream put into them is escaped by
+ * {@link Printable} ({@code \r}, {@code \n}, <code>&#92;u0007</code>) when the record is made, so no sink can write a
+ * line break that a line-based reader takes for a second row.
  *
  * @param requestReceivedUtc when the proxy received the request
  * @param client the client's configured name
@@ -59,6 +64,14 @@ public record UsageRecord(
         Objects.requireNonNull(operation, "operation");
         Objects.requireNonNull(usageSource, "usageSource");
         Objects.requireNonNull(requestId, "requestId");
+        client = Printable.of(client);
+        aoaiRegion = Printable.of(aoaiRegion);
+        aoaiEndpoint = Printable.of(aoaiEndpoint);
+        aoaiVirtualDeployment = Printable.of(aoaiVirtualDeployment);
+        aoaiStandinDeployment = Printable.of(aoaiStandinDeployment);
+        aoaiApiVersion = Printable.of(aoaiApiVersion);
+        model = Printable.of(model);
+        requestId = Printable.of(requestId);
     }
 
     /** The values in {@link #COLUMNS} order, as text (null stays null), for tabular sinks. */

@@ -74,7 +74,8 @@ class LogUsageToConsoleTest {
         first.fieldNames().forEachRemaining(keys::add);
         assertEquals(UsageRecord.COLUMNS, keys);
         assertEquals("2026-11-25T10:15:30.123Z", first.get("request_received_utc").asText());
-        assertEquals("Team \"A\"\nBerlin", first.get("client").asText());
+        // The record itself escapes the line break (see UsageRecord).
+        assertEquals("Team \"A\"\\nBerlin", first.get("client").asText());
         assertTrue(first.get("is_streaming").isBoolean() && first.get("is_streaming").asBoolean());
         assertEquals(35, first.get("total_tokens").asLong());
         assertTrue(first.get("prompt_tokens").isIntegralNumber());
