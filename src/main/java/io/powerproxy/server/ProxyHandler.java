@@ -16,6 +16,7 @@ import io.powerproxy.upstream.Balancer;
 import io.powerproxy.upstream.Target;
 import io.powerproxy.upstream.UpstreamClient;
 import io.powerproxy.upstream.UpstreamRequest;
+import io.powerproxy.usage.JsonUsageScanner;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.io.InputStream;
@@ -49,6 +50,18 @@ final class ProxyHandler implements HttpHandler {
     /** Request bodies above this size are refused; Azure's own limits (audio 25 MB, batch files 200 MB) are lower. */
     static final int MAX_BODY_BYTES = 256 * 1024 * 1024;
 
+    /**
+     * JSON answers up to this size are held whole before they are passed on (when {@link BodyMemory} has room):
+     * chat answers are a few KB, and 4 MiB still holds a batch of 200 embeddings. Larger ones pass through as they
+     * arrive.
+     */
+    static final int MAX_BUFFERED_ANSWER_BYTES = 4 * 1024 * 1024;
+
+    /** What is held of a JSON answer of unknown length at first; it grows by doubling. */
+    private static final int FIRST_ANSWER_BUFFER = 16 * 1024;
+    /** Bytes read from the upstream at a time when an answer passes through as it arrives. */
+    private static final int BLOCK = 16 * 1024;
+
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
     private static final ObjectMapper JSON = Json.MAPPER;
@@ -56,12 +69,14 @@ final class ProxyHandler implements HttpHandler {
     private static final Set<Integer> FAILOVER_STATUSES = Set.of(408, 429, 500, 502, 503, 504);
     private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
     private static final Exchange.Key<BodyMemory.Reservation> BODY_RESERVATION = Exchange.Key.of("request body memory");
+    private static final Exchange.Key<Boolean> BODY_READ = Exchange.Key.of("request body read to its end");
 
     private final ClientIdentifier clients;
     private final Pipeline pipeline;
     private final Upstream upstream;
     private final IdleTimeout idleTimeout;
     private final BodyMemory bodyMemory;
+    private final LingeringClose lingeringClose;
 
     ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout,
             BodyMemory bodyMemory) {
@@ -70,6 +85,7 @@ final class ProxyHandler implements HttpHandler {
         this.pipeline = pipeline;
         this.upstream = upstream;
         this.idleTimeout = idleTimeout;
+        this.lingeringClose = new LingeringClose(idleTimeout);
     }
 
     @Override
@@ -104,17 +120,24 @@ final class ProxyHandler implements HttpHandler {
                 // Before the answer's last bytes go out: a client that sends its next request at once must find the
                 // memory free again. The bytes stay with the exchange for the usage record.
                 releaseBody(exchange);
+                // Unless it was made already: closing ends a chunked answer, and the record comes before that.
+                recordUsage(exchange);
                 if (!abort) {
                     http.close();
                 }
-                recordUsage(exchange);
             } finally {
                 logAccess(exchange, started);
             }
         }
         if (abort) {
             // Closing the exchange would end the body as if it were complete; throwing instead makes the
-            // HttpServer drop the connection, so the client sees a truncated response as an error.
+            // HttpServer drop the connection, so the client sees a truncated response as an error. What was written
+            // goes out first, so that the client sees the status line and where the answer broke off.
+            try {
+                http.getResponseBody().flush();
+            } catch (IOException clientGone) {
+                // Nothing more to tell it.
+            }
             throw new ResponseAborted();
         }
     }
@@ -126,14 +149,18 @@ final class ProxyHandler implements HttpHandler {
                 (System.nanoTime() - started) / 1_000_000);
     }
 
-    /** Hands the request's usage record to the plugins; every request an upstream answered gets exactly one. */
+    /**
+     * Hands the request's usage record to the plugins; every request an upstream answered gets exactly one. Called
+     * before the answer's last byte leaves (so that a sink that writes the record at once has it on disk before the
+     * client has the whole answer), and again when the request ends, which makes the record only if it was not made.
+     */
     private void recordUsage(Exchange exchange) {
         UsageAccounting accounting = exchange.get(ACCOUNTING);
         if (accounting == null) {
             return;
         }
         try {
-            UsageRecord record = accounting.record();
+            UsageRecord record = accounting.takeRecord();
             if (record != null) {
                 pipeline.usage(exchange, record);
             }
@@ -301,19 +328,24 @@ final class ProxyHandler implements HttpHandler {
             out.set(REQUEST_ID_HEADER, exchange.requestId());
             String contentType = exchange.responseHeader("content-type");
             if ("HEAD".equals(exchange.method()) || answer.status() == 204 || answer.status() == 304) {
+                recordUsage(exchange);
                 http.sendResponseHeaders(answer.status(), -1);
             } else if (contentType != null && contentType.startsWith("text/event-stream")) {
                 relayStream(http, exchange, body, accounting);
             } else if (contentType != null && contentType.contains("json")) {
-                relayBuffered(http, exchange, body, accounting);
+                relayJson(http, exchange, body, accounting);
             } else {
-                relayBytes(http, exchange, body);
+                relayAsItArrives(http, exchange, body, declaredLength(exchange), null);
             }
         } finally {
             accounting.ended();
         }
     }
 
+    /**
+     * Passes an SSE answer on event by event. The usage record is made when {@code data: [DONE]} arrives, before it
+     * is passed on; for plugins that event ends the stream.
+     */
     private void relayStream(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting)
             throws IOException {
         http.sendResponseHeaders(exchange.status(), 0);
@@ -323,12 +355,22 @@ final class ProxyHandler implements HttpHandler {
         } catch (IOException e) {
             throw new ClientGoneException("client went away before the stream started", e);
         }
+        boolean[] ended = {false};
         try {
             SseCopier.copy(body, client, event -> {
                 if (!accounting.forward(event)) {
                     return false;
                 }
+                if (ended[0]) {
+                    // Bytes after [DONE] are passed on as sent; Azure sends none.
+                    return true;
+                }
                 pipeline.streamEvent(exchange, event);
+                if (event.isDone()) {
+                    ended[0] = true;
+                    pipeline.streamEnded(exchange);
+                    recordUsage(exchange);
+                }
                 return true;
             });
         } catch (ClientGoneException gone) {
@@ -338,48 +380,152 @@ final class ProxyHandler implements HttpHandler {
             exchange.status(502);
             throw new UpstreamBrokeOff(upstreamFailed);
         } finally {
-            pipeline.streamEnded(exchange);
+            if (!ended[0]) {
+                pipeline.streamEnded(exchange);
+            }
         }
     }
 
-    private void relayBuffered(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting)
+    /**
+     * Passes a JSON answer on: held whole when it is small and {@link #bodyMemory} has room for it, so that plugins
+     * see the body and a broken answer still becomes a 502; else as it arrives, its usage picked out on the way.
+     */
+    private void relayJson(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting)
             throws IOException {
-        byte[] bytes;
+        long declared = declaredLength(exchange);
+        BodyMemory.Reservation held = bodyMemory.newReservation();
         try {
-            bytes = body.readAllBytes();
-        } catch (IOException e) {
-            LOG.warn("request {}: reading the answer of {} failed: {}", exchange.requestId(), exchange.endpointName(),
-                    e.toString());
-            throw failed(502, "EndpointFailed", "endpoint '" + exchange.endpointName() + "' broke off its answer");
+            int capacity = declared >= 0 ? (int) Math.min(declared, MAX_BUFFERED_ANSWER_BYTES) : FIRST_ANSWER_BUFFER;
+            if (declared > MAX_BUFFERED_ANSWER_BYTES || !held.tryAdd(capacity)) {
+                relayAsItArrives(http, exchange, body, declared, new JsonUsageScanner());
+                return;
+            }
+            byte[] buffer = new byte[capacity];
+            int size = 0;
+            while (size < buffer.length || declared < 0) {
+                if (size == buffer.length) {
+                    int grown = (int) Math.min(2L * buffer.length, MAX_BUFFERED_ANSWER_BYTES);
+                    if (grown == buffer.length || !held.tryAdd(grown - buffer.length)) {
+                        passOnHeldPart(http, exchange, body, buffer, held);
+                        return;
+                    }
+                    buffer = Arrays.copyOf(buffer, grown);
+                }
+                int n = readFromUpstream(exchange, body, buffer, size, buffer.length - size);
+                if (n < 0) {
+                    break;
+                }
+                size += n;
+            }
+            byte[] bytes = size == buffer.length ? buffer : Arrays.copyOf(buffer, size);
+            relayBuffered(http, exchange, bytes, accounting);
+        } finally {
+            held.release();
         }
+    }
+
+    private void relayBuffered(HttpExchange http, Exchange exchange, byte[] bytes, UsageAccounting accounting)
+            throws IOException {
         accounting.body(bytes);
         pipeline.responseBody(exchange, bytes);
+        recordUsage(exchange);
         http.sendResponseHeaders(exchange.status(), bytes.length == 0 ? -1 : bytes.length);
         if (bytes.length > 0) {
             writeToClient(http, bytes, bytes.length);
         }
     }
 
-    private void relayBytes(HttpExchange http, Exchange exchange, InputStream body) throws IOException {
-        String length = exchange.responseHeader("content-length");
-        long known = length == null ? -1 : parseLength(length);
-        http.sendResponseHeaders(exchange.status(), known == 0 ? -1 : Math.max(known, 0));
-        if (known == 0) {
+    /**
+     * A JSON answer of unknown length outgrew what may be held of it: passes on the full buffer, lets go of it, and
+     * the rest as it arrives. An answer that ends right at the buffer's end is passed on whole instead.
+     */
+    private void passOnHeldPart(HttpExchange http, Exchange exchange, InputStream body, byte[] buffer,
+            BodyMemory.Reservation held) throws IOException {
+        byte[] block = new byte[BLOCK];
+        int n = readFromUpstream(exchange, body, block, 0, block.length);
+        if (n < 0) {
+            relayBuffered(http, exchange, buffer, exchange.get(ACCOUNTING));
             return;
         }
-        byte[] buffer = new byte[16 * 1024];
-        int n;
+        JsonUsageScanner scanner = new JsonUsageScanner();
+        scanner.feed(buffer, 0, buffer.length);
+        http.sendResponseHeaders(exchange.status(), 0);
+        writeToClient(http, buffer, buffer.length);
+        held.release();
+        passOnRest(http, exchange, body, block, n, scanner);
+    }
+
+    /**
+     * Passes an answer on as it arrives, in blocks; the status goes out with the first block, so that an upstream
+     * that breaks off before any byte of its body still gives the client a 502 error.
+     *
+     * @param scanner picks the usage out of a JSON answer on the way; null for other answers
+     */
+    private void relayAsItArrives(HttpExchange http, Exchange exchange, InputStream body, long declared,
+            JsonUsageScanner scanner) throws IOException {
+        byte[] block = new byte[BLOCK];
+        int n = declared == 0 ? -1 : readFromUpstream(exchange, body, block, 0, block.length);
+        if (n < 0) {
+            recordUsage(exchange);
+            http.sendResponseHeaders(exchange.status(), -1);
+            return;
+        }
+        http.sendResponseHeaders(exchange.status(), Math.max(declared, 0));
+        passOnRest(http, exchange, body, block, n, scanner);
+    }
+
+    /**
+     * Passes on {@code held} and the rest of the answer, always holding back the last block read: only the
+     * upstream's end shows which block is the last, and the usage record is made before that block goes out.
+     */
+    private void passOnRest(HttpExchange http, Exchange exchange, InputStream body, byte[] held, int heldLength,
+            JsonUsageScanner scanner) throws IOException {
+        if (scanner != null) {
+            scanner.feed(held, 0, heldLength);
+        }
+        byte[] next = new byte[BLOCK];
         while (true) {
+            int n;
             try {
-                n = body.read(buffer);
+                n = body.read(next);
             } catch (IOException e) {
                 throw new UpstreamBrokeOff(e);
             }
             if (n < 0) {
                 break;
             }
-            writeToClient(http, buffer, n);
+            if (scanner != null) {
+                scanner.feed(next, 0, n);
+            }
+            writeToClient(http, held, heldLength);
+            byte[] written = held;
+            held = next;
+            heldLength = n;
+            next = written;
         }
+        if (scanner != null) {
+            exchange.get(ACCOUNTING).scanned(scanner);
+        }
+        recordUsage(exchange);
+        writeToClient(http, held, heldLength);
+    }
+
+    /** Reads the upstream's answer before its status went out: a failure becomes a 502 error for the client. */
+    private static int readFromUpstream(Exchange exchange, InputStream body, byte[] buffer, int offset, int length)
+            throws ProxyException {
+        try {
+            return body.read(buffer, offset, length);
+        } catch (IOException e) {
+            LOG.warn("request {}: reading the answer of {} failed: {}", exchange.requestId(), exchange.endpointName(),
+                    e.toString());
+            throw failed(502, "EndpointFailed", "endpoint '" + exchange.endpointName() + "' broke off its answer");
+        }
+    }
+
+    /** The answer's Content-Length, or -1 when it has none. */
+    private static long declaredLength(Exchange exchange) {
+        String length = exchange.responseHeader("content-length");
+        return length == null ? -1 : parseLength(length);
     }
 
     private static void writeToClient(HttpExchange http, byte[] bytes, int length) throws ClientGoneException {
@@ -407,35 +553,39 @@ final class ProxyHandler implements HttpHandler {
         } else if (length < 0) {
             // Neither a length nor chunks: HTTP/1.1 says there is no body (GET, DELETE, most probes).
             http.getRequestBody().close();
+            exchange.put(BODY_READ, true);
             return new byte[0];
         }
         BodyMemory.Reservation reservation = bodyMemory.newReservation();
         exchange.put(BODY_RESERVATION, reservation);
-        try (InputStream in = http.getRequestBody()) {
-            if (length >= 0) {
-                reservation.add(length);
-                byte[] body = new byte[(int) length];
-                int read = in.readNBytes(body, 0, body.length);
-                return read == body.length ? body : Arrays.copyOf(body, read);
-            }
-            byte[] body = new byte[8 * 1024];
-            reservation.add(body.length);
-            int size = 0;
-            while (true) {
-                if (size == body.length) {
-                    if (size > MAX_BODY_BYTES) {
-                        throw tooLarge();
-                    }
-                    int grown = (int) Math.min((long) size * 2, MAX_BODY_BYTES + 1L);
-                    reservation.add(grown - size);
-                    body = Arrays.copyOf(body, grown);
+        // Not closed on a refusal: closing would drain a little of the rest, and the refusal reads what is left
+        // (see LingeringClose). Closing the exchange closes it.
+        InputStream in = http.getRequestBody();
+        if (length >= 0) {
+            reservation.add(length);
+            byte[] body = new byte[(int) length];
+            int read = in.readNBytes(body, 0, body.length);
+            exchange.put(BODY_READ, true);
+            return read == body.length ? body : Arrays.copyOf(body, read);
+        }
+        byte[] body = new byte[8 * 1024];
+        reservation.add(body.length);
+        int size = 0;
+        while (true) {
+            if (size == body.length) {
+                if (size > MAX_BODY_BYTES) {
+                    throw tooLarge();
                 }
-                int n = in.read(body, size, body.length - size);
-                if (n < 0) {
-                    return Arrays.copyOf(body, size);
-                }
-                size += n;
+                int grown = (int) Math.min((long) size * 2, MAX_BODY_BYTES + 1L);
+                reservation.add(grown - size);
+                body = Arrays.copyOf(body, grown);
             }
+            int n = in.read(body, size, body.length - size);
+            if (n < 0) {
+                exchange.put(BODY_READ, true);
+                return Arrays.copyOf(body, size);
+            }
+            size += n;
         }
     }
 
@@ -468,11 +618,24 @@ final class ProxyHandler implements HttpHandler {
             return;
         }
         exchange.status(rejection.status());
+        recordUsage(exchange);
         try {
-            ErrorResponses.send(http, rejection, exchange.requestId());
+            if (exchange.get(BODY_READ) == null && announcesBody(http)) {
+                // The client may still be sending: it must get to read this answer (see LingeringClose).
+                ErrorResponses.sendBeforeLingering(http, rejection, exchange.requestId());
+                lingeringClose.discardRest(http.getRequestBody());
+            } else {
+                ErrorResponses.send(http, rejection, exchange.requestId());
+            }
         } catch (IOException e) {
             exchange.status(499);
         }
+    }
+
+    private static boolean announcesBody(HttpExchange http) {
+        String transferEncoding = http.getRequestHeaders().getFirst("Transfer-Encoding");
+        String length = http.getRequestHeaders().getFirst("Content-Length");
+        return transferEncoding != null || (length != null && parseLength(length) != 0);
     }
 
     private static ProxyException failed(int status, String code, String what) {
