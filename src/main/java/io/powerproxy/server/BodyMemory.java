@@ -8,7 +8,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * requests in flight.
  *
  * <p>The proxy holds each request body in memory until the request ends, so that it can send it again to the next
- * target when one fails. A JSON answer of up to {@link ProxyHandler#MAX_BUFFERED_ANSWER_BYTES} is held whole
+ * target when one fails. A JSON answer of up to {@link AnswerRelay#MAX_BUFFERED_ANSWER_BYTES} is held whole
  * too, when this bound has room for it, so that a broken answer can still become a 502 and plugins see the body;
  * without room it is passed on as it arrives instead, and nothing is refused. One body may be up to {@link ProxyHandler#MAX_BODY_BYTES}; a few clients uploading
  * batch files or audio at the same time would otherwise fill the heap, and an {@link OutOfMemoryError} ends every

@@ -16,7 +16,6 @@ import io.powerproxy.upstream.Balancer;
 import io.powerproxy.upstream.Target;
 import io.powerproxy.upstream.UpstreamClient;
 import io.powerproxy.upstream.UpstreamRequest;
-import io.powerproxy.usage.JsonUsageScanner;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.io.InputStream;
@@ -50,18 +49,6 @@ final class ProxyHandler implements HttpHandler {
     /** Request bodies above this size are refused; Azure's own limits (audio 25 MB, batch files 200 MB) are lower. */
     static final int MAX_BODY_BYTES = 256 * 1024 * 1024;
 
-    /**
-     * JSON answers up to this size are held whole before they are passed on (when {@link BodyMemory} has room):
-     * chat answers are a few KB, and 4 MiB still holds a batch of 200 embeddings. Larger ones pass through as they
-     * arrive.
-     */
-    static final int MAX_BUFFERED_ANSWER_BYTES = 4 * 1024 * 1024;
-
-    /** What is held of a JSON answer of unknown length at first; it grows by doubling. */
-    private static final int FIRST_ANSWER_BUFFER = 16 * 1024;
-    /** Bytes read from the upstream at a time when an answer passes through as it arrives. */
-    private static final int BLOCK = 16 * 1024;
-
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
     private static final ObjectMapper JSON = Json.MAPPER;
@@ -77,6 +64,7 @@ final class ProxyHandler implements HttpHandler {
     private final IdleTimeout idleTimeout;
     private final BodyMemory bodyMemory;
     private final LingeringClose lingeringClose;
+    private final AnswerRelay answers;
 
     ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout,
             BodyMemory bodyMemory) {
@@ -86,6 +74,7 @@ final class ProxyHandler implements HttpHandler {
         this.upstream = upstream;
         this.idleTimeout = idleTimeout;
         this.lingeringClose = new LingeringClose(idleTimeout);
+        this.answers = new AnswerRelay(pipeline, bodyMemory);
     }
 
     @Override
@@ -332,10 +321,9 @@ final class ProxyHandler implements HttpHandler {
                 http.sendResponseHeaders(answer.status(), -1);
             } else if (contentType != null && contentType.startsWith("text/event-stream")) {
                 relayStream(http, exchange, body, accounting);
-            } else if (contentType != null && contentType.contains("json")) {
-                relayJson(http, exchange, body, accounting);
             } else {
-                relayAsItArrives(http, exchange, body, declaredLength(exchange), null);
+                answers.relay(http, exchange, body, accounting, contentType != null && contentType.contains("json"),
+                        () -> recordUsage(exchange));
             }
         } finally {
             accounting.ended();
@@ -383,156 +371,6 @@ final class ProxyHandler implements HttpHandler {
             if (!ended[0]) {
                 pipeline.streamEnded(exchange);
             }
-        }
-    }
-
-    /**
-     * Passes a JSON answer on: held whole when it is small and {@link #bodyMemory} has room for it, so that plugins
-     * see the body and a broken answer still becomes a 502; else as it arrives, its usage picked out on the way.
-     */
-    private void relayJson(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting)
-            throws IOException {
-        long declared = declaredLength(exchange);
-        BodyMemory.Reservation held = bodyMemory.newReservation();
-        try {
-            int capacity = declared >= 0 ? (int) Math.min(declared, MAX_BUFFERED_ANSWER_BYTES) : FIRST_ANSWER_BUFFER;
-            if (declared > MAX_BUFFERED_ANSWER_BYTES || !held.tryAdd(capacity)) {
-                relayAsItArrives(http, exchange, body, declared, new JsonUsageScanner());
-                return;
-            }
-            byte[] buffer = new byte[capacity];
-            int size = 0;
-            while (size < buffer.length || declared < 0) {
-                if (size == buffer.length) {
-                    int grown = (int) Math.min(2L * buffer.length, MAX_BUFFERED_ANSWER_BYTES);
-                    if (grown == buffer.length || !held.tryAdd(grown - buffer.length)) {
-                        passOnHeldPart(http, exchange, body, buffer, held);
-                        return;
-                    }
-                    buffer = Arrays.copyOf(buffer, grown);
-                }
-                int n = readFromUpstream(exchange, body, buffer, size, buffer.length - size);
-                if (n < 0) {
-                    break;
-                }
-                size += n;
-            }
-            byte[] bytes = size == buffer.length ? buffer : Arrays.copyOf(buffer, size);
-            relayBuffered(http, exchange, bytes, accounting);
-        } finally {
-            held.release();
-        }
-    }
-
-    private void relayBuffered(HttpExchange http, Exchange exchange, byte[] bytes, UsageAccounting accounting)
-            throws IOException {
-        accounting.body(bytes);
-        pipeline.responseBody(exchange, bytes);
-        recordUsage(exchange);
-        http.sendResponseHeaders(exchange.status(), bytes.length == 0 ? -1 : bytes.length);
-        if (bytes.length > 0) {
-            writeToClient(http, bytes, bytes.length);
-        }
-    }
-
-    /**
-     * A JSON answer of unknown length outgrew what may be held of it: passes on the full buffer, lets go of it, and
-     * the rest as it arrives. An answer that ends right at the buffer's end is passed on whole instead.
-     */
-    private void passOnHeldPart(HttpExchange http, Exchange exchange, InputStream body, byte[] buffer,
-            BodyMemory.Reservation held) throws IOException {
-        byte[] block = new byte[BLOCK];
-        int n = readFromUpstream(exchange, body, block, 0, block.length);
-        if (n < 0) {
-            relayBuffered(http, exchange, buffer, exchange.get(ACCOUNTING));
-            return;
-        }
-        JsonUsageScanner scanner = new JsonUsageScanner();
-        scanner.feed(buffer, 0, buffer.length);
-        http.sendResponseHeaders(exchange.status(), 0);
-        writeToClient(http, buffer, buffer.length);
-        held.release();
-        passOnRest(http, exchange, body, block, n, scanner);
-    }
-
-    /**
-     * Passes an answer on as it arrives, in blocks; the status goes out with the first block, so that an upstream
-     * that breaks off before any byte of its body still gives the client a 502 error.
-     *
-     * @param scanner picks the usage out of a JSON answer on the way; null for other answers
-     */
-    private void relayAsItArrives(HttpExchange http, Exchange exchange, InputStream body, long declared,
-            JsonUsageScanner scanner) throws IOException {
-        byte[] block = new byte[BLOCK];
-        int n = declared == 0 ? -1 : readFromUpstream(exchange, body, block, 0, block.length);
-        if (n < 0) {
-            recordUsage(exchange);
-            http.sendResponseHeaders(exchange.status(), -1);
-            return;
-        }
-        http.sendResponseHeaders(exchange.status(), Math.max(declared, 0));
-        passOnRest(http, exchange, body, block, n, scanner);
-    }
-
-    /**
-     * Passes on {@code held} and the rest of the answer, always holding back the last block read: only the
-     * upstream's end shows which block is the last, and the usage record is made before that block goes out.
-     */
-    private void passOnRest(HttpExchange http, Exchange exchange, InputStream body, byte[] held, int heldLength,
-            JsonUsageScanner scanner) throws IOException {
-        if (scanner != null) {
-            scanner.feed(held, 0, heldLength);
-        }
-        byte[] next = new byte[BLOCK];
-        while (true) {
-            int n;
-            try {
-                n = body.read(next);
-            } catch (IOException e) {
-                throw new UpstreamBrokeOff(e);
-            }
-            if (n < 0) {
-                break;
-            }
-            if (scanner != null) {
-                scanner.feed(next, 0, n);
-            }
-            writeToClient(http, held, heldLength);
-            byte[] written = held;
-            held = next;
-            heldLength = n;
-            next = written;
-        }
-        if (scanner != null) {
-            exchange.get(ACCOUNTING).scanned(scanner);
-        }
-        recordUsage(exchange);
-        writeToClient(http, held, heldLength);
-    }
-
-    /** Reads the upstream's answer before its status went out: a failure becomes a 502 error for the client. */
-    private static int readFromUpstream(Exchange exchange, InputStream body, byte[] buffer, int offset, int length)
-            throws ProxyException {
-        try {
-            return body.read(buffer, offset, length);
-        } catch (IOException e) {
-            LOG.warn("request {}: reading the answer of {} failed: {}", exchange.requestId(), exchange.endpointName(),
-                    e.toString());
-            throw failed(502, "EndpointFailed", "endpoint '" + exchange.endpointName() + "' broke off its answer");
-        }
-    }
-
-    /** The answer's Content-Length, or -1 when it has none. */
-    private static long declaredLength(Exchange exchange) {
-        String length = exchange.responseHeader("content-length");
-        return length == null ? -1 : parseLength(length);
-    }
-
-    private static void writeToClient(HttpExchange http, byte[] bytes, int length) throws ClientGoneException {
-        try {
-            http.getResponseBody().write(bytes, 0, length);
-        } catch (IOException e) {
-            throw new ClientGoneException("client went away", e);
         }
     }
 
@@ -602,7 +440,7 @@ final class ProxyHandler implements HttpHandler {
                 "The request body is larger than " + (MAX_BODY_BYTES >> 20) + " MiB, the most this proxy accepts.");
     }
 
-    private static long parseLength(String value) {
+    static long parseLength(String value) {
         try {
             return Long.parseLong(value.trim());
         } catch (NumberFormatException e) {
@@ -668,13 +506,6 @@ final class ProxyHandler implements HttpHandler {
 
     private static String newRequestId() {
         return Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
-    }
-
-    /** The upstream failed while its answer was being passed on, after the client got the status line. */
-    private static final class UpstreamBrokeOff extends IOException {
-        UpstreamBrokeOff(IOException cause) {
-            super(cause.getMessage(), cause);
-        }
     }
 
     /** Thrown to the HttpServer so that it drops the connection instead of ending the response normally. */

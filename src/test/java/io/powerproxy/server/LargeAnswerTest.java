@@ -103,7 +103,7 @@ class LargeAnswerTest {
     @Test
     void aJsonAnswerOfUnknownLengthThatOutgrowsWhatIsHeldIsPassedOnFromItsFirstByte() throws Exception {
         // Chunked, so the proxy starts holding it and lets go at 4 MiB.
-        long size = ProxyHandler.MAX_BUFFERED_ANSWER_BYTES + 100_000;
+        long size = AnswerRelay.MAX_BUFFERED_ANSWER_BYTES + 100_000;
         try (LargeJsonUpstream upstream = LargeJsonUpstream.start(size, false);
                 ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(upstream.baseUrl()), null,
                         List.of(usage, bodies))) {
