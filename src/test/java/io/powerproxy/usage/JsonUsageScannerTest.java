@@ -15,7 +15,8 @@ class JsonUsageScannerTest {
 
     @Test
     void theTopLevelUsageAndModelAreFoundWhereverTheAnswerIsSplit() {
-        String answer = "{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"a \\\"usage\\\": {} } ] , \\\\\"}}],"
+        String answer = "{\"id\":\"x\",\"choices\":[{\"message\":{\"refusal\":\"say \\\"}\\\" now\","
+                + "\"content\":\"a \\\"usage\\\": {} } ] , \\\\\"}}],"
                 + "\"nested\":{\"usage\":{\"prompt_tokens\":999}},\"model\" : \"gpt-4o-2024-08-06\",\n"
                 + "  \"usage\" : {\"prompt_tokens\":12,\"completion_tokens\":34,\"total_tokens\":46,"
                 + "\"prompt_tokens_details\":{\"cached_tokens\":0}}}";
