@@ -23,7 +23,7 @@ final class AnswerRelay {
 
     /**
      * JSON answers up to this size are held whole before they are passed on: chat answers are a few KB, and 4 MiB
-     * still holds a batch of 200 embeddings. Larger ones pass through as they arrive.
+     * still holds over 100 embeddings of 1,536 dimensions. Larger ones pass through as they arrive.
      */
     static final int MAX_BUFFERED_ANSWER_BYTES = 4 * 1024 * 1024;
 
