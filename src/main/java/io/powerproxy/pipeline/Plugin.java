@@ -33,7 +33,11 @@ public interface Plugin extends AutoCloseable {
     default void onResponseHeaders(Exchange exchange) {
     }
 
-    /** The whole body of a non-streaming response is available. The array must not be changed. */
+    /**
+     * The whole body of a JSON answer that the proxy held before passing it on is available (answers up to 4 MiB,
+     * when the proxy's memory for bodies has room). Larger answers, and other content types, pass through as they
+     * arrive and are not shown here. The array must not be changed.
+     */
     default void onResponseBody(Exchange exchange, byte[] body) {
     }
 
@@ -49,9 +53,11 @@ public interface Plugin extends AutoCloseable {
     }
 
     /**
-     * The request is over and its usage is known: called exactly once for every request that reached an upstream
-     * (or the mock), whatever its outcome, after the last byte went to the client or the client went away.
-     * Sinks must only queue the record here, never write it on the request's thread.
+     * The request's usage is known: called exactly once for every request that reached an upstream (or the mock),
+     * whatever its outcome, <em>before</em> the last byte of the answer goes to the client (a held answer's body, the
+     * last block of one passing through, a stream's {@code [DONE]} event), or when the client went away or the answer
+     * broke off. A record that has reached the operating system when this returns is thus never lost for an answer
+     * the client received whole; the time spent here delays the end of that answer.
      */
     default void onUsage(Exchange exchange, UsageRecord usage) {
     }

@@ -4,10 +4,13 @@ import io.powerproxy.pipeline.ProxyException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The heap that request bodies may take at once, over all requests in flight.
+ * The heap that request bodies, and the JSON answers held before they are passed on, may take at once, over all
+ * requests in flight.
  *
  * <p>The proxy holds each request body in memory until the request ends, so that it can send it again to the next
- * target when one fails (§5). One body may be up to {@link ProxyHandler#MAX_BODY_BYTES}; a few clients uploading
+ * target when one fails. A JSON answer of up to {@link AnswerRelay#MAX_BUFFERED_ANSWER_BYTES} is held whole
+ * too, when this bound has room for it, so that a broken answer can still become a 502 and plugins see the body;
+ * without room it is passed on as it arrives instead, and nothing is refused. One body may be up to {@link ProxyHandler#MAX_BODY_BYTES}; a few clients uploading
  * batch files or audio at the same time would otherwise fill the heap, and an {@link OutOfMemoryError} ends every
  * stream of every client. With this bound, the request that would cross it is refused with 503 {@code ServerBusy}
  * and {@code retry-after}, which the openai SDKs retry, and everything else goes on.
@@ -58,15 +61,22 @@ final class BodyMemory {
      * @throws ProxyException 503 {@code ServerBusy} when that would cross the bound; nothing is reserved then
      */
     void reserve(long bytes) {
+        if (!tryReserve(bytes)) {
+            throw ProxyException.of(503, "ServerBusy", "The proxy holds as many request bodies as its memory"
+                            + " allows (" + (capacity >> 20) + " MiB); retry shortly.")
+                    .withHeader("retry-after", "1");
+        }
+    }
+
+    /** Reserves {@code bytes} more unless that would cross the bound; returns whether it did. */
+    boolean tryReserve(long bytes) {
         while (true) {
             long now = inUse.get();
             if (now + bytes > capacity) {
-                throw ProxyException.of(503, "ServerBusy", "The proxy holds as many request bodies as its memory"
-                                + " allows (" + (capacity >> 20) + " MiB); retry shortly.")
-                        .withHeader("retry-after", "1");
+                return false;
             }
             if (inUse.compareAndSet(now, now + bytes)) {
-                return;
+                return true;
             }
         }
     }
@@ -94,6 +104,15 @@ final class BodyMemory {
         void add(long more) {
             reserve(more);
             bytes += more;
+        }
+
+        /** Reserves {@code more} bytes unless that would cross the bound; returns whether it did. */
+        boolean tryAdd(long more) {
+            if (!tryReserve(more)) {
+                return false;
+            }
+            bytes += more;
+            return true;
         }
 
         /** Gives back all this reservation holds; a second call gives back nothing. */

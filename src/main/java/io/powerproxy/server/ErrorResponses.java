@@ -32,6 +32,27 @@ final class ErrorResponses {
 
     /** Sends the rejection as the whole response; the exchange must not have sent headers yet. */
     static void send(HttpExchange http, ProxyException rejection, String requestId) throws IOException {
+        OutputStream out = write(http, rejection, requestId, false);
+        if (out != null) {
+            out.close();
+        }
+    }
+
+    /**
+     * Sends the rejection with {@code Connection: close} and flushes it, but leaves the response open, so that the
+     * caller can read the rest of the request body before the connection closes (see {@link LingeringClose});
+     * closing the exchange ends it.
+     */
+    static void sendBeforeLingering(HttpExchange http, ProxyException rejection, String requestId) throws IOException {
+        OutputStream out = write(http, rejection, requestId, true);
+        if (out != null) {
+            out.flush();
+        }
+    }
+
+    /** Writes the answer; returns its body stream to close, or null when the answer is already complete (HEAD). */
+    private static OutputStream write(HttpExchange http, ProxyException rejection, String requestId, boolean close)
+            throws IOException {
         byte[] body = body(rejection.code(), rejection.getMessage());
         var headers = http.getResponseHeaders();
         headers.clear();
@@ -40,12 +61,16 @@ final class ErrorResponses {
         for (Map.Entry<String, String> header : rejection.headers().entrySet()) {
             headers.set(header.getKey(), header.getValue());
         }
+        if (close) {
+            headers.set("Connection", "close");
+        }
         boolean head = "HEAD".equals(http.getRequestMethod());
         http.sendResponseHeaders(rejection.status(), head ? -1 : body.length);
-        if (!head) {
-            try (OutputStream out = http.getResponseBody()) {
-                out.write(body);
-            }
+        if (head) {
+            return null;
         }
+        OutputStream out = http.getResponseBody();
+        out.write(body);
+        return out;
     }
 }

@@ -57,12 +57,15 @@ final class ProxyHandler implements HttpHandler {
     private static final Set<Integer> FAILOVER_STATUSES = Set.of(408, 429, 500, 502, 503, 504);
     private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
     private static final Exchange.Key<BodyMemory.Reservation> BODY_RESERVATION = Exchange.Key.of("request body memory");
+    private static final Exchange.Key<Boolean> BODY_READ = Exchange.Key.of("request body read to its end");
 
     private final ClientIdentifier clients;
     private final Pipeline pipeline;
     private final Upstream upstream;
     private final IdleTimeout idleTimeout;
     private final BodyMemory bodyMemory;
+    private final LingeringClose lingeringClose;
+    private final AnswerRelay answers;
 
     ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout,
             BodyMemory bodyMemory) {
@@ -71,6 +74,8 @@ final class ProxyHandler implements HttpHandler {
         this.pipeline = pipeline;
         this.upstream = upstream;
         this.idleTimeout = idleTimeout;
+        this.lingeringClose = new LingeringClose(idleTimeout);
+        this.answers = new AnswerRelay(pipeline, bodyMemory);
     }
 
     @Override
@@ -106,17 +111,24 @@ final class ProxyHandler implements HttpHandler {
                 // Before the answer's last bytes go out: a client that sends its next request at once must find the
                 // memory free again. The bytes stay with the exchange for the usage record.
                 releaseBody(exchange);
+                // Unless it was made already: closing ends a chunked answer, and the record comes before that.
+                recordUsage(exchange);
                 if (!abort) {
                     http.close();
                 }
-                recordUsage(exchange);
             } finally {
                 logAccess(exchange, started);
             }
         }
         if (abort) {
             // Closing the exchange would end the body as if it were complete; throwing instead makes the
-            // HttpServer drop the connection, so the client sees a truncated response as an error.
+            // HttpServer drop the connection, so the client sees a truncated response as an error. What was written
+            // goes out first, so that the client sees the status line and where the answer broke off.
+            try {
+                http.getResponseBody().flush();
+            } catch (IOException clientGone) {
+                // Nothing more to tell it.
+            }
             throw new ResponseAborted();
         }
     }
@@ -130,14 +142,18 @@ final class ProxyHandler implements HttpHandler {
                 Printable.of(targetName(exchange)), exchange.status(), (System.nanoTime() - started) / 1_000_000);
     }
 
-    /** Hands the request's usage record to the plugins; every request an upstream answered gets exactly one. */
+    /**
+     * Hands the request's usage record to the plugins; every request an upstream answered gets exactly one. Called
+     * before the answer's last byte leaves (so that a sink that writes the record at once has it on disk before the
+     * client has the whole answer), and again when the request ends, which makes the record only if it was not made.
+     */
     private void recordUsage(Exchange exchange) {
         UsageAccounting accounting = exchange.get(ACCOUNTING);
         if (accounting == null) {
             return;
         }
         try {
-            UsageRecord record = accounting.record();
+            UsageRecord record = accounting.takeRecord();
             if (record != null) {
                 pipeline.usage(exchange, record);
             }
@@ -307,19 +323,23 @@ final class ProxyHandler implements HttpHandler {
             out.set(REQUEST_ID_HEADER, exchange.requestId());
             String contentType = exchange.responseHeader("content-type");
             if ("HEAD".equals(exchange.method()) || answer.status() == 204 || answer.status() == 304) {
+                recordUsage(exchange);
                 http.sendResponseHeaders(answer.status(), -1);
             } else if (contentType != null && contentType.startsWith("text/event-stream")) {
                 relayStream(http, exchange, body, accounting);
-            } else if (contentType != null && contentType.contains("json")) {
-                relayBuffered(http, exchange, body, accounting);
             } else {
-                relayBytes(http, exchange, body);
+                answers.relay(http, exchange, body, accounting, contentType != null && contentType.contains("json"),
+                        () -> recordUsage(exchange));
             }
         } finally {
             accounting.ended();
         }
     }
 
+    /**
+     * Passes an SSE answer on event by event. The usage record is made when {@code data: [DONE]} arrives, before it
+     * is passed on; for plugins that event ends the stream.
+     */
     private void relayStream(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting)
             throws IOException {
         http.sendResponseHeaders(exchange.status(), 0);
@@ -329,12 +349,22 @@ final class ProxyHandler implements HttpHandler {
         } catch (IOException e) {
             throw new ClientGoneException("client went away before the stream started", e);
         }
+        boolean[] ended = {false};
         try {
             SseCopier.copy(body, client, event -> {
                 if (!accounting.forward(event)) {
                     return false;
                 }
+                if (ended[0]) {
+                    // Bytes after [DONE] are passed on as sent; Azure sends none.
+                    return true;
+                }
                 pipeline.streamEvent(exchange, event);
+                if (event.isDone()) {
+                    ended[0] = true;
+                    pipeline.streamEnded(exchange);
+                    recordUsage(exchange);
+                }
                 return true;
             });
         } catch (ClientGoneException gone) {
@@ -344,55 +374,9 @@ final class ProxyHandler implements HttpHandler {
             exchange.status(502);
             throw new UpstreamBrokeOff(upstreamFailed);
         } finally {
-            pipeline.streamEnded(exchange);
-        }
-    }
-
-    private void relayBuffered(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting)
-            throws IOException {
-        byte[] bytes;
-        try {
-            bytes = body.readAllBytes();
-        } catch (IOException e) {
-            LOG.warn("request {}: reading the answer of {} failed: {}", exchange.requestId(), exchange.endpointName(),
-                    e.toString());
-            throw failed(502, "EndpointFailed", "endpoint '" + exchange.endpointName() + "' broke off its answer");
-        }
-        accounting.body(bytes);
-        pipeline.responseBody(exchange, bytes);
-        http.sendResponseHeaders(exchange.status(), bytes.length == 0 ? -1 : bytes.length);
-        if (bytes.length > 0) {
-            writeToClient(http, bytes, bytes.length);
-        }
-    }
-
-    private void relayBytes(HttpExchange http, Exchange exchange, InputStream body) throws IOException {
-        String length = exchange.responseHeader("content-length");
-        long known = length == null ? -1 : parseLength(length);
-        http.sendResponseHeaders(exchange.status(), known == 0 ? -1 : Math.max(known, 0));
-        if (known == 0) {
-            return;
-        }
-        byte[] buffer = new byte[16 * 1024];
-        int n;
-        while (true) {
-            try {
-                n = body.read(buffer);
-            } catch (IOException e) {
-                throw new UpstreamBrokeOff(e);
+            if (!ended[0]) {
+                pipeline.streamEnded(exchange);
             }
-            if (n < 0) {
-                break;
-            }
-            writeToClient(http, buffer, n);
-        }
-    }
-
-    private static void writeToClient(HttpExchange http, byte[] bytes, int length) throws ClientGoneException {
-        try {
-            http.getResponseBody().write(bytes, 0, length);
-        } catch (IOException e) {
-            throw new ClientGoneException("client went away", e);
         }
     }
 
@@ -413,35 +397,39 @@ final class ProxyHandler implements HttpHandler {
         } else if (length < 0) {
             // Neither a length nor chunks: HTTP/1.1 says there is no body (GET, DELETE, most probes).
             http.getRequestBody().close();
+            exchange.put(BODY_READ, true);
             return new byte[0];
         }
         BodyMemory.Reservation reservation = bodyMemory.newReservation();
         exchange.put(BODY_RESERVATION, reservation);
-        try (InputStream in = http.getRequestBody()) {
-            if (length >= 0) {
-                reservation.add(length);
-                byte[] body = new byte[(int) length];
-                int read = in.readNBytes(body, 0, body.length);
-                return read == body.length ? body : Arrays.copyOf(body, read);
-            }
-            byte[] body = new byte[8 * 1024];
-            reservation.add(body.length);
-            int size = 0;
-            while (true) {
-                if (size == body.length) {
-                    if (size > MAX_BODY_BYTES) {
-                        throw tooLarge();
-                    }
-                    int grown = (int) Math.min((long) size * 2, MAX_BODY_BYTES + 1L);
-                    reservation.add(grown - size);
-                    body = Arrays.copyOf(body, grown);
+        // Not closed on a refusal: closing would drain a little of the rest, and the refusal reads what is left
+        // (see LingeringClose). Closing the exchange closes it.
+        InputStream in = http.getRequestBody();
+        if (length >= 0) {
+            reservation.add(length);
+            byte[] body = new byte[(int) length];
+            int read = in.readNBytes(body, 0, body.length);
+            exchange.put(BODY_READ, true);
+            return read == body.length ? body : Arrays.copyOf(body, read);
+        }
+        byte[] body = new byte[8 * 1024];
+        reservation.add(body.length);
+        int size = 0;
+        while (true) {
+            if (size == body.length) {
+                if (size > MAX_BODY_BYTES) {
+                    throw tooLarge();
                 }
-                int n = in.read(body, size, body.length - size);
-                if (n < 0) {
-                    return Arrays.copyOf(body, size);
-                }
-                size += n;
+                int grown = (int) Math.min((long) size * 2, MAX_BODY_BYTES + 1L);
+                reservation.add(grown - size);
+                body = Arrays.copyOf(body, grown);
             }
+            int n = in.read(body, size, body.length - size);
+            if (n < 0) {
+                exchange.put(BODY_READ, true);
+                return Arrays.copyOf(body, size);
+            }
+            size += n;
         }
     }
 
@@ -458,7 +446,7 @@ final class ProxyHandler implements HttpHandler {
                 "The request body is larger than " + (MAX_BODY_BYTES >> 20) + " MiB, the most this proxy accepts.");
     }
 
-    private static long parseLength(String value) {
+    static long parseLength(String value) {
         try {
             return Long.parseLong(value.trim());
         } catch (NumberFormatException e) {
@@ -474,11 +462,24 @@ final class ProxyHandler implements HttpHandler {
             return;
         }
         exchange.status(rejection.status());
+        recordUsage(exchange);
         try {
-            ErrorResponses.send(http, rejection, exchange.requestId());
+            if (exchange.get(BODY_READ) == null && announcesBody(http)) {
+                // The client may still be sending: it must get to read this answer (see LingeringClose).
+                ErrorResponses.sendBeforeLingering(http, rejection, exchange.requestId());
+                lingeringClose.discardRest(http.getRequestBody());
+            } else {
+                ErrorResponses.send(http, rejection, exchange.requestId());
+            }
         } catch (IOException e) {
             exchange.status(499);
         }
+    }
+
+    private static boolean announcesBody(HttpExchange http) {
+        String transferEncoding = http.getRequestHeaders().getFirst("Transfer-Encoding");
+        String length = http.getRequestHeaders().getFirst("Content-Length");
+        return transferEncoding != null || (length != null && parseLength(length) != 0);
     }
 
     private static ProxyException failed(int status, String code, String what) {
@@ -511,13 +512,6 @@ final class ProxyHandler implements HttpHandler {
 
     private static String newRequestId() {
         return Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
-    }
-
-    /** The upstream failed while its answer was being passed on, after the client got the status line. */
-    private static final class UpstreamBrokeOff extends IOException {
-        UpstreamBrokeOff(IOException cause) {
-            super(cause.getMessage(), cause);
-        }
     }
 
     /** Thrown to the HttpServer so that it drops the connection instead of ending the response normally. */

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.streaming.SseEvent;
 import io.powerproxy.usage.Counts;
+import io.powerproxy.usage.JsonUsageScanner;
 import io.powerproxy.usage.ResponseUsage;
 import io.powerproxy.usage.StreamUsage;
 import io.powerproxy.usage.UsageRecord;
@@ -33,6 +34,7 @@ final class UsageAccounting {
     private long upstreamStartedNanos;
     private long upstreamEndedNanos;
     private boolean answered;
+    private boolean recorded;
 
     private UsageAccounting(Exchange exchange, Operation operation, String apiVersion, boolean clientAskedForUsage,
             boolean askUpstreamForUsage) {
@@ -92,21 +94,33 @@ final class UsageAccounting {
         counts = ResponseUsage.of(body, exchange.requestJson(), operation, null);
     }
 
-    /** The answer has been passed on completely, or broke off. */
-    void ended() {
-        upstreamEndedNanos = System.nanoTime();
+    /** The counts of a JSON answer too large to hold, from its top-level fields as they passed through. */
+    void scanned(JsonUsageScanner scanner) {
+        counts = scanner.counts(exchange.requestJson(), operation, null);
     }
 
-    /** The usage record, or null when no upstream answer was passed on (nothing was used). */
-    UsageRecord record() {
-        if (!answered) {
+    /** The upstream's answer has been read to its end, or broke off; the first call counts. */
+    void ended() {
+        if (upstreamEndedNanos == 0) {
+            upstreamEndedNanos = System.nanoTime();
+        }
+    }
+
+    /**
+     * The usage record, made once: null when no upstream answer was passed on (nothing was used), and on every call
+     * after the first, so that a record made before the answer's last byte is not made again when the request ends.
+     */
+    UsageRecord takeRecord() {
+        if (!answered || recorded) {
             return null;
         }
+        recorded = true;
+        ended();
         Counts finalCounts = counts;
         if (finalCounts == null) {
             finalCounts = stream != null ? stream.finish(exchange.requestJson(), null) : ResponseUsage.none(null);
         }
-        long end = upstreamEndedNanos == 0 ? System.nanoTime() : upstreamEndedNanos;
+        long end = upstreamEndedNanos;
         return new UsageRecord(exchange.receivedAt(), exchange.client().name(), exchange.streaming(),
                 finalCounts.promptTokens(), finalCounts.completionTokens(), finalCounts.totalTokens(),
                 (end - upstreamStartedNanos) / 1_000_000.0, exchange.responseHeader("x-ms-region"),

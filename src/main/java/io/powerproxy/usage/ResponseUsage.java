@@ -35,7 +35,11 @@ public final class ResponseUsage {
      * @return the counts, with the model the body names, else {@code modelHint}
      */
     public static Counts of(byte[] body, JsonNode request, Operation operation, String modelHint) {
-        JsonNode answer = parseObject(body);
+        return of(parseObject(body), request, operation, modelHint);
+    }
+
+    /** Counts an answer already parsed (or, for one too large to hold, its top-level fields); null counts zero. */
+    static Counts of(JsonNode answer, JsonNode request, Operation operation, String modelHint) {
         if (answer == null) {
             return none(modelHint);
         }

@@ -105,8 +105,12 @@ class ErrorPathsTest {
 
     @Test
     void aBinaryAnswerThatBreaksOffIsNotPassedOnAsComplete() throws Exception {
-        azure.stubFor(any(anyUrl()).willReturn(aResponse().withFault(Fault.MALFORMED_RESPONSE_CHUNK)));
-        try (ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()))) {
+        // 100 of the 1000 bytes announced; one that breaks off before its first byte gets a 502 instead (see
+        // UpstreamClosesWithoutAnswerTest).
+        String head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n"
+                + "x".repeat(100);
+        try (BrokenUpstream upstream = BrokenUpstream.start(head);
+                ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(upstream.url()))) {
             HttpRequest request = proxy.request(CHAT).header("api-key", Configs.TEAM_A_KEY)
                     .POST(HttpRequest.BodyPublishers.ofString("{}")).build();
 
