@@ -90,7 +90,7 @@ class ShutdownTest {
 
     @Test
     void aStreamInFlightAtSigtermFinishesWithinTheGraceWhileNewConnectionsAreRefused() throws Exception {
-        try (ScriptedSseUpstream upstream = ScriptedSseUpstream.start(chunks(8), Duration.ofMillis(250), Duration.ZERO);
+        try (ScriptedSseUpstream upstream = ScriptedSseUpstream.start(chunks(20), Duration.ofMillis(250), Duration.ZERO);
                 ProxyProcess proxy = ProxyProcess.start(Map.of("POWERPROXY_SHUTDOWN_GRACE", "20"),
                         "--config-file", config(upstream.baseUrl()).toString())) {
             HttpResponse<InputStream> stream = client.send(streamRequest(proxy), HttpResponse.BodyHandlers.ofInputStream());
@@ -103,17 +103,17 @@ class ShutdownTest {
                 long signalled = System.nanoTime();
                 proxy.sigterm();
                 proxy.awaitLine("stopping: waiting up to 20 s for 1 requests in flight", Duration.ofSeconds(30));
-                assertThrows(ConnectException.class, () -> new Socket(InetAddress.getLoopbackAddress(), proxy.port()),
-                        "the proxy stopped accepting connections");
+                awaitRefused(proxy.port());
 
                 received = first + new String(body.readAllBytes(), UTF_8);
                 int exit = proxy.awaitExit(Duration.ofSeconds(60));
-                System.out.println("SIGTERM to exit with a 2 s stream in flight: "
-                        + Duration.ofNanos(System.nanoTime() - signalled).toMillis() + " ms");
+                System.out.println("SIGTERM to exit with a 5 s stream in flight: "
+                        + Duration.ofNanos(System.nanoTime() - signalled).toMillis() + " ms; "
+                        + proxy.awaitLine("stopped (", Duration.ofSeconds(10)));
                 assertEquals(0, exit, proxy.tail());
             }
 
-            assertTrue(received.contains("word7") && received.contains("data: [DONE]"), "the whole stream:\n" + received);
+            assertTrue(received.contains("word19") && received.contains("data: [DONE]"), "the whole stream:\n" + received);
             String csv = csvText();
             assertTrue(csv.lines().anyMatch(row -> row.contains(id) && row.contains(",200,")),
                     "the finished stream's usage row, status 200, was flushed:\n" + csv);
@@ -144,6 +144,8 @@ class ShutdownTest {
                 }
             }
             int exit = proxy.awaitExit(Duration.ofSeconds(60));
+            System.out.println("SIGTERM with a stream that outlasts the grace of 1 s: "
+                    + proxy.awaitLine("stopped (", Duration.ofSeconds(10)));
 
             assertEquals(0, exit, proxy.tail());
             assertFalse(received.contains("[DONE]"), "the stream was cut off");
@@ -243,6 +245,19 @@ class ShutdownTest {
         }
         events.add("data: [DONE]\n\n");
         return events;
+    }
+
+    /** Waits until connecting to the port is refused (the listening socket is closed), at most 30 s. */
+    private static void awaitRefused(int port) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            try (Socket accepted = new Socket(InetAddress.getLoopbackAddress(), port)) {
+                assertTrue(System.nanoTime() < deadline, "the proxy still accepts connections 30 s after SIGTERM");
+            } catch (ConnectException refused) {
+                return;
+            }
+            Thread.sleep(20);
+        }
     }
 
     /** Reads byte by byte until the text read ends with {@code end} (or the stream ends). */

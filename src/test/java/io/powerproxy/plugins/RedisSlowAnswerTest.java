@@ -95,8 +95,8 @@ class RedisSlowAnswerTest {
             assertEquals(200, replica.chat());
             replica.recorder().await(1, Duration.ofSeconds(10));
 
-            // Redis answers nobody for 300 ms, as on a machine whose cores are busy elsewhere.
-            admin.clientPause(300);
+            // Redis answers nobody for 600 ms, less than the default timeout, as on a machine whose cores are busy.
+            admin.clientPause(600);
             List<Future<Integer>> during = new ArrayList<>();
             try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
                 for (int i = 0; i < 5; i++) {
@@ -119,13 +119,15 @@ class RedisSlowAnswerTest {
         try (LogCapture log = LogCapture.of(FailoverTokenBudgets.class);
                 RedisServer redis = RedisServer.start();
                 Jedis admin = redis.client();
-                Replica replica = replica(config(redis.port(), "redis_timeout_ms: 200\nredis_fail_mode: closed"))) {
+                Replica replica = replica(config(redis.port(), "redis_timeout_ms: 300\nredis_fail_mode: closed"))) {
             assertEquals(200, replica.chat());
             replica.recorder().await(1, Duration.ofSeconds(10));
 
-            // Longer than the timeout: the budget check of the next request times out.
-            admin.clientPause(350);
+            // Far longer than the timeout: the next request's budget check and update both time out, two failures.
+            admin.clientPause(2_000);
+            long started = System.nanoTime();
             assertEquals(200, replica.chat(), "served from the replica's own count, even in fail mode closed");
+            assertTrue(System.nanoTime() - started >= Duration.ofMillis(300).toNanos(), "the check waited for Redis");
             replica.recorder().await(2, Duration.ofSeconds(10));
 
             assertEquals(204, replica.readiness().statusCode());
