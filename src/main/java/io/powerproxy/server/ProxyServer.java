@@ -143,10 +143,10 @@ public final class ProxyServer implements AutoCloseable {
     public void stop(Duration grace) {
         // HttpServer.stop(delay) closes the listening socket at once, then waits up to the delay for the exchanges
         // the JDK counts. That count never reaches zero after a response aborted by an exception (the proxy cuts
-        // broken streams that way), and before JDK 22 (and some 21 updates) stop waits the whole delay even when
-        // nothing runs. So the proxy waits on its own count and ends that wait with stop(0), which on every JDK
-        // since 21 releases the first call (the latch counted down, or the finished flag polled every 200 ms) and
-        // closes every connection left.
+        // broken streams that way), and before JDK 25 (JDK-8304065, also backported to later 21 updates) stop waits
+        // the whole delay even when nothing runs. So the proxy waits on its own count and ends that wait with
+        // stop(0), which on every JDK since 21 releases the first call (the latch counted down, or the finished
+        // flag polled every 200 ms) and closes every connection left.
         Thread stopAccepting = Thread.ofPlatform().name("powerproxy-stop-accepting")
                 .start(() -> server.stop((int) Math.min(Integer.MAX_VALUE, grace.toSeconds() + 1)));
         try {
