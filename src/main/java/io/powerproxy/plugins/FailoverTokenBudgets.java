@@ -72,8 +72,11 @@ final class FailoverTokenBudgets implements TokenBudgets {
      */
     FailoverTokenBudgets checkInBackground(int attempts) {
         Thread.ofVirtual().name("powerproxy-budgets-check").start(() -> {
-            for (int i = 0; i < attempts && !probe(Permit.CALL) && !breaker.isOpen(); i++) {
-                // Each failure counts towards opening the breaker.
+            // Each failure counts towards opening the breaker, as a request's would.
+            for (int attempt = 1; attempt <= attempts; attempt++) {
+                if (probe(Permit.CALL) || breaker.isOpen()) {
+                    return;
+                }
             }
         });
         return this;
