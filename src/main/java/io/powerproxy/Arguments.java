@@ -1,5 +1,7 @@
 package io.powerproxy;
 
+import java.time.Duration;
+
 /**
  * The parsed command line (§1), compatible with the Python original's options.
  *
@@ -9,10 +11,16 @@ package io.powerproxy;
  * @param port the port to listen on
  * @param validate whether to only check the config
  * @param help whether to print the usage
+ * @param shutdownGrace the {@code --shutdown-grace} period, or null when not given
  */
-record Arguments(String configFile, String configEnvVar, String host, int port, boolean validate, boolean help) {
+record Arguments(String configFile, String configEnvVar, String host, int port, boolean validate, boolean help,
+        Duration shutdownGrace) {
 
     static final int DEFAULT_PORT = 8080;
+    /** Below Kubernetes' default termination grace (30 s), leaving time to flush the usage sinks. */
+    static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(25);
+    static final String SHUTDOWN_GRACE_ENV = "POWERPROXY_SHUTDOWN_GRACE";
+    static final int MAX_SHUTDOWN_GRACE_SECONDS = 3600;
 
     /** Parses the arguments; throws IllegalArgumentException with what is wrong. */
     static Arguments parse(String[] args) {
@@ -22,6 +30,7 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
         int port = DEFAULT_PORT;
         boolean validate = false;
         boolean help = false;
+        Duration shutdownGrace = null;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             switch (arg) {
@@ -29,6 +38,7 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
                 case "--config-env-var" -> configEnvVar = value(args, ++i, arg);
                 case "--host" -> host = value(args, ++i, arg);
                 case "--port" -> port = port(value(args, ++i, arg));
+                case "--shutdown-grace" -> shutdownGrace = shutdownGrace(value(args, ++i, arg), arg);
                 case "--validate" -> validate = true;
                 case "--help", "-h" -> help = true;
                 default -> throw new IllegalArgumentException("unknown argument '" + arg + "'");
@@ -37,7 +47,7 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
         if (configFile != null && configEnvVar != null) {
             throw new IllegalArgumentException("give either --config-file or --config-env-var, not both");
         }
-        return new Arguments(configFile, configEnvVar, host, port, validate, help);
+        return new Arguments(configFile, configEnvVar, host, port, validate, help, shutdownGrace);
     }
 
     private static String value(String[] args, int i, String option) {
@@ -45,6 +55,32 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
             throw new IllegalArgumentException(option + " needs a value");
         }
         return args[i];
+    }
+
+    /**
+     * The grace period to use: {@code --shutdown-grace}, else the {@value #SHUTDOWN_GRACE_ENV} environment variable,
+     * else {@link #DEFAULT_SHUTDOWN_GRACE}; throws IllegalArgumentException naming the setting when it is not valid.
+     */
+    Duration shutdownGrace(java.util.Map<String, String> env) {
+        if (shutdownGrace != null) {
+            return shutdownGrace;
+        }
+        String configured = env.get(SHUTDOWN_GRACE_ENV);
+        return configured == null || configured.isBlank() ? DEFAULT_SHUTDOWN_GRACE
+                : shutdownGrace(configured, "the environment variable " + SHUTDOWN_GRACE_ENV);
+    }
+
+    private static Duration shutdownGrace(String value, String setting) {
+        try {
+            int seconds = Integer.parseInt(value.strip());
+            if (seconds < 0 || seconds > MAX_SHUTDOWN_GRACE_SECONDS) {
+                throw new NumberFormatException();
+            }
+            return Duration.ofSeconds(seconds);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(setting + " must be a whole number of seconds from 0 to "
+                    + MAX_SHUTDOWN_GRACE_SECONDS + ", got '" + value + "'");
+        }
     }
 
     private static int port(String value) {

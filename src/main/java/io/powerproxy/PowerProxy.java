@@ -38,15 +38,17 @@ public final class PowerProxy {
 
     static final int EXIT_INVALID_CONFIG = 1;
     static final int EXIT_USAGE = 2;
-    static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(30);
 
     private static final String USAGE = """
-            usage: java -jar powerproxy.jar [--config-file PATH | --config-env-var NAME] [--port N] [--host ADDRESS] [--validate]
+            usage: java -jar powerproxy.jar [--config-file PATH | --config-env-var NAME] [--port N] [--host ADDRESS]
+                                            [--shutdown-grace SECONDS] [--validate]
               --config-file PATH     read the YAML config from a file
               --config-env-var NAME  read the YAML config from this environment variable
                                      (without either, from POWERPROXY_CONFIG_STRING)
               --port N               port to listen on (default 8080)
               --host ADDRESS         address to listen on (default 0.0.0.0)
+              --shutdown-grace S     on SIGTERM, wait at most S seconds (0 to 3600) for requests in flight
+                                     (default 25, or POWERPROXY_SHUTDOWN_GRACE)
               --validate             check the config and exit: 0 when valid, 1 with every problem listed
             """;
 
@@ -65,8 +67,10 @@ public final class PowerProxy {
     /** Runs the command line; returns the exit code, or blocks until shutdown when the proxy started. */
     static int run(String[] args, Map<String, String> env, PrintStream out, PrintStream err) {
         Arguments arguments;
+        Duration shutdownGrace;
         try {
             arguments = Arguments.parse(args);
+            shutdownGrace = arguments.shutdownGrace(env);
         } catch (IllegalArgumentException e) {
             err.println("error: " + e.getMessage());
             err.print(USAGE);
@@ -105,10 +109,11 @@ public final class PowerProxy {
             out.println("The configuration from " + text.get().origin() + " is valid.");
             return 0;
         }
-        return serve(config, arguments, text.get().origin(), pipeline, out);
+        return serve(config, arguments, shutdownGrace, text.get().origin(), pipeline, out);
     }
 
-    private static int serve(ProxyConfig config, Arguments arguments, String origin, Pipeline pipeline, PrintStream out) {
+    private static int serve(ProxyConfig config, Arguments arguments, Duration shutdownGrace, String origin,
+            Pipeline pipeline, PrintStream out) {
         Logger log = LoggerFactory.getLogger(PowerProxy.class);
         long started = System.nanoTime();
         out.println("PowerProxy for Azure OpenAI " + version() + " (Java " + Runtime.version() + ")");
@@ -131,7 +136,7 @@ public final class PowerProxy {
         CountDownLatch stopRequested = new CountDownLatch(1);
         onSignals(stopRequested::countDown);
         // Any other way the JVM ends (System.exit elsewhere, SIGHUP) still stops the server gracefully.
-        Thread hook = new Thread(() -> server.stop(SHUTDOWN_GRACE), "powerproxy-shutdown");
+        Thread hook = new Thread(() -> server.stop(shutdownGrace), "powerproxy-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         log.info("ready on port {} ({} ms since the process started)", server.port(), millisSinceProcessStart(started));
         try {
@@ -139,10 +144,12 @@ public final class PowerProxy {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        log.info("stopping: waiting up to {} s for requests in flight", SHUTDOWN_GRACE.toSeconds());
+        long stopping = System.nanoTime();
+        log.info("stopping: waiting up to {} s for {} requests in flight", shutdownGrace.toSeconds(),
+                server.requestsInFlight());
         Runtime.getRuntime().removeShutdownHook(hook);
-        server.stop(SHUTDOWN_GRACE);
-        log.info("stopped");
+        server.stop(shutdownGrace);
+        log.info("stopped ({} ms after the signal)", (System.nanoTime() - stopping) / 1_000_000);
         return 0;
     }
 

@@ -17,9 +17,12 @@ import org.slf4j.LoggerFactory;
  *   <li>Every update goes to both stores, so the local view is warm when the shared store fails. A check reads the
  *       shared store and answers the larger of both counts, so a store that lost its data (a restart) cannot give a
  *       replica more than it knows it used itself.</li>
- *   <li>A failed call opens a {@link CircuitBreaker}: for a while (1 s) no request calls the shared store, so none
- *       pays its timeout; then the next request starts one background probe ({@code PING}), and while that runs
- *       requests still skip the store. When the probe succeeds, requests use the shared store again.</li>
+ *   <li>A few failed calls in a row (three by default; a successful call starts the count again) open a
+ *       {@link CircuitBreaker}: for a while (1 s) no request calls the shared store, so none pays its timeout; then
+ *       the next request starts one background probe ({@code PING}), and while that runs requests still skip the
+ *       store. When the probe succeeds, requests use the shared store again. A request whose own call failed while
+ *       the breaker stayed closed is answered from this replica's count, in either fail mode: one slow answer is
+ *       not an outage.</li>
  *   <li>While the store is down, {@link FailMode#OPEN} answers checks from this replica's own count (so with N
  *       replicas a client may get up to N budgets), and {@link FailMode#CLOSED} throws
  *       {@link StoreUnavailableException}, which {@link LimitUsage} turns into 503. Updates never throw.</li>
@@ -63,9 +66,19 @@ final class FailoverTokenBudgets implements TokenBudgets {
         return new FailoverTokenBudgets(shared, address, failMode, breaker, epochMillis);
     }
 
-    /** Checks the shared store once in the background, so that a wrong password or no Redis shows at start-up. */
-    FailoverTokenBudgets checkInBackground() {
-        Thread.ofVirtual().name("powerproxy-budgets-check").start(() -> probe(Permit.CALL));
+    /**
+     * Checks the shared store in the background, so that a wrong password or no Redis shows at start-up: up to
+     * {@code attempts} times while it fails, as many as open the breaker.
+     */
+    FailoverTokenBudgets checkInBackground(int attempts) {
+        Thread.ofVirtual().name("powerproxy-budgets-check").start(() -> {
+            // Each failure counts towards opening the breaker, as a request's would.
+            for (int attempt = 1; attempt <= attempts; attempt++) {
+                if (probe(Permit.CALL) || breaker.isOpen()) {
+                    return;
+                }
+            }
+        });
         return this;
     }
 
@@ -75,14 +88,16 @@ final class FailoverTokenBudgets implements TokenBudgets {
         Permit permit = breaker.permit();
         if (permit == Permit.CALL) {
             try {
-                return Math.max(shared.used(client, deployment, minute), own);
+                long used = Math.max(shared.used(client, deployment, minute), own);
+                breaker.succeeded(permit);
+                return used;
             } catch (RuntimeException e) {
                 failed(permit, e);
             }
         } else if (permit == Permit.TRIAL) {
             probeInBackground();
         }
-        if (failMode == FailMode.CLOSED) {
+        if (failMode == FailMode.CLOSED && breaker.isOpen()) {
             String problem = problem();
             throw new StoreUnavailableException(problem != null ? problem : address + " unavailable", null);
         }
@@ -96,6 +111,7 @@ final class FailoverTokenBudgets implements TokenBudgets {
         if (permit == Permit.CALL) {
             try {
                 shared.add(client, deployment, minute, tokens);
+                breaker.succeeded(permit);
             } catch (RuntimeException e) {
                 failed(permit, e);
             }
@@ -129,7 +145,8 @@ final class FailoverTokenBudgets implements TokenBudgets {
         }
     }
 
-    private void probe(Permit permit) {
+    /** Calls the shared store once; true when it answered. */
+    private boolean probe(Permit permit) {
         try {
             shared.check();
             // Read before the breaker closes: a new outage that starts right after must not be cleared below.
@@ -141,8 +158,10 @@ final class FailoverTokenBudgets implements TokenBudgets {
                 // After the log line, so that whoever sees readiness recover also finds the line.
                 outage.compareAndSet(ended, null);
             }
+            return true;
         } catch (RuntimeException e) {
             failed(permit, e);
+            return false;
         }
     }
 
@@ -157,8 +176,10 @@ final class FailoverTokenBudgets implements TokenBudgets {
                             ? "keeps budgets per replica"
                             : "refuses requests that need a budget with 503");
             outage.set(new Outage(epochMillis.getAsLong(), reason));
-        } else {
+        } else if (breaker.isOpen()) {
             LOG.debug("{} still unavailable: {}", address, reason);
+        } else {
+            LOG.debug("{} call failed, not yet taken for an outage: {}", address, reason);
         }
     }
 }

@@ -115,8 +115,8 @@ public final class LimitUsage implements Plugin {
         LOG.info("LimitUsage shares budgets through {} (TLS {}, timeout {} ms, fail mode {})", redis.address(),
                 redis.ssl() ? "on" : "off", redis.timeoutMillis(), redis.failMode().name().toLowerCase(Locale.ROOT));
         return FailoverTokenBudgets.create(RedisTokenBudgets.create(redis, options), redis.address(), redis.failMode(),
-                CircuitBreaker.create(options.breakerOpenFor(), options.monotonicMillis()), epochMillis)
-                .checkInBackground();
+                CircuitBreaker.create(options.breakerOpenFor(), options.breakerFailuresToOpen(), options.monotonicMillis()),
+                epochMillis).checkInBackground(options.breakerFailuresToOpen());
     }
 
     private static Budget budget(ClientConfig client, List<String> problems) {

@@ -28,7 +28,7 @@ import redis.clients.jedis.exceptions.JedisNoScriptException;
  * Token budgets in Redis, shared by every replica: one counter per client, deployment and minute, read with one
  * {@code GET} and raised atomically with one script call ({@code INCRBY} then {@code PEXPIRE}), so each check and each
  * update is one round trip. Every failure is thrown as a {@link TokenBudgets.StoreUnavailableException} whose message
- * says what went wrong (e.g. {@code no answer within 50 ms (redis_timeout_ms)}); {@link FailoverTokenBudgets} decides
+ * says what went wrong (e.g. {@code no answer within 1000 ms (redis_timeout_ms)}); {@link FailoverTokenBudgets} decides
  * what requests get then.
  *
  * <p>Keys are {@code powerproxy:tpm:<client>:<deployment>:<minute>}, the minute counted since the epoch (UTC), e.g.

@@ -252,7 +252,9 @@ final class ProxyHandler implements HttpHandler {
         Balancer balancer = upstream.balancer();
         accounting.attemptStarted();
         try {
-            return upstream.client().send(target, request);
+            HttpResponse<InputStream> response = upstream.client().send(target, request);
+            balancer.answered(target, requested);
+            return response;
         } catch (HttpConnectTimeoutException e) {
             balancer.blockUnreachable(target.endpoint(), "could not be connected to within "
                     + target.endpoint().config().timeouts().connect().toMillis() + " ms");

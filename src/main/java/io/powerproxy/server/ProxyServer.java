@@ -16,8 +16,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** The running proxy: a JDK {@link HttpServer} on virtual threads in front of the configured upstreams. */
 public final class ProxyServer implements AutoCloseable {
@@ -27,8 +28,14 @@ public final class ProxyServer implements AutoCloseable {
     /** Bytes of the JDK HttpClient's read buffer per upstream connection (the JDK's default is 16 KiB). */
     static final int UPSTREAM_READ_BUFFER = 8 * 1024;
 
-    /** How long handlers may take, after the server stopped, to hand over their usage records. */
-    private static final Duration HANDLERS_FINISHING = Duration.ofSeconds(5);
+    /**
+     * How long requests cut off at the end of the grace get to notice it and hand over their usage records (a write
+     * to the closed connection fails at once, and an interrupt ends a wait on a silent upstream; a busy machine can
+     * still take seconds to schedule them).
+     */
+    private static final Duration CUT_OFF_REQUESTS_FINISHING = Duration.ofSeconds(3);
+
+    private static final Logger LOG = LoggerFactory.getLogger(ProxyServer.class);
 
     private final HttpServer server;
     private final ExecutorService executor;
@@ -36,10 +43,12 @@ public final class ProxyServer implements AutoCloseable {
     private final IdleTimeout idleTimeout;
     private final Pipeline pipeline;
     private final BodyMemory bodyMemory;
+    private final RequestsInFlight inFlight;
 
     private ProxyServer(HttpServer server, ExecutorService executor, UpstreamClient upstreamClient,
-            IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory) {
+            IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory, RequestsInFlight inFlight) {
         this.server = server;
+        this.inFlight = inFlight;
         this.bodyMemory = bodyMemory;
         this.executor = executor;
         this.upstreamClient = upstreamClient;
@@ -73,11 +82,12 @@ public final class ProxyServer implements AutoCloseable {
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         server.setExecutor(executor);
         BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
+        RequestsInFlight inFlight = new RequestsInFlight();
         server.createContext("/", new ProxyHandler(ClientIdentifier.of(config.clients()), pipeline, upstream, idleTimeout,
-                bodyMemory));
-        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline));
+                bodyMemory)).getFilters().add(inFlight);
+        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline)).getFilters().add(inFlight);
         server.start();
-        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory);
+        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, inFlight);
     }
 
     /**
@@ -121,22 +131,43 @@ public final class ProxyServer implements AutoCloseable {
         return server.getAddress().getPort();
     }
 
+    /** How many requests are being handled now. */
+    public int requestsInFlight() {
+        return inFlight.count();
+    }
+
     /**
-     * Stops accepting, lets requests and streams in flight finish for at most {@code grace}, then flushes and
-     * closes the plugins.
+     * Stops accepting, lets requests and streams in flight finish for at most {@code grace}, cuts off those still
+     * running then, and flushes and closes the plugins. Returns as soon as the last request has ended.
      */
     public void stop(Duration grace) {
-        server.stop((int) Math.max(0, Math.min(Integer.MAX_VALUE, grace.toSeconds())));
-        // A handler finishes its usage record after its exchange is closed: let those end before the sinks close.
-        executor.shutdown();
+        // HttpServer.stop(delay) closes the listening socket at once, then waits up to the delay for the exchanges
+        // the JDK counts. That count never reaches zero after a response aborted by an exception (the proxy cuts
+        // broken streams that way), and before JDK 25 (JDK-8304065, also backported to later 21 updates) stop waits
+        // the whole delay even when nothing runs. So the proxy waits on its own count and ends that wait with
+        // stop(0), which on every JDK since 21 releases the first call (the latch counted down, or the finished
+        // flag polled every 200 ms) and closes every connection left.
+        Thread stopAccepting = Thread.ofPlatform().name("powerproxy-stop-accepting")
+                .start(() -> server.stop((int) Math.min(Integer.MAX_VALUE, grace.toSeconds() + 1)));
         try {
-            if (!executor.awaitTermination(HANDLERS_FINISHING.toMillis(), TimeUnit.MILLISECONDS)) {
-                executor.shutdownNow();
+            if (!inFlight.awaitNone(grace)) {
+                LOG.warn("{} requests still running after the grace of {} s: cutting them off", inFlight.count(),
+                        grace.toSeconds());
+            }
+            server.stop(0);
+            stopAccepting.join();
+            // A request waiting on a silent upstream would see its closed client connection only when it next
+            // writes, which can be minutes away.
+            executor.shutdownNow();
+            if (!inFlight.awaitNone(CUT_OFF_REQUESTS_FINISHING)) {
+                LOG.warn("{} requests did not end within {} s of being cut off; their usage is not recorded",
+                        inFlight.count(), CUT_OFF_REQUESTS_FINISHING.toSeconds());
             }
         } catch (InterruptedException e) {
-            executor.shutdownNow();
+            server.stop(0);
             Thread.currentThread().interrupt();
         }
+        executor.shutdownNow();
         idleTimeout.close();
         upstreamClient.close();
         pipeline.close();

@@ -15,7 +15,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import java.util.random.RandomGenerator;
 import org.slf4j.Logger;
@@ -34,8 +33,14 @@ import org.slf4j.LoggerFactory;
  * config order, and skip nothing: objects such as files live on one endpoint, so these requests should keep
  * finding the same one.
  *
- * <p>State is lock-free: each target's blocked-until is an {@link AtomicLong} in the target, each endpoint's
- * requests in flight a {@link java.util.concurrent.Semaphore}. Times come from an injected millisecond clock.
+ * <p>Blocks: an answer of 408, 429 or 5xx blocks its target for as long as its headers say. A network fault blocks
+ * in proportion to how often it repeats: the first connect failure or timeout for {@link FaultBlock#FIRST_FAULT},
+ * each one in a row after it twice as long, up to {@link RetryAfter#DEFAULT}, and an answer starts the count again.
+ * A burst of requests that all fail at once is one fault: those that end while the block runs do not lengthen it.
+ *
+ * <p>State is lock-free: each target's block is a {@link FaultBlock} (one record swapped with compare-and-set),
+ * each endpoint's requests in flight a {@link java.util.concurrent.Semaphore}. Times come from an injected
+ * millisecond clock.
  */
 public final class Balancer {
 
@@ -80,7 +85,7 @@ public final class Balancer {
     public static Balancer create(List<EndpointConfig> configs, LongSupplier clockMillis, RandomGenerator random) {
         List<Endpoint> endpoints = new ArrayList<>();
         Set<String> names = new LinkedHashSet<>();
-        Map<String, AtomicLong> unreachableByOrigin = new HashMap<>();
+        Map<String, FaultBlock> unreachableByOrigin = new HashMap<>();
         for (EndpointConfig config : configs) {
             endpoints.add(Endpoint.of(config, unreachableByOrigin));
             config.virtualDeployments().forEach(vd -> names.add(vd.name()));
@@ -224,7 +229,7 @@ public final class Balancer {
     /** Whether the target may not be tried now for that deployment. */
     public boolean isBlocked(Target target, String deployment) {
         long now = clock.getAsLong();
-        return target.blockedUntil(deployment) > now || target.endpoint().unreachableUntil().get() > now;
+        return target.blockedUntil(deployment) > now || target.endpoint().unreachable().until() > now;
     }
 
     /** Blocks a target that answered 429, 408 or 5xx, for as long as the answer's headers say (§5). */
@@ -236,19 +241,49 @@ public final class Balancer {
         return duration;
     }
 
-    /** Blocks a target whose answer did not arrive in time, for the default duration. */
+    /**
+     * Blocks a target whose answer did not arrive in time: for a second the first time, twice as long for each
+     * timeout in a row, at most {@link RetryAfter#DEFAULT}; one that ends while the target is blocked adds nothing.
+     *
+     * @return how long the target stays blocked from now on
+     */
     public Duration blockTimedOut(Target target, String deployment, String what) {
         long now = clock.getAsLong();
-        target.blockUntil(deployment, now + RetryAfter.DEFAULT.toMillis(), now);
-        log(target.describe(), what, RetryAfter.DEFAULT);
-        return RetryAfter.DEFAULT;
+        FaultBlock.Fault fault = target.faults(deployment, now).fault(now, RetryAfter.DEFAULT);
+        log(target.describe(), what, fault);
+        return fault.blockedFor();
     }
 
-    /** Blocks a whole endpoint that could not be connected to (connection refused, DNS, TLS), for the default duration. */
+    /**
+     * Blocks a whole endpoint that could not be connected to (connection refused, DNS, TLS, connect timeout), and with
+     * it every endpoint on the same host: as {@link #blockTimedOut}, a second the first time, doubling for each
+     * failure in a row, at most {@link RetryAfter#DEFAULT}.
+     *
+     * @return how long the endpoint stays blocked from now on
+     */
     public Duration blockUnreachable(Endpoint endpoint, String what) {
-        endpoint.unreachableUntil().accumulateAndGet(clock.getAsLong() + RetryAfter.DEFAULT.toMillis(), Math::max);
-        log(endpoint.name(), what, RetryAfter.DEFAULT);
-        return RetryAfter.DEFAULT;
+        FaultBlock.Fault fault = endpoint.unreachable().fault(clock.getAsLong(), RetryAfter.DEFAULT);
+        log(endpoint.name(), what, fault);
+        return fault.blockedFor();
+    }
+
+    /**
+     * The target answered (whatever the status): its host is reachable and it answers in time, so the next network
+     * fault of either counts as the first again. Blocks already running stay.
+     */
+    public void answered(Target target, String deployment) {
+        target.endpoint().unreachable().answered();
+        target.answered(deployment);
+    }
+
+    private static void log(String target, String what, FaultBlock.Fault fault) {
+        if (fault.counted()) {
+            LOG.info("{} {}: blocked for {} ms (network fault {} in a row); trying the next target", target, what,
+                    fault.blockedFor().toMillis(), fault.faultsInARow());
+        } else {
+            LOG.info("{} {}: blocked already, for another {} ms, since an earlier fault; trying the next target", target,
+                    what, fault.blockedFor().toMillis());
+        }
     }
 
     private static void log(String target, String what, Duration duration) {
@@ -283,7 +318,7 @@ public final class Balancer {
         long now = clock.getAsLong();
         long earliest = Long.MAX_VALUE;
         for (Target target : allTargets(deployment, tried)) {
-            long until = Math.max(target.blockedUntil(deployment), target.endpoint().unreachableUntil().get());
+            long until = Math.max(target.blockedUntil(deployment), target.endpoint().unreachable().until());
             if (until > now) {
                 earliest = Math.min(earliest, until - now);
             }

@@ -7,7 +7,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * An Azure OpenAI endpoint at run time: its configuration, where its requests go, and its shared state: the
@@ -23,14 +22,14 @@ public final class Endpoint {
     private final String basePath;
     private final HttpClient.Version version;
     private final Semaphore permits;
-    private final AtomicLong unreachableUntil;
-    private final ConcurrentHashMap<String, AtomicLong> deploymentBlocks = new ConcurrentHashMap<>();
+    private final FaultBlock unreachable;
+    private final ConcurrentHashMap<String, FaultBlock> deploymentBlocks = new ConcurrentHashMap<>();
 
-    private Endpoint(EndpointConfig config, String origin, AtomicLong unreachableUntil) {
+    private Endpoint(EndpointConfig config, String origin, FaultBlock unreachable) {
         this.config = config;
         URI url = config.url();
         this.origin = origin;
-        this.unreachableUntil = unreachableUntil;
+        this.unreachable = unreachable;
         String path = url.getRawPath() == null ? "" : url.getRawPath();
         this.basePath = path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
         // Plain-http upstreams (tests, local mocks) would get an h2c upgrade attempt otherwise.
@@ -43,13 +42,13 @@ public final class Endpoint {
      * ({@code unreachableByOrigin} maps origins to it): a host that refuses connections refuses them for every
      * entry that names it, for example the PTU and pay-as-you-go entries of one resource.
      */
-    static Endpoint of(EndpointConfig config, Map<String, AtomicLong> unreachableByOrigin) {
+    static Endpoint of(EndpointConfig config, Map<String, FaultBlock> unreachableByOrigin) {
         if (!config.url().isAbsolute() || config.url().getRawAuthority() == null) {
             throw new IllegalArgumentException(config.path() + ".url is not an absolute URL");
         }
         String origin = config.url().getScheme() + "://" + config.url().getRawAuthority();
-        AtomicLong unreachable = unreachableByOrigin.computeIfAbsent(origin.toLowerCase(Locale.ROOT),
-                key -> new AtomicLong(Long.MIN_VALUE));
+        FaultBlock unreachable = unreachableByOrigin.computeIfAbsent(origin.toLowerCase(Locale.ROOT),
+                key -> new FaultBlock());
         return new Endpoint(config, origin, unreachable);
     }
 
@@ -94,30 +93,36 @@ public final class Endpoint {
     }
 
     /**
-     * Until when (balancer clock, ms) the endpoint as a whole is blocked: it, or another endpoint on the same host,
-     * could not be connected to.
+     * The block of the endpoint as a whole: it, or another endpoint on the same host, could not be connected to.
      */
-    AtomicLong unreachableUntil() {
-        return unreachableUntil;
+    FaultBlock unreachable() {
+        return unreachable;
     }
 
     /** Until when (balancer clock, ms) a deployment requested as-is at this endpoint is blocked; looks only. */
     long deploymentBlockedUntil(String deployment) {
-        AtomicLong until = deploymentBlocks.get(deployment == null ? "" : deployment);
-        return until == null ? Long.MIN_VALUE : until.get();
+        FaultBlock block = deploymentBlocks.get(deployment == null ? "" : deployment);
+        return block == null ? Long.MIN_VALUE : block.until();
     }
 
     /**
-     * Blocks a deployment requested as-is at this endpoint until {@code until}, unless it is blocked longer already.
-     * Clients choose deployment names, so only names that were blocked get an entry, and entries whose block has
-     * ended are dropped once there are many: the map cannot grow without bound.
+     * The block of a deployment requested as-is at this endpoint, made on its first use. Clients choose deployment
+     * names, so only names that were blocked get an entry, and entries whose block has ended are dropped once there
+     * are many: the map cannot grow without bound.
      */
-    void blockDeployment(String deployment, long until, long now) {
+    FaultBlock deploymentBlock(String deployment, long now) {
         if (deploymentBlocks.size() >= MANY_BLOCKED_DEPLOYMENTS) {
-            deploymentBlocks.values().removeIf(blocked -> blocked.get() <= now);
+            deploymentBlocks.values().removeIf(blocked -> blocked.until() <= now);
         }
-        deploymentBlocks.computeIfAbsent(deployment == null ? "" : deployment, k -> new AtomicLong(Long.MIN_VALUE))
-                .accumulateAndGet(until, Math::max);
+        return deploymentBlocks.computeIfAbsent(deployment == null ? "" : deployment, k -> new FaultBlock());
+    }
+
+    /** An answer for a deployment requested as-is arrived: its next timeout counts as the first again. */
+    void deploymentAnswered(String deployment) {
+        FaultBlock block = deploymentBlocks.get(deployment == null ? "" : deployment);
+        if (block != null) {
+            block.answered();
+        }
     }
 
     /** How many deployment names have a block entry, for tests of the bound. */

@@ -1,7 +1,6 @@
 package io.powerproxy.upstream;
 
 import io.powerproxy.config.StandinConfig;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Where one attempt of a request goes: a whole endpoint, which serves any deployment under the name asked for,
@@ -32,6 +31,12 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
     /** Blocks this target for that deployment until {@code until} (balancer clock, ms), unless blocked longer. */
     void blockUntil(String deployment, long until, long now);
 
+    /** The block of this target for that deployment, which counts its timeouts in a row. */
+    FaultBlock faults(String deployment, long now);
+
+    /** An answer for that deployment arrived: its next timeout counts as the first again. */
+    void answered(String deployment);
+
     /** An endpoint without virtual deployments: requests keep their deployment name. */
     record WholeEndpoint(Endpoint endpoint) implements Target {
         @Override
@@ -61,16 +66,26 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
 
         @Override
         public void blockUntil(String deployment, long until, long now) {
-            endpoint.blockDeployment(deployment, until, now);
+            endpoint.deploymentBlock(deployment, now).blockUntil(until);
+        }
+
+        @Override
+        public FaultBlock faults(String deployment, long now) {
+            return endpoint.deploymentBlock(deployment, now);
+        }
+
+        @Override
+        public void answered(String deployment) {
+            endpoint.deploymentAnswered(deployment);
         }
     }
 
     /** A stand-in deployment of a virtual deployment at an endpoint: requests are rewritten to its name. */
-    record Standin(Endpoint endpoint, String virtualDeployment, StandinConfig standin, AtomicLong blocked)
+    record Standin(Endpoint endpoint, String virtualDeployment, StandinConfig standin, FaultBlock blocked)
             implements Target {
 
         Standin(Endpoint endpoint, String virtualDeployment, StandinConfig standin) {
-            this(endpoint, virtualDeployment, standin, new AtomicLong(Long.MIN_VALUE));
+            this(endpoint, virtualDeployment, standin, new FaultBlock());
         }
 
         @Override
@@ -95,12 +110,22 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
 
         @Override
         public long blockedUntil(String deployment) {
-            return blocked.get();
+            return blocked.until();
         }
 
         @Override
         public void blockUntil(String deployment, long until, long now) {
-            blocked.accumulateAndGet(until, Math::max);
+            blocked.blockUntil(until);
+        }
+
+        @Override
+        public FaultBlock faults(String deployment, long now) {
+            return blocked;
+        }
+
+        @Override
+        public void answered(String deployment) {
+            blocked.answered();
         }
     }
 }

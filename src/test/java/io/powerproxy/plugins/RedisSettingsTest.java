@@ -31,7 +31,7 @@ class RedisSettingsTest {
                 problems);
 
         assertEquals(List.of(), problems);
-        assertEquals(new RedisSettings("proxy.redis.cache.windows.net", 6380, PASSWORD, null, true, 50, 1000,
+        assertEquals(new RedisSettings("proxy.redis.cache.windows.net", 6380, PASSWORD, null, true, 1000, 1000,
                 FailMode.OPEN), settings);
         assertEquals("Redis at proxy.redis.cache.windows.net:6380", settings.address());
     }

@@ -54,8 +54,8 @@ class ErrorPathsTest {
             assertEquals(429, response.statusCode());
             AuthenticationTest.assertAzureError(response, "TooManyRequests", "deployment 'gpt-4o'");
             long retryAfterMs = Long.parseLong(response.headers().firstValue("retry-after-ms").orElseThrow());
-            assertTrue(retryAfterMs > 8_000 && retryAfterMs <= 10_000, "blocked for the default 10 s: " + retryAfterMs);
-            assertEquals("10", response.headers().firstValue("retry-after").orElseThrow());
+            assertTrue(retryAfterMs > 0 && retryAfterMs <= 1_000, "blocked for a second, its first fault: " + retryAfterMs);
+            assertEquals("1", response.headers().firstValue("retry-after").orElseThrow());
         }
     }
 
