@@ -59,6 +59,10 @@ class ShutdownTest {
             HttpResponse<InputStream> cut = client.send(streamRequest(proxy), HttpResponse.BodyHandlers.ofInputStream());
             String cutId = cut.headers().firstValue(REQUEST_ID).orElseThrow();
             try (InputStream body = cut.body()) {
+                // The reset comes only once the first event has reached the client: a reset that overtook the event
+                // would make the proxy's upstream call fail before any answer, a plain 502 and no broken stream.
+                readUntil(body, "Hel");
+                upstream.reset();
                 assertThrows(IOException.class, body::readAllBytes, "the client sees the broken stream as an error");
             }
             proxy.awaitLine(cutId + " POST", Duration.ofSeconds(30));
@@ -277,8 +281,18 @@ class ShutdownTest {
      * An upstream that answers every request with the head of an SSE stream and one event, then resets the
      * connection (RST): the answer breaks off after the proxy has passed its status on.
      */
+    private static void readUntil(InputStream in, String text) throws IOException {
+        StringBuilder seen = new StringBuilder();
+        int b;
+        while (seen.indexOf(text) < 0 && (b = in.read()) >= 0) {
+            seen.append((char) b);
+        }
+        assertTrue(seen.indexOf(text) >= 0, "the stream ended before " + text + ": " + seen);
+    }
+
     private static final class ResettingUpstream implements AutoCloseable {
         private final ServerSocket listener;
+        private final java.util.concurrent.CountDownLatch reset = new java.util.concurrent.CountDownLatch(1);
 
         private ResettingUpstream(ServerSocket listener) {
             this.listener = listener;
@@ -304,15 +318,25 @@ class ShutdownTest {
                     out.write(("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
                             + Integer.toHexString(event.length()) + "\r\n" + event + "\r\n").getBytes(UTF_8));
                     out.flush();
+                    reset.await();
                     connection.setSoLinger(true, 0);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
                 } catch (IOException e) {
                     // Closed by the test, or the proxy went away first.
                 }
             }
         }
 
+        /** Resets the connection of the stream under way (and every later one at once). */
+        void reset() {
+            reset.countDown();
+        }
+
         @Override
         public void close() throws IOException {
+            reset.countDown();
             listener.close();
         }
     }
