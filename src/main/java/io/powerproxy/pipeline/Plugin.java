@@ -49,9 +49,15 @@ public interface Plugin extends AutoCloseable {
     }
 
     /**
-     * The request is over and its usage is known: called exactly once for every request that reached an upstream
-     * (or the mock), whatever its outcome, after the last byte went to the client or the client went away.
-     * Sinks must only queue the record here, never write it on the request's thread.
+     * The request's usage is known: called exactly once for every request that reached an upstream (or the mock),
+     * whatever its outcome, before the answer's last byte goes to the client (or after the client went away).
+     *
+     * <p>The contract of a durable usage sink: when this returns, the record has been handed to the operating system
+     * (a completed {@code write(2)} into a file the process owns; the page cache is enough, forcing it to disk may
+     * happen later in the background), so a crash of the process after the client got its answer loses no record.
+     * It runs on the request's path, so it must be quick: one small write, no network call, no waiting for a batch.
+     * A sink that cannot write the record must not throw; it keeps the record somewhere else (the built-in sinks log
+     * it at ERROR) and reports the problem in {@link #readinessProblem()}.
      */
     default void onUsage(Exchange exchange, UsageRecord usage) {
     }
