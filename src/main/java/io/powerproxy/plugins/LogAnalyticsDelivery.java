@@ -116,6 +116,8 @@ final class LogAnalyticsDelivery {
     /** Guarded by {@link #schedule}: {@link #close} was called; send what is left until this deadline. */
     private boolean stopping;
     private long stopDeadlineNanos;
+    /** Upload thread only: when it last forced the journal to disk. */
+    private long lastSyncNanos;
     /** When the first row of the batch being collected arrived. */
     private volatile long batchStartNanos;
     private volatile Instant downSince;
@@ -130,6 +132,7 @@ final class LogAnalyticsDelivery {
         this.maxAgeNanos = maxAge.toNanos();
         this.backoff = backoff;
         this.uploader = Thread.ofPlatform().daemon().name("loganalytics-upload").unstarted(this::uploadUntilStopped);
+        this.lastSyncNanos = System.nanoTime();
     }
 
     /**
@@ -250,7 +253,10 @@ final class LogAnalyticsDelivery {
     private boolean awaitTurn() throws InterruptedException {
         long syncInterval = SYNC_INTERVAL.toNanos();
         while (true) {
-            syncJournal();
+            if (System.nanoTime() - lastSyncNanos >= syncInterval) {
+                syncJournal();
+                lastSyncNanos = System.nanoTime();
+            }
             schedule.lock();
             try {
                 long now = System.nanoTime();
