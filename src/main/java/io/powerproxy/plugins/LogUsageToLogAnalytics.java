@@ -125,7 +125,7 @@ public final class LogUsageToLogAnalytics implements Plugin {
                     .endpoint(settings.endpoint().toString())
                     .credential(credential)
                     .httpClient(http)
-                    // The replay thread retries, with a backoff of its own and the spool behind it; SDK retries would
+                    // The upload thread retries, with a backoff of its own and the journal behind it; SDK retries would
                     // only hold up the writer thread meanwhile.
                     .retryOptions(new RetryOptions(new FixedDelayOptions(0, Duration.ofMillis(1))))
                     .buildClient();
