@@ -125,8 +125,8 @@ public final class LogUsageToLogAnalytics implements Plugin {
                     .endpoint(settings.endpoint().toString())
                     .credential(credential)
                     .httpClient(http)
-                    // The upload thread retries, with a backoff of its own and the journal behind it; SDK retries would
-                    // only hold up the writer thread meanwhile.
+                    // The upload thread retries, with a backoff of its own and the journal behind it; SDK retries
+                    // would only hold it up meanwhile.
                     .retryOptions(new RetryOptions(new FixedDelayOptions(0, Duration.ofMillis(1))))
                     .buildClient();
         } catch (RuntimeException e) {
