@@ -58,6 +58,12 @@ public interface Plugin extends AutoCloseable {
      * last block of one passing through, a stream's {@code [DONE]} event), or when the client went away or the answer
      * broke off. A record that has reached the operating system when this returns is thus never lost for an answer
      * the client received whole; the time spent here delays the end of that answer.
+     *
+     * <p>The contract of a durable usage sink: when this returns, the record has been handed to the operating system
+     * (a completed {@code write(2)} into a file the process owns; the page cache is enough, forcing it to disk may
+     * happen later in the background). It runs on the request's path, so it must be quick: one small write, no
+     * network call, no waiting for a batch. A sink that cannot write the record must not throw; it keeps the record
+     * somewhere else (the built-in sinks log it at ERROR) and reports the problem in {@link #readinessProblem()}.
      */
     default void onUsage(Exchange exchange, UsageRecord usage) {
     }

@@ -9,11 +9,9 @@ import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.pipeline.PluginFactory;
-import io.powerproxy.usage.BatchingWriter;
 import io.powerproxy.usage.UsageRecord;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -25,19 +23,18 @@ import java.util.Set;
  * instead, with the {@link UsageRecord#COLUMNS} as keys in that order, numbers and booleans as JSON numbers and
  * booleans, and {@code null} for what is missing:
  * <pre>{"request_received_utc":"2026-11-25T10:15:30.123Z","client":"Team A","is_streaming":false,"prompt_tokens":14,...}</pre>
- * Lines are printed by a writer thread, never on the request's thread.
+ * Each line is printed and flushed on the request's thread before {@link #onUsage} returns, so it has reached stdout
+ * (one {@code write(2)}) before the answer's last byte leaves.
  */
 public final class LogUsageToConsole implements Plugin {
 
     static final String NAME = "LogUsageToConsole";
-    /** How long {@link #close()} may take to print what is queued. */
-    static final Duration FLUSH_TIMEOUT = Duration.ofSeconds(10);
     private static final ObjectMapper JSON = Json.MAPPER;
 
-    private final BatchingWriter<UsageRecord> writer;
+    private final PrintStream out;
 
-    private LogUsageToConsole(BatchingWriter<UsageRecord> writer) {
-        this.writer = writer;
+    private LogUsageToConsole(PrintStream out) {
+        this.out = out;
     }
 
     /** The factory that registers this plugin under its name; it prints to {@link System#out}. */
@@ -53,26 +50,19 @@ public final class LogUsageToConsole implements Plugin {
             if (!problems.isEmpty()) {
                 throw new ConfigException(problems);
             }
-            PrintStream target = out == null ? System.out : out;
-            return new LogUsageToConsole(BatchingWriter.start(NAME, batch -> print(target, batch),
-                    BatchingWriter.logAtError(NAME + ": usage record", LogUsageToConsole::json),
-                    BatchingWriter.Options.defaults()));
+            return new LogUsageToConsole(out == null ? System.out : out);
         });
     }
 
+    /**
+     * Prints the line with one {@code print}, so that lines of other threads cannot land inside it (a
+     * {@link PrintStream} locks around each call), and flushes it to stdout. {@link PrintStream} reports no I/O
+     * errors, so a closed stdout loses the line without a word, as it would any log line.
+     */
     @Override
     public void onUsage(Exchange exchange, UsageRecord usage) {
-        writer.offer(usage);
-    }
-
-    @Override
-    public String readinessProblem() {
-        return writer.problem();
-    }
-
-    @Override
-    public void close() {
-        writer.close(FLUSH_TIMEOUT);
+        out.print(json(usage) + "\n");
+        out.flush();
     }
 
     /**
@@ -103,16 +93,5 @@ public final class LogUsageToConsole implements Plugin {
         } catch (JsonProcessingException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    private static void print(PrintStream out, List<UsageRecord> batch) {
-        StringBuilder lines = new StringBuilder(batch.size() * 400);
-        for (UsageRecord usage : batch) {
-            lines.append(json(usage)).append('\n');
-        }
-        // One print per batch, so that log lines from other threads cannot land inside a record's line.
-        // PrintStream reports no I/O errors, so there is nothing to retry here.
-        out.print(lines);
-        out.flush();
     }
 }

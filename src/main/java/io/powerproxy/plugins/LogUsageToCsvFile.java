@@ -7,39 +7,42 @@ import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.pipeline.PluginFactory;
-import io.powerproxy.usage.BatchingWriter;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Appends every usage record to a CSV file per UTC day in {@code log_dir} (§7), as the Python original's
- * {@code LogUsageToCsvFile} did.
+ * Appends every usage record to a CSV file per UTC day in {@code log_dir}, as the Python original's
+ * {@code LogUsageToCsvFile} did, and has the row in the operating system's hands before {@link #onUsage} returns.
  *
  * <p>The file format:
  * <ul>
- *   <li>Named {@code YYYYMMDD.logs.csv} after the UTC day of each record's {@code request_received_utc}, so a
- *       batch that spans midnight goes to two files. (The original wrote one {@code YYYYMMDD-HHMMSS.logs.csv} per
- *       process start into {@code ../logs}; the name keeps its date-first form and its {@code .logs.csv} ending.)</li>
+ *   <li>Named {@code YYYYMMDD.logs.csv} after the UTC day of each record's {@code request_received_utc}. (The original
+ *       wrote one {@code YYYYMMDD-HHMMSS.logs.csv} per process start into {@code ../logs}; the name keeps its
+ *       date-first form and its {@code .logs.csv} ending.)</li>
  *   <li>A header row with the {@link UsageRecord#COLUMNS} when the file is new or empty. An existing file whose
  *       header differs (written by an older version) is left alone: the records go to {@code YYYYMMDD.2.logs.csv}
  *       (or {@code .3}, ...), so columns are never mixed.</li>
@@ -47,34 +50,46 @@ import org.slf4j.LoggerFactory;
  *       missing value is an empty field, an empty text is {@code ""}.</li>
  * </ul>
  *
- * <p>Records are written by a {@link BatchingWriter}: each batch is appended and forced to disk ({@code fdatasync},
- * about 0.3 to 1 ms per batch on ext4), so a crash loses at most the batch being collected, never a written row.
+ * <p>Durability: each row is appended with one {@code write(2)} on the request's thread, under a lock that keeps the
+ * rows in the order their calls took it, so a process crash loses no row whose {@code onUsage} returned. A
+ * background thread forces the files to disk ({@code fdatasync}) every {@link #SYNC_INTERVAL}, so a machine crash
+ * loses at most the rows of that last interval. A row that cannot be written (disk full, an I/O error) is logged at
+ * ERROR as one JSON line with every column instead, and the request goes on.
  */
 public final class LogUsageToCsvFile implements Plugin {
 
     static final String NAME = "LogUsageToCsvFile";
     static final String LOG_DIR = "log_dir";
     static final String DEFAULT_LOG_DIR = "logs/";
-    /** How long {@link #close()} may take to write what is queued. */
-    static final Duration FLUSH_TIMEOUT = Duration.ofSeconds(10);
+    /**
+     * How often written rows are forced to disk: a machine crash loses at most this much. One {@code fdatasync} costs
+     * 0.3 to 1 ms on ext4 whatever the number of rows, so once a second is no measurable load; left alone, Linux
+     * writes dirty pages back only after up to 30 s ({@code vm.dirty_expire_centisecs}).
+     */
+    static final Duration SYNC_INTERVAL = Duration.ofSeconds(1);
     static final String HEADER = String.join(",", UsageRecord.COLUMNS);
     private static final String CRLF = "\r\n";
     private static final Logger LOG = LoggerFactory.getLogger(LogUsageToCsvFile.class);
 
-    private final BatchingWriter<UsageRecord> writer;
+    private final DailyFiles files;
+    private final Thread syncer;
+    private final CountDownLatch closing = new CountDownLatch(1);
 
-    private LogUsageToCsvFile(BatchingWriter<UsageRecord> writer) {
-        this.writer = writer;
+    private LogUsageToCsvFile(DailyFiles files) {
+        this.files = files;
+        this.syncer = Thread.ofPlatform().daemon().name(NAME + "-sync").unstarted(this::syncUntilClosed);
     }
 
     /** The factory that registers this plugin under its name. */
     public static PluginFactory factory() {
-        return PluginFactory.of(NAME, context -> {
-            Path dir = logDir(context);
-            return new LogUsageToCsvFile(BatchingWriter.start(NAME, new DailyFiles(dir),
-                    BatchingWriter.logAtError(NAME + ": usage record", LogUsageToConsole::json),
-                    BatchingWriter.Options.defaults()));
-        });
+        return PluginFactory.of(NAME, context -> create(logDir(context)));
+    }
+
+    /** A sink writing to the given directory, which must exist; starts its sync thread. */
+    static LogUsageToCsvFile create(Path dir) {
+        LogUsageToCsvFile sink = new LogUsageToCsvFile(new DailyFiles(Objects.requireNonNull(dir, "dir")));
+        sink.syncer.start();
+        return sink;
     }
 
     /** The checked {@code log_dir}: created when missing, and writable. */
@@ -108,20 +123,39 @@ public final class LogUsageToCsvFile implements Plugin {
         return dir;
     }
 
+    /** Appends the record's row to its day's file before it returns; never throws. */
     @Override
     public void onUsage(Exchange exchange, UsageRecord usage) {
-        writer.offer(usage);
+        String failure = files.append(usage);
+        if (failure != null) {
+            LOG.error("{}: usage record not written ({}): {}", NAME, failure, LogUsageToConsole.json(usage));
+        }
     }
 
     @Override
     public String readinessProblem() {
-        return writer.problem();
+        return files.problem();
     }
 
+    /** Forces and closes the files; records that arrive later are logged at ERROR. */
     @Override
     public void close() {
-        if (!writer.close(FLUSH_TIMEOUT)) {
-            LOG.error("{}: not every usage record reached its CSV file; the others were logged above", NAME);
+        closing.countDown();
+        try {
+            syncer.join(SYNC_INTERVAL.multipliedBy(10));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        files.close();
+    }
+
+    private void syncUntilClosed() {
+        try {
+            while (!closing.await(SYNC_INTERVAL.toNanos(), TimeUnit.NANOSECONDS)) {
+                files.sync();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -167,60 +201,105 @@ public final class LogUsageToCsvFile implements Plugin {
         row.append('"');
     }
 
-    /** Appends batches to the day files; called from the writer thread only, so its state needs no locking. */
-    private static final class DailyFiles implements BatchingWriter.BatchHandler<UsageRecord> {
+    /**
+     * The open day files. Appends run on request threads under {@link #lock}, one {@code write(2)} each; the sync
+     * thread forces the channels outside the lock (a channel may be forced while another thread writes to it).
+     */
+    private static final class DailyFiles {
 
-        private static final int DAYS_REMEMBERED = 4;
+        private static final int DAYS_OPEN = 2;
 
         private final Path dir;
-        private final TreeMap<LocalDate, Path> files = new TreeMap<>();
-        /** The batch being retried and the days of it already written, so a retry writes no row twice. */
-        private List<UsageRecord> retrying;
-        private final Set<LocalDate> daysDone = new HashSet<>();
+        private final ReentrantLock lock = new ReentrantLock();
+        /** Guarded by {@link #lock}. */
+        private final TreeMap<LocalDate, DayFile> open = new TreeMap<>();
+        /** Guarded by {@link #lock}. */
+        private boolean closed;
+        private volatile String problem;
 
         DailyFiles(Path dir) {
             this.dir = dir;
         }
 
-        @Override
-        public void write(List<UsageRecord> batch) throws IOException {
-            if (batch != retrying) {
-                retrying = batch;
-                daysDone.clear();
-            }
-            Map<LocalDate, StringBuilder> rowsByDay = new TreeMap<>();
-            for (UsageRecord usage : batch) {
-                LocalDate day = LocalDate.ofInstant(usage.requestReceivedUtc(), ZoneOffset.UTC);
-                rowsByDay.computeIfAbsent(day, d -> new StringBuilder()).append(row(usage));
-            }
-            for (Map.Entry<LocalDate, StringBuilder> rows : rowsByDay.entrySet()) {
-                if (daysDone.add(rows.getKey())) {
-                    try {
-                        append(file(rows.getKey()), rows.getValue());
-                    } catch (IOException | RuntimeException e) {
-                        daysDone.remove(rows.getKey());
-                        throw e;
+        /** Appends a record's row; returns null when it was written, else why not. */
+        String append(UsageRecord usage) {
+            byte[] row = row(usage).getBytes(UTF_8);
+            LocalDate day = LocalDate.ofInstant(usage.requestReceivedUtc(), ZoneOffset.UTC);
+            lock.lock();
+            try {
+                if (closed) {
+                    return "the sink is closed";
+                }
+                DayFile file = open.get(day);
+                if (file != null && !file.isStillAtItsPath()) {
+                    LOG.warn("{}: {} was moved or deleted; starting it again", NAME, file.path());
+                    close(open.remove(day));
+                    file = null;
+                }
+                if (file == null) {
+                    file = DayFile.open(chooseFile(day));
+                    open.put(day, file);
+                    if (open.size() > DAYS_OPEN) {
+                        close(open.pollFirstEntry().getValue());
                     }
                 }
+                file.append(row);
+                problem = null;
+                return null;
+            } catch (IOException | RuntimeException e) {
+                String failure = "cannot append to a file in " + dir + ": " + e;
+                problem = "the last usage record could not be written, so it was logged at ERROR: " + e;
+                close(open.remove(day));
+                return failure;
+            } finally {
+                lock.unlock();
             }
-            retrying = null;
-            daysDone.clear();
+        }
+
+        String problem() {
+            return problem;
+        }
+
+        /** Forces every open file to disk; a failure is logged, and the next interval tries again. */
+        void sync() {
+            List<DayFile> files;
+            lock.lock();
+            try {
+                files = List.copyOf(open.values());
+            } finally {
+                lock.unlock();
+            }
+            for (DayFile file : files) {
+                file.force();
+            }
+        }
+
+        void close() {
+            lock.lock();
+            try {
+                closed = true;
+                open.values().forEach(file -> {
+                    file.force();
+                    close(file);
+                });
+                open.clear();
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        private static void close(DayFile file) {
+            if (file != null) {
+                file.close();
+            }
         }
 
         /** The file for a day: the first of its numbered files that is new, empty or has our header. */
-        private Path file(LocalDate day) throws IOException {
-            Path known = files.get(day);
-            if (known != null) {
-                return known;
-            }
+        private Path chooseFile(LocalDate day) throws IOException {
             for (int number = 1; ; number++) {
                 Path candidate = dir.resolve(fileName(day, number));
                 String header = firstLine(candidate);
                 if (header == null || header.equals(HEADER)) {
-                    files.put(day, candidate);
-                    if (files.size() > DAYS_REMEMBERED) {
-                        files.pollFirstEntry();
-                    }
                     return candidate;
                 }
                 LOG.warn("{}: {} has other columns than this version writes; writing to the next file instead",
@@ -245,45 +324,115 @@ public final class LogUsageToCsvFile implements Plugin {
             return line.endsWith("\r") ? line.substring(0, line.length() - 1) : line;
         }
 
-        /**
-         * Appends rows (after the header when the file is empty) and forces them to disk. On failure the file is cut
-         * back to where it was, so that the retry does not leave half a batch twice.
-         */
-        private static void append(Path file, CharSequence rows) throws IOException {
-            try (FileChannel channel = openToAppend(file)) {
-                long before = channel.size();
-                StringBuilder text = new StringBuilder(rows.length() + HEADER.length() + 4);
-                if (before == 0) {
-                    text.append(HEADER).append(CRLF);
-                } else if (!endsWithLineBreak(file, before)) {
-                    // A crash (or the original's format) left the last line open: end it instead of extending it.
-                    text.append(CRLF);
-                }
-                ByteBuffer bytes = UTF_8.encode(text.append(rows).toString());
-                try {
-                    while (bytes.hasRemaining()) {
-                        channel.write(bytes);
-                    }
-                    channel.force(false);
-                } catch (IOException e) {
-                    try {
-                        channel.truncate(before);
-                    } catch (IOException truncateFailure) {
-                        e.addSuppressed(truncateFailure);
-                    }
-                    throw e;
-                }
-            }
+    }
+
+    /**
+     * One day's file, open to append. Only the lock holder of {@link DailyFiles} writes it, so {@link #size} is the
+     * file's size as this process left it.
+     */
+    private static final class DayFile {
+
+        private final Path path;
+        private final FileChannel channel;
+        private final Object fileKey;
+        private long size;
+        /** The next write must start with CRLF: a crash (or the original's format) left the last line open. */
+        private boolean openLine;
+
+        private DayFile(Path path, FileChannel channel, Object fileKey, long size, boolean openLine) {
+            this.path = path;
+            this.channel = channel;
+            this.fileKey = fileKey;
+            this.size = size;
+            this.openLine = openLine;
         }
 
         /** Opens a file to append, creating it, and the directory again when someone deleted it. */
-        private static FileChannel openToAppend(Path file) throws IOException {
+        static DayFile open(Path path) throws IOException {
+            FileChannel channel;
             try {
-                return FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+                channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                        StandardOpenOption.APPEND);
             } catch (NoSuchFileException e) {
-                Files.createDirectories(file.getParent());
-                return FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+                Files.createDirectories(path.getParent());
+                channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                        StandardOpenOption.APPEND);
             }
+            try {
+                long size = channel.size();
+                return new DayFile(path, channel, fileKey(path), size, size > 0 && !endsWithLineBreak(path, size));
+            } catch (IOException | RuntimeException e) {
+                channel.close();
+                throw e;
+            }
+        }
+
+        Path path() {
+            return path;
+        }
+
+        /**
+         * Whether the path still names this file. One {@code stat(2)} per row, so that a deleted directory or a file
+         * moved away (log rotation) is noticed before a row goes into a file nobody will read.
+         */
+        boolean isStillAtItsPath() {
+            try {
+                return Objects.equals(fileKey, fileKey(path));
+            } catch (IOException e) {
+                return false;
+            }
+        }
+
+        /**
+         * Writes the row (after the header when the file is empty) with one {@code write(2)}. On failure the file is
+         * cut back to where it was, so that no half row stays for the next one to extend.
+         */
+        void append(byte[] row) throws IOException {
+            ByteBuffer bytes;
+            if (size == 0 || openLine) {
+                byte[] before = ((size == 0 ? HEADER : "") + CRLF).getBytes(UTF_8);
+                bytes = ByteBuffer.allocate(before.length + row.length).put(before).put(row).flip();
+            } else {
+                bytes = ByteBuffer.wrap(row);
+            }
+            int length = bytes.remaining();
+            try {
+                while (bytes.hasRemaining()) {
+                    channel.write(bytes);
+                }
+            } catch (IOException e) {
+                try {
+                    channel.truncate(size);
+                } catch (IOException truncateFailure) {
+                    e.addSuppressed(truncateFailure);
+                    openLine = true;
+                }
+                throw e;
+            }
+            size += length;
+            openLine = false;
+        }
+
+        void force() {
+            try {
+                channel.force(false);
+            } catch (ClosedChannelException closedMeanwhile) {
+                // A failed append or the day's end closed it; whoever closed it forced it or found it broken.
+            } catch (IOException e) {
+                LOG.warn("{}: cannot force {} to disk: {}", NAME, path, e.toString());
+            }
+        }
+
+        void close() {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                LOG.warn("{}: cannot close {}: {}", NAME, path, e.toString());
+            }
+        }
+
+        private static Object fileKey(Path path) throws IOException {
+            return Files.readAttributes(path, BasicFileAttributes.class).fileKey();
         }
 
         /** Whether the file's last byte is LF; read through a channel of its own, as appending excludes reading. */

@@ -15,7 +15,6 @@ import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.pipeline.PluginFactory;
-import io.powerproxy.usage.BatchingWriter;
 import io.powerproxy.usage.Spool;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
@@ -23,7 +22,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,20 +31,21 @@ import org.slf4j.LoggerFactory;
  *
  * <p>How a record travels:
  * <ol>
- *   <li>{@link #onUsage} only queues it (a {@link BatchingWriter}); a writer thread uploads batches of up to
- *       {@code batch_max_rows} rows, or what came within {@code batch_max_seconds}, each request under 1 MB.</li>
+ *   <li>{@link #onUsage} appends it, as one JSON line, to a journal file in {@code log_dir/loganalytics-spool/} (a
+ *       {@link Spool}) with one write, so that a crash of the process after the client got its answer cannot lose it.
+ *       An upload thread sends the journal oldest first in batches of up to {@code batch_max_rows} rows, or what came
+ *       within {@code batch_max_seconds}, each request under 1 MB, and acknowledges each batch the service accepted.
+ *       The journal is forced to disk every second.</li>
  *   <li>When an upload fails for a reason that may pass (network, 401/403, 404, 408, 429, 5xx, no token), the rows
- *       not sent go to a spool file in {@code log_dir/loganalytics-spool/}, and so does every later batch, so the order
- *       holds. A replay thread sends the spool oldest first, retrying after 1 s, 2 s, 4 s... up to
- *       {@code retry_max_seconds} (or the service's {@code Retry-After}); once it is empty, batches go straight out
- *       again. At start, the spool a previous process left is sent first.</li>
+ *       wait in the journal; the thread retries after 1 s, 2 s, 4 s... up to {@code retry_max_seconds} (or the
+ *       service's {@code Retry-After}). At start, what a previous process left unacknowledged is sent first.</li>
  *   <li>Rows the service rejects (400, 413) are logged and kept in {@code log_dir/loganalytics-deadletter.jsonl},
  *       never sent again.</li>
- *   <li>{@link #close()} uploads or spools everything queued. {@link #readinessProblem()} reports the sink while Log
- *       Analytics fails.</li>
+ *   <li>{@link #close()} uploads what the journal holds unless Log Analytics fails. {@link #readinessProblem()}
+ *       reports the sink while Log Analytics fails or the journal cannot be written.</li>
  * </ol>
  * Delivery is at least once; a row is sent twice only when the process dies between an accepted upload and the
- * spool's acknowledgement of it, or when the service accepted a request whose answer never arrived. With
+ * journal's acknowledgement of it, or when the service accepted a request whose answer never arrived. With
  * {@code extended_columns: true} every row carries its {@code RequestId}, by which KQL can remove such doubles.
  */
 public final class LogUsageToLogAnalytics implements Plugin {
@@ -54,10 +53,8 @@ public final class LogUsageToLogAnalytics implements Plugin {
     static final String NAME = "LogUsageToLogAnalytics";
     static final String SPOOL_DIR = "loganalytics-spool";
     static final String DEAD_LETTER_FILE = "loganalytics-deadletter.jsonl";
-    /** How long {@link #close()} may take to upload or spool what is queued. */
+    /** How long {@link #close()} may take to upload what the journal holds; the rest stays for the next start. */
     static final Duration FLUSH_TIMEOUT = Duration.ofSeconds(15);
-    /** How long {@link #close()} waits for a replay request under way; its rows stay spooled either way. */
-    static final Duration REPLAY_STOP_TIMEOUT = Duration.ofSeconds(5);
     /** Bounds of one request: shorter than {@link #FLUSH_TIMEOUT}, so that a hanging service cannot outlast it. */
     static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
     static final Duration RESPONSE_TIMEOUT = Duration.ofSeconds(10);
@@ -78,16 +75,15 @@ public final class LogUsageToLogAnalytics implements Plugin {
         static final AzureAccess DEFAULT = new AzureAccess(null, null, null);
     }
 
-    private final BatchingWriter<UsageRecord> writer;
     private final LogAnalyticsDelivery delivery;
     private final LogsIngestionClient client;
+    private final boolean extendedColumns;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private LogUsageToLogAnalytics(BatchingWriter<UsageRecord> writer, LogAnalyticsDelivery delivery,
-            LogsIngestionClient client) {
-        this.writer = writer;
+    private LogUsageToLogAnalytics(LogAnalyticsDelivery delivery, LogsIngestionClient client, boolean extendedColumns) {
         this.delivery = delivery;
         this.client = client;
+        this.extendedColumns = extendedColumns;
     }
 
     /** The factory that registers this plugin under its name. */
@@ -129,8 +125,8 @@ public final class LogUsageToLogAnalytics implements Plugin {
                     .endpoint(settings.endpoint().toString())
                     .credential(credential)
                     .httpClient(http)
-                    // The replay thread retries, with a backoff of its own and the spool behind it; SDK retries would
-                    // only hold up the writer thread meanwhile.
+                    // The upload thread retries, with a backoff of its own and the journal behind it; SDK retries
+                    // would only hold it up meanwhile.
                     .retryOptions(new RetryOptions(new FixedDelayOptions(0, Duration.ofMillis(1))))
                     .buildClient();
         } catch (RuntimeException e) {
@@ -150,17 +146,12 @@ public final class LogUsageToLogAnalytics implements Plugin {
                 deadLetters);
         boolean extended = settings.extendedColumns();
         Duration firstRetry = FIRST_RETRY.compareTo(settings.retryMax()) < 0 ? FIRST_RETRY : settings.retryMax();
-        LogAnalyticsDelivery delivery = LogAnalyticsDelivery.start(uploader, spool,
-                usage -> LogAnalyticsRows.json(usage, extended), settings.batchMaxRows(),
-                new BatchingWriter.Backoff(firstRetry, settings.retryMax()));
-        BatchingWriter<UsageRecord> writer = BatchingWriter.start(NAME, delivery, delivery::spool,
-                BatchingWriter.Options.defaults()
-                        .withBatches(settings.batchMaxRows(), settings.batchMaxAge())
-                        .withBackoff(new BatchingWriter.Backoff(Duration.ofSeconds(1), Duration.ofSeconds(30))));
+        LogAnalyticsDelivery delivery = LogAnalyticsDelivery.start(uploader, spool, settings.batchMaxRows(),
+                settings.batchMaxAge(), new LogAnalyticsDelivery.Backoff(firstRetry, settings.retryMax()));
         LOG.info("{}: usage records go to stream {} of rule {} at {} as {}, {} columns; spool in {}, rejected rows"
                         + " to {}", NAME, settings.streamName(), settings.ruleId(), settings.endpoint(),
                 settings.credentialDescription(), extended ? "extended" : "the original's", spoolDir, deadLetters.file());
-        return new LogUsageToLogAnalytics(writer, delivery, client);
+        return new LogUsageToLogAnalytics(delivery, client, extended);
     }
 
     /** The credential the settings choose: the service principal, else the user-assigned identity, else the default. */
@@ -192,26 +183,29 @@ public final class LogUsageToLogAnalytics implements Plugin {
         return principal == null ? message : message.replace(principal.clientSecret(), "****");
     }
 
+    /** Appends the record to the journal before it returns; never throws. */
     @Override
     public void onUsage(Exchange exchange, UsageRecord usage) {
-        writer.offer(usage);
+        String row = LogAnalyticsRows.json(usage, extendedColumns);
+        try {
+            delivery.journal(row);
+        } catch (IOException | RuntimeException e) {
+            LOG.error("{}: usage record not written (the journal failed: {}): {}", NAME, e, row);
+        }
     }
 
     @Override
     public String readinessProblem() {
-        String problems = String.join("; ", Stream.of(delivery.problem(), writer.problem())
-                .filter(Objects::nonNull).toList());
-        return problems.isEmpty() ? null : problems;
+        return delivery.problem();
     }
 
-    /** Uploads or spools everything queued, stops the replay thread and releases the spool; once. */
+    /** Uploads what the journal holds (unless Log Analytics fails), stops the upload thread, releases the journal; once. */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        writer.close(FLUSH_TIMEOUT);
-        delivery.close(REPLAY_STOP_TIMEOUT);
+        delivery.close(FLUSH_TIMEOUT);
         try {
             client.close();
         } catch (IllegalStateException shuttingDown) {

@@ -1,6 +1,6 @@
 /**
  * The built-in plugins, one small class each, registered by name in {@code PowerProxy}: {@code AllowDeployments},
- * {@code LimitUsage}, and the usage sinks {@code LogUsageToConsole} and {@code LogUsageToCsvFile}, which queue
- * records on the request path and write them through a {@link io.powerproxy.usage.BatchingWriter}.
+ * {@code LimitUsage}, and the usage sinks {@code LogUsageToConsole}, {@code LogUsageToCsvFile} and
+ * {@code LogUsageToLogAnalytics}, which hand each record to the operating system before the answer's last byte leaves.
  */
 package io.powerproxy.plugins;

@@ -5,6 +5,7 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
@@ -15,67 +16,89 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A first-in-first-out queue of text lines on disk that outlives the process: lines are appended at the end, read
- * from the front in order and acknowledged once sent, for a sink that must keep what it cannot send yet.
+ * A first-in-first-out journal of text lines on disk that outlives the process: lines are appended at the end, read
+ * from the front in order and acknowledged once sent, for a sink that must not lose what it has not sent yet.
  *
- * <p>Its directory holds three files:
+ * <p>Lines have positions in one endless byte stream, kept in segment files of about {@link #SEGMENT_BYTES}; its
+ * directory holds:
  * <ul>
- *   <li>{@value #LINES}: the lines, UTF-8, each ended by LF, only ever appended to (and emptied once all are sent);</li>
- *   <li>{@value #OFFSET}: the byte offset of the first line not acknowledged yet, replaced atomically;</li>
- *   <li>{@value #LOCK}: locked while a process uses the directory, so that two processes never share a spool.</li>
+ *   <li>{@code spool-<position of its first byte, 19 digits>.jsonl}: the segments, lines in UTF-8, each ended by LF,
+ *       only ever appended to; a segment is deleted once every line of it is acknowledged, so the journal holds what is
+ *       not sent yet plus at most one segment;</li>
+ *   <li>{@value #OFFSET}: the position of the first line not acknowledged yet, replaced atomically;</li>
+ *   <li>{@value #LOCK}: locked while a process uses the directory, so that two processes never share a journal;</li>
+ *   <li>{@value #IMPORT} (only put there by hand, or by an older version that kept one file): its lines are added at
+ *       the end when the journal opens, and the file is removed.</li>
  * </ul>
- * Appends and acknowledgements are forced to disk before they return. A crash after lines were sent but before they
- * were acknowledged leaves them to be sent again: what goes through a spool is delivered at least once, and exactly
- * once when the process does not crash between sending and acknowledging. All methods are thread-safe.
+ *
+ * <p>An append is one {@code write(2)} and returns once the operating system has the bytes: a crash of the process
+ * after it loses nothing. {@link #sync()} forces them to disk, for a background thread to call now and then; until
+ * then a crash of the machine can lose the last lines. Acknowledgements are forced to disk. A crash after lines were
+ * sent but before they were acknowledged leaves them to be sent again: what goes through a journal is delivered at
+ * least once. All methods are thread-safe.
  */
 public final class Spool implements AutoCloseable {
 
-    static final String LINES = "spool.jsonl";
     static final String OFFSET = "spool.offset";
     static final String LOCK = "spool.lock";
+    static final String IMPORT = "spool.jsonl";
+    /** A new segment starts once the last one holds this much: about 10,000 usage rows. */
+    static final long SEGMENT_BYTES = 4L * 1024 * 1024;
+    private static final Pattern SEGMENT = Pattern.compile("spool-(\\d{19})\\.jsonl");
     private static final Logger LOG = LoggerFactory.getLogger(Spool.class);
     private static final int READ_BLOCK = 64 * 1024;
 
     /**
-     * One line read from the spool.
+     * One line read from the journal.
      *
      * @param line the text, without its LF
-     * @param start the byte offset of its first byte in the file
-     * @param end the byte offset just after its LF
+     * @param start the position of its first byte
+     * @param end the position just after its LF
      */
     public record Entry(String line, long start, long end) {
     }
 
     private final Path dir;
-    private final Path linesFile;
     private final Path offsetFile;
     private final FileChannel lockChannel;
     private final FileLock lock;
-    private final FileChannel channel;
     private final ReentrantLock access = new ReentrantLock();
-    /** Guarded by {@link #access}: the offset of the first unacknowledged line. */
+    /** Guarded by {@link #access}: the segments by the position of their first byte; the last one is appended to. */
+    private final TreeMap<Long, Segment> segments = new TreeMap<>();
+    /** Guarded by {@link #access}: the position of the first unacknowledged line. */
     private long offset;
+    /** Guarded by {@link #access}: the position just after the last line. */
+    private long end;
     /** How many lines are not acknowledged yet; written under {@link #access}, read from any thread. */
     private volatile long pending;
+    /** Whether lines were appended since the last {@link #sync()}. */
+    private volatile boolean unsynced;
     private volatile boolean closed;
 
-    private Spool(Path dir, FileChannel lockChannel, FileLock lock, FileChannel channel) {
+    /** A segment file, open to read and write. */
+    private record Segment(long start, Path file, FileChannel channel) {
+    }
+
+    private Spool(Path dir, FileChannel lockChannel, FileLock lock) {
         this.dir = dir;
-        this.linesFile = dir.resolve(LINES);
         this.offsetFile = dir.resolve(OFFSET);
         this.lockChannel = lockChannel;
         this.lock = lock;
-        this.channel = channel;
     }
 
     /**
-     * Opens the spool in a directory (created when missing) and takes its lock; recovers what a previous process
+     * Opens the journal in a directory (created when missing) and takes its lock; recovers what a previous process
      * left: its unacknowledged lines are pending again, and a last line cut short by a crash is logged and dropped.
      *
      * @throws IOException when the directory cannot be used, or another process (or another spool of this process)
@@ -98,26 +121,29 @@ public final class Spool implements AutoCloseable {
             lockChannel.close();
             throw new IOException("the spool " + dir + " is in use by another process (or another plugin of this one)");
         }
-        FileChannel channel = null;
+        Spool spool = new Spool(dir, lockChannel, lock);
         try {
-            channel = FileChannel.open(dir.resolve(LINES), StandardOpenOption.CREATE, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE);
-            Spool spool = new Spool(dir, lockChannel, lock, channel);
             spool.recover();
             return spool;
         } catch (IOException | RuntimeException e) {
-            if (channel != null) {
-                channel.close();
-            }
-            lock.release();
-            lockChannel.close();
+            spool.close();
             throw e;
         }
     }
 
-    /** The file that holds the lines, for messages. */
+    /** The directory of the journal, for messages. */
+    public Path directory() {
+        return dir;
+    }
+
+    /** The segment that lines are appended to. */
     public Path file() {
-        return linesFile;
+        access.lock();
+        try {
+            return segments.isEmpty() ? dir : segments.lastEntry().getValue().file();
+        } finally {
+            access.unlock();
+        }
     }
 
     /** How many lines are waiting to be sent. */
@@ -130,13 +156,15 @@ public final class Spool implements AutoCloseable {
     }
 
     /**
-     * Appends lines at the end, in order, and forces them to disk. On failure nothing of them stays in the file.
+     * Appends lines at the end, in order, with one write; returns once the operating system has them, not the disk
+     * (see {@link #sync()}). On failure nothing of them stays in the journal.
      *
      * @param lines texts without LF (or CR) in them
+     * @return how many lines are pending after these
      */
-    public void append(List<String> lines) throws IOException {
+    public long append(List<String> lines) throws IOException {
         if (lines.isEmpty()) {
-            return;
+            return pending;
         }
         StringBuilder text = new StringBuilder(lines.size() * 512);
         for (String line : lines) {
@@ -149,24 +177,59 @@ public final class Spool implements AutoCloseable {
         access.lock();
         try {
             ensureOpen();
-            long before = channel.size();
+            Segment last = segments.lastEntry().getValue();
+            if (end - last.start() >= SEGMENT_BYTES) {
+                last = startSegment(end);
+            }
+            long before = end - last.start();
             try {
                 long position = before;
                 while (bytes.hasRemaining()) {
-                    position += channel.write(bytes, position);
+                    position += last.channel().write(bytes, position);
                 }
-                channel.force(false);
             } catch (IOException e) {
                 try {
-                    channel.truncate(before);
+                    last.channel().truncate(before);
                 } catch (IOException truncateFailure) {
                     e.addSuppressed(truncateFailure);
                 }
                 throw e;
             }
+            end += bytes.limit();
+            unsynced = true;
             pending += lines.size();
+            return pending;
         } finally {
             access.unlock();
+        }
+    }
+
+    /**
+     * Forces what was appended to disk ({@code fdatasync}); does nothing when nothing was appended since the last
+     * call. Appends go on meanwhile.
+     */
+    public void sync() throws IOException {
+        if (!unsynced) {
+            return;
+        }
+        unsynced = false;
+        FileChannel channel;
+        access.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            channel = segments.lastEntry().getValue().channel();
+        } finally {
+            access.unlock();
+        }
+        try {
+            channel.force(false);
+        } catch (ClosedChannelException rolledOver) {
+            // A new segment was started meanwhile, which forced this one before closing it.
+        } catch (IOException e) {
+            unsynced = true;
+            throw e;
         }
     }
 
@@ -182,17 +245,20 @@ public final class Spool implements AutoCloseable {
         try {
             ensureOpen();
             List<Entry> entries = new ArrayList<>();
-            long size = channel.size();
             long position = offset;
             long lineStart = offset;
             long bytes = 0;
             ByteArrayOutputStream line = new ByteArrayOutputStream(1024);
             ByteBuffer block = ByteBuffer.allocate(READ_BLOCK);
-            while (position < size) {
-                block.clear();
-                int read = channel.read(block, position);
+            while (position < end) {
+                Map.Entry<Long, Segment> holder = segments.floorEntry(position);
+                Segment segment = holder.getValue();
+                Map.Entry<Long, Segment> next = segments.higherEntry(position);
+                long segmentEnd = next == null ? end : next.getKey();
+                block.clear().limit((int) Math.min(READ_BLOCK, segmentEnd - position));
+                int read = segment.channel().read(block, position - segment.start());
                 if (read <= 0) {
-                    break;
+                    throw new IOException("the spool segment " + segment.file() + " is shorter than expected");
                 }
                 block.flip();
                 while (block.hasRemaining()) {
@@ -222,7 +288,8 @@ public final class Spool implements AutoCloseable {
 
     /**
      * Marks lines from the front as sent: {@code sent} must be the first entries of the last {@link #peek}, in order.
-     * Once every line is acknowledged the file is emptied.
+     * The position is forced to disk; segments left with nothing to send are deleted, and once every line is
+     * acknowledged the journal starts over, empty.
      */
     public void acknowledge(List<Entry> sent) throws IOException {
         if (sent.isEmpty()) {
@@ -235,20 +302,15 @@ public final class Spool implements AutoCloseable {
                 throw new IllegalStateException("acknowledged lines must start at the front of the spool (offset "
                         + offset + "), not at " + sent.getFirst().start());
             }
-            long end = sent.getLast().end();
-            if (end >= channel.size()) {
-                // Everything is sent: empty the file first, so that a crash now can only leave an offset too large,
-                // which recover() reads as "nothing pending", never lines to send again.
-                channel.truncate(0);
-                channel.force(true);
-                Files.deleteIfExists(offsetFile);
-                offset = 0;
-                pending = 0;
+            long acknowledged = sent.getLast().end();
+            if (acknowledged >= end) {
+                startOver();
                 return;
             }
-            writeOffset(end);
-            offset = end;
+            writeOffset(acknowledged);
+            offset = acknowledged;
             pending = Math.max(0, pending - sent.size());
+            deleteSegmentsBefore(offset);
         } finally {
             access.unlock();
         }
@@ -263,7 +325,10 @@ public final class Spool implements AutoCloseable {
                 return;
             }
             closed = true;
-            closeQuietly(channel);
+            for (Segment segment : segments.values()) {
+                closeQuietly(segment.channel());
+            }
+            segments.clear();
             try {
                 lock.release();
             } catch (IOException e) {
@@ -275,30 +340,109 @@ public final class Spool implements AutoCloseable {
         }
     }
 
-    private void recover() throws IOException {
-        long size = channel.size();
-        long end = size;
-        if (size > 0 && !endsWithLineBreak(size)) {
-            end = lastLineBreak(size) + 1;
-            byte[] torn = new byte[(int) Math.min(size - end, 4096)];
-            channel.read(ByteBuffer.wrap(torn), end);
-            LOG.warn("the spool {} ends in a line cut short by a crash ({} bytes), which cannot be sent: {}",
-                    linesFile, size - end, new String(torn, UTF_8));
-            channel.truncate(end);
-            channel.force(false);
+    /** Every line is acknowledged: delete the segments first, so that a crash now leaves nothing to send again. */
+    private void startOver() throws IOException {
+        for (Segment segment : segments.values()) {
+            closeQuietly(segment.channel());
+            Files.deleteIfExists(segment.file());
         }
-        offset = readOffset(end);
-        if (offset >= end) {
-            if (end > 0) {
-                channel.truncate(0);
-                channel.force(true);
+        segments.clear();
+        Files.deleteIfExists(offsetFile);
+        offset = 0;
+        end = 0;
+        pending = 0;
+        openSegment(0);
+    }
+
+    private void recover() throws IOException {
+        List<Path> found;
+        try (Stream<Path> files = Files.list(dir)) {
+            found = files.filter(file -> SEGMENT.matcher(file.getFileName().toString()).matches()).sorted().toList();
+        }
+        Path imported = dir.resolve(IMPORT);
+        if (found.isEmpty() && Files.exists(imported)) {
+            // One file, as an older version kept it: its offset file holds positions in it, so it is the first segment.
+            Path first = dir.resolve(segmentName(0));
+            Files.move(imported, first, StandardCopyOption.ATOMIC_MOVE);
+            found = List.of(first);
+        }
+        for (Path file : found) {
+            Matcher name = SEGMENT.matcher(file.getFileName().toString());
+            if (name.matches()) {
+                openSegment(Long.parseLong(name.group(1)));
             }
+        }
+        if (segments.isEmpty()) {
+            // Nothing was appended, or a crash came while starting over: nothing is pending.
             Files.deleteIfExists(offsetFile);
-            offset = 0;
-            pending = 0;
+            openSegment(0);
+        }
+        Segment last = segments.lastEntry().getValue();
+        long size = last.channel().size();
+        if (size > 0 && byteAt(last, size - 1) != '\n') {
+            long cut = lastLineBreak(last, size) + 1;
+            byte[] torn = new byte[(int) Math.min(size - cut, 4096)];
+            last.channel().read(ByteBuffer.wrap(torn), cut);
+            LOG.warn("the spool {} ends in a line cut short by a crash ({} bytes), which cannot be sent: {}",
+                    last.file(), size - cut, new String(torn, UTF_8));
+            last.channel().truncate(cut);
+            last.channel().force(false);
+            size = cut;
+        }
+        end = last.start() + size;
+        offset = Math.max(readOffset(end), segments.firstKey());
+        if (offset >= end) {
+            startOver();
+        } else {
+            deleteSegmentsBefore(offset);
+            pending = countLineBreaks(offset, end);
+        }
+        importLines(imported);
+    }
+
+    /** Adds the lines of a file put into the directory by hand at the end, then removes it. */
+    private void importLines(Path file) throws IOException {
+        if (!Files.exists(file)) {
             return;
         }
-        pending = countLineBreaks(offset, end);
+        List<String> lines = Files.readAllLines(file, UTF_8).stream().filter(line -> !line.isBlank()).toList();
+        append(lines);
+        sync();
+        Files.delete(file);
+        LOG.info("{} lines of {} were added to the spool", lines.size(), file);
+    }
+
+    private Segment startSegment(long start) throws IOException {
+        Segment previous = segments.lastEntry().getValue();
+        previous.channel().force(false);
+        Segment segment = openSegment(start);
+        deleteSegmentsBefore(offset);
+        return segment;
+    }
+
+    private Segment openSegment(long start) throws IOException {
+        Path file = dir.resolve(segmentName(start));
+        Segment segment = new Segment(start, file, FileChannel.open(file, StandardOpenOption.CREATE,
+                StandardOpenOption.READ, StandardOpenOption.WRITE));
+        segments.put(start, segment);
+        return segment;
+    }
+
+    /** Deletes the segments that end at or before a position, never the last one (it is appended to). */
+    private void deleteSegmentsBefore(long position) throws IOException {
+        while (segments.size() > 1) {
+            Map.Entry<Long, Segment> first = segments.firstEntry();
+            if (segments.higherKey(first.getKey()) > position) {
+                return;
+            }
+            segments.pollFirstEntry();
+            closeQuietly(first.getValue().channel());
+            Files.deleteIfExists(first.getValue().file());
+        }
+    }
+
+    private static String segmentName(long start) {
+        return "spool-%019d.jsonl".formatted(start);
     }
 
     /** The recorded offset, or 0 when there is none; an unreadable one means sending everything again. */
@@ -314,13 +458,13 @@ public final class Spool implements AutoCloseable {
             if (value < 0) {
                 throw new NumberFormatException("negative");
             }
-            if (value > 0 && value < size && !isLineStart(value)) {
+            if (value > segments.firstKey() && value < size && !isLineStart(value)) {
                 throw new NumberFormatException("not at the start of a line");
             }
             return value;
         } catch (NumberFormatException e) {
-            LOG.warn("the spool offset {} is unreadable ('{}'); every line of {} will be sent again", offsetFile,
-                    text, linesFile);
+            LOG.warn("the spool offset {} is unreadable ('{}'); every line in {} will be sent again", offsetFile,
+                    text, dir);
             return 0;
         }
     }
@@ -338,27 +482,24 @@ public final class Spool implements AutoCloseable {
         Files.move(temporary, offsetFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
-    private boolean endsWithLineBreak(long size) throws IOException {
-        return byteAt(size - 1) == '\n';
-    }
-
     private boolean isLineStart(long position) throws IOException {
-        return byteAt(position - 1) == '\n';
+        Segment segment = segments.floorEntry(position - 1).getValue();
+        return byteAt(segment, position - 1 - segment.start()) == '\n';
     }
 
-    private int byteAt(long position) throws IOException {
+    private static int byteAt(Segment segment, long position) throws IOException {
         ByteBuffer one = ByteBuffer.allocate(1);
-        return channel.read(one, position) == 1 ? one.get(0) : -1;
+        return segment.channel().read(one, position) == 1 ? one.get(0) : -1;
     }
 
-    /** The offset of the last LF before {@code size}, or -1 when there is none. */
-    private long lastLineBreak(long size) throws IOException {
+    /** The offset in the segment of its last LF before {@code size}, or -1 when there is none. */
+    private static long lastLineBreak(Segment segment, long size) throws IOException {
         ByteBuffer block = ByteBuffer.allocate(READ_BLOCK);
         long blockEnd = size;
         while (blockEnd > 0) {
             long blockStart = Math.max(0, blockEnd - READ_BLOCK);
             block.clear().limit((int) (blockEnd - blockStart));
-            channel.read(block, blockStart);
+            segment.channel().read(block, blockStart);
             for (int i = block.position() - 1; i >= 0; i--) {
                 if (block.get(i) == '\n') {
                     return blockStart + i;
@@ -374,8 +515,11 @@ public final class Spool implements AutoCloseable {
         long count = 0;
         long position = from;
         while (position < to) {
-            block.clear().limit((int) Math.min(READ_BLOCK, to - position));
-            int read = channel.read(block, position);
+            Segment segment = segments.floorEntry(position).getValue();
+            Long next = segments.higherKey(position);
+            long segmentEnd = next == null ? to : Math.min(next, to);
+            block.clear().limit((int) Math.min(READ_BLOCK, segmentEnd - position));
+            int read = segment.channel().read(block, position - segment.start());
             if (read <= 0) {
                 break;
             }

@@ -66,14 +66,14 @@ class LogUsageToLogAnalyticsShutdownTest {
                     batch_max_seconds: 0.1
                     retry_max_seconds: 1""");
             Path configFile = Files.writeString(dir.resolve("config.yaml"), yaml);
-            Path spoolFile = logDir.resolve("loganalytics-spool").resolve("spool.jsonl");
+            Path spoolDir = logDir.resolve("loganalytics-spool");
 
             Set<String> answered = ConcurrentHashMap.newKeySet();
             int exit = runUnderLoadAndSigterm(azure, configFile, answered);
 
             assertEquals(0, exit, "exit code after SIGTERM");
             assertTrue(answered.size() >= 100, "answered " + answered.size());
-            List<String> spooled = LogUsageToLogAnalyticsTest.spooledIds(spoolFile);
+            List<String> spooled = LogUsageToLogAnalyticsTest.spooledIds(spoolDir);
             assertEquals(spooled.size(), new HashSet<>(spooled).size(), "no row spooled twice");
             List<String> missing = answered.stream().filter(id -> !spooled.contains(id)).toList();
             assertTrue(missing.isEmpty(), missing.size() + " answered requests have no spooled row");
@@ -83,7 +83,8 @@ class LogUsageToLogAnalyticsShutdownTest {
             try (LogUsageToLogAnalytics next = LogUsageToLogAnalyticsTest.plugin(azure, yaml)) {
                 LogUsageToLogAnalyticsTest.awaitTrue(
                         () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).size() >= spooled.size(), "the spool is sent");
-                LogUsageToLogAnalyticsTest.awaitTrue(() -> Files.size(spoolFile) == 0, "the spool is emptied");
+                LogUsageToLogAnalyticsTest.awaitTrue(() -> LogUsageToLogAnalyticsTest.spooledIds(spoolDir).isEmpty(),
+                        "the spool is emptied");
                 LogUsageToLogAnalyticsTest.awaitTrue(() -> next.readinessProblem() == null, "ready");
             }
             assertEquals(spooled, LogUsageToLogAnalyticsTest.deliveredIds(azure), "every spooled row once, in order");

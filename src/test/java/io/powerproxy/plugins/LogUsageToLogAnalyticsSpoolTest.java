@@ -80,7 +80,7 @@ class LogUsageToLogAnalyticsSpoolTest {
         try (Spool spool = Spool.open(dir)) {
             spool.append(List.of("{\"n\":1}"));
         }
-        Files.writeString(dir.resolve("spool.jsonl"), "{\"n\":2", UTF_8, StandardOpenOption.APPEND);
+        Files.writeString(dir.resolve("spool-0000000000000000000.jsonl"), "{\"n\":2", UTF_8, StandardOpenOption.APPEND);
 
         try (Spool spool = Spool.open(dir)) {
             assertEquals(List.of("{\"n\":1}"), lines(spool.peek(10, Long.MAX_VALUE)));

@@ -32,6 +32,7 @@ import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -49,6 +50,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -313,7 +315,7 @@ class LogUsageToLogAnalyticsTest {
             String problem = plugin.readinessProblem();
             assertNotNull(problem, "not ready while Log Analytics fails");
             assertTrue(problem.startsWith("Log Analytics unreachable since "), problem);
-            assertTrue(problem.contains("records spooled to " + dir.resolve("loganalytics-spool").resolve("spool.jsonl")),
+            assertTrue(problem.contains("records spooled to " + dir.resolve("loganalytics-spool")),
                     problem);
             azure.server().removeStub(outage);
             loadDone.get(60, TimeUnit.SECONDS);
@@ -333,7 +335,7 @@ class LogUsageToLogAnalyticsTest {
                 extended_columns: true
                 batch_max_seconds: 0.1
                 retry_max_seconds: 1""");
-        Path spoolFile = dir.resolve("loganalytics-spool").resolve("spool.jsonl");
+        Path spoolDir = dir.resolve("loganalytics-spool");
         StubMapping outage = azure.server().stubFor(post(urlPathMatching("/dataCollectionRules/.*")).atPriority(1)
                 .willReturn(aResponse().withStatus(503)));
         OrderedPlugin first = new OrderedPlugin(plugin(azure, yaml));
@@ -343,13 +345,13 @@ class LogUsageToLogAnalyticsTest {
             awaitTrue(() -> first.readinessProblem() != null, "the outage is noticed");
         }
         assertEquals(200, answered.size());
-        assertEquals(first.queued(), spooledIds(spoolFile), "the spool holds every row, in order");
+        assertEquals(first.queued(), spooledIds(spoolDir), "the spool holds every row, in order");
         assertTrue(deliveredIds().isEmpty());
 
         azure.server().removeStub(outage);
         try (LogUsageToLogAnalytics second = plugin(azure, yaml)) {
             awaitTrue(() -> deliveredIds().size() >= 200, "the spool is sent");
-            awaitTrue(() -> Files.size(spoolFile) == 0, "the spool is emptied");
+            awaitTrue(() -> spooledIds(spoolDir).isEmpty(), "the spool is emptied");
             assertNull(second.readinessProblem());
         }
         assertEquals(first.queued(), deliveredIds(), "every spooled row once, in order");
@@ -359,7 +361,7 @@ class LogUsageToLogAnalyticsTest {
             assertNull(third.readinessProblem());
         }
         assertEquals(uploadsBefore, uploads().size(), "nothing is sent again by a later start");
-        assertEquals(List.of(), spooledIds(spoolFile));
+        assertEquals(List.of(), spooledIds(spoolDir));
     }
 
     @Test
@@ -529,12 +531,40 @@ class LogUsageToLogAnalyticsTest {
         return ids;
     }
 
-    /** The RequestIds of the rows in a spool file, in order; none when it is missing. */
-    static List<String> spooledIds(Path spoolFile) throws IOException {
-        if (!Files.exists(spoolFile)) {
+    /**
+     * The RequestIds of the rows in a spool directory not acknowledged yet, in order; read without its lock, so a
+     * segment deleted meanwhile counts as sent.
+     */
+    static List<String> spooledIds(Path spoolDir) throws IOException {
+        if (!Files.isDirectory(spoolDir)) {
             return List.of();
         }
-        return Files.readAllLines(spoolFile, UTF_8).stream().map(line -> parse(line).get("RequestId").asText()).toList();
+        Path offsetFile = spoolDir.resolve("spool.offset");
+        long offset = Files.exists(offsetFile) ? Long.parseLong(Files.readString(offsetFile, UTF_8).strip()) : 0;
+        List<Path> segments;
+        try (Stream<Path> files = Files.list(spoolDir)) {
+            segments = files.filter(file -> file.getFileName().toString().matches("spool-\\d{19}\\.jsonl")).sorted()
+                    .toList();
+        }
+        List<String> ids = new ArrayList<>();
+        for (Path segment : segments) {
+            long start = Long.parseLong(segment.getFileName().toString().substring(6, 25));
+            byte[] bytes;
+            try {
+                bytes = Files.readAllBytes(segment);
+            } catch (NoSuchFileException sent) {
+                continue;
+            }
+            int from = (int) Math.max(0, offset - start);
+            if (from < bytes.length) {
+                for (String line : new String(bytes, from, bytes.length - from, UTF_8).split("\n")) {
+                    if (!line.isEmpty()) {
+                        ids.add(parse(line).get("RequestId").asText());
+                    }
+                }
+            }
+        }
+        return ids;
     }
 
     static JsonNode parse(String json) {

@@ -1,0 +1,156 @@
+package io.powerproxy.plugins;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.powerproxy.testing.Await;
+import io.powerproxy.testing.ChildProxy;
+import io.powerproxy.testing.HttpsWireMock;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A proxy process killed with SIGKILL under load has, in its usage sinks, a row of every request whose answer a client
+ * received completely: in the CSV file, or in the Log Analytics journal that the next start uploads.
+ */
+class UsageAfterKillTest {
+
+    private static final String KEY = "team-a-key-0123456789";
+    private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+    private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
+    private static final String REQUEST_ID = "x-powerproxy-request-id";
+    /** The kill comes once this many requests were answered, so that it lands in the middle of the load. */
+    private static final int ANSWERED_BEFORE_KILL = 300;
+    private static final Pattern READY = Pattern.compile("ready on port (\\d+)");
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void aKillUnderLoadLeavesACsvRowForEveryAnsweredRequest() throws Exception {
+        Path logDir = dir.resolve("logs");
+        Path configFile = Files.writeString(dir.resolve("config.yaml"), """
+                clients:
+                  - name: Team A
+                    key: %s
+                plugins:
+                  - name: LogUsageToCsvFile
+                    log_dir: '%s'
+                aoai:
+                  mock_response:
+                    json: {
+                      "id": "chatcmpl-1", "object": "chat.completion", "created": 1732500000,
+                      "model": "gpt-4o-2024-08-06",
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": "Hello."}}],
+                      "usage": {"completion_tokens": 2, "prompt_tokens": 8, "total_tokens": 10}
+                    }
+                """.formatted(KEY, logDir));
+        Set<String> answered;
+        try (ChildProxy proxy = ChildProxy.start(configFile, List.of())) {
+            answered = loadAndKill(proxy, proxy.port(), KEY);
+        }
+
+        Set<String> rows = new HashSet<>();
+        try (Stream<Path> files = Files.list(logDir)) {
+            for (Path csv : files.filter(f -> f.toString().endsWith(".logs.csv")).toList()) {
+                rows.addAll(LogUsageToCsvFileTest.requestIds(csv));
+            }
+        }
+        List<String> missing = answered.stream().filter(id -> !rows.contains(id)).sorted().toList();
+        assertTrue(missing.isEmpty(), missing.size() + " of " + answered.size() + " answered requests have no row, e.g. "
+                + missing.subList(0, Math.min(5, missing.size())));
+    }
+
+    @Test
+    void aKillUnderLoadLeavesEveryAnsweredRequestsRowToLogAnalyticsWhichTheNextStartUploads() throws Exception {
+        try (HttpsWireMock azure = HttpsWireMock.start(dir)) {
+            LogUsageToLogAnalyticsTest.stubTokenAndIngestion(azure);
+            String yaml = LogUsageToLogAnalyticsTest.config(azure, dir.resolve("logs"), "extended_columns: true");
+            Path configFile = Files.writeString(dir.resolve("config.yaml"), yaml);
+            Set<String> answered;
+            try (ChildProxy proxy = ChildProxy.run(LogUsageToLogAnalyticsShutdownTest.Child.class.getName(), List.of(
+                            "-Djavax.net.ssl.trustStore=" + azure.trustStore(),
+                            "-Djavax.net.ssl.trustStorePassword=" + HttpsWireMock.STORE_PASSWORD,
+                            "-Djavax.net.ssl.trustStoreType=PKCS12"),
+                    Map.of(), List.of(configFile.toString(), azure.baseUrl()))) {
+                int port = Integer.parseInt(proxy.awaitLine(READY).group(1));
+                answered = loadAndKill(proxy, port, LogUsageToLogAnalyticsTest.TEAM_A_KEY);
+            }
+
+            // The next start on the same log_dir uploads what the killed one had not.
+            try (LogUsageToLogAnalytics next = LogUsageToLogAnalyticsTest.plugin(azure, yaml)) {
+                LogUsageToLogAnalyticsTest.awaitTrue(
+                        () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).containsAll(answered),
+                        "every answered request's row is uploaded");
+                LogUsageToLogAnalyticsTest.awaitTrue(() -> next.readinessProblem() == null, "ready");
+            } catch (AssertionError notAll) {
+                Set<String> delivered = new HashSet<>(LogUsageToLogAnalyticsTest.deliveredIds(azure));
+                List<String> missing = answered.stream().filter(id -> !delivered.contains(id)).sorted().toList();
+                throw new AssertionError(missing.size() + " of " + answered.size() + " answered requests have no row"
+                        + " in Log Analytics, e.g. " + missing.subList(0, Math.min(5, missing.size())), notAll);
+            }
+        }
+    }
+
+    /**
+     * Sends requests from 16 client threads until {@link #ANSWERED_BEFORE_KILL} were answered, kills the proxy with
+     * SIGKILL while the load goes on, and returns the request ids of every answer received completely.
+     */
+    private static Set<String> loadAndKill(ChildProxy proxy, int port, String key) throws Exception {
+        Set<String> answered = ConcurrentHashMap.newKeySet();
+        CountDownLatch enough = new CountDownLatch(ANSWERED_BEFORE_KILL);
+        long loadEnds = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(5)).build();
+                ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
+            HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + CHAT))
+                    .timeout(Duration.ofSeconds(30))
+                    .header("api-key", key)
+                    .header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(BODY))
+                    .build();
+            for (int i = 0; i < 16; i++) {
+                load.submit(() -> {
+                    while (proxy.isAlive() && System.nanoTime() < loadEnds) {
+                        try {
+                            // ofString completes only once the whole body arrived: a cut answer is an IOException.
+                            HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
+                            if (response.statusCode() == 200 && response.body().contains("chatcmpl-1")) {
+                                answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
+                                enough.countDown();
+                            }
+                        } catch (IOException refusedOrCut) {
+                            // The proxy is gone.
+                        }
+                    }
+                    return null;
+                });
+            }
+            assertTrue(enough.await(60, TimeUnit.SECONDS), "the proxy answers under load\n" + proxy.tail());
+            // SIGKILL: Process.destroyForcibly on Linux.
+            proxy.close();
+            Await.until("the proxy is gone after SIGKILL", () -> !proxy.isAlive());
+        }
+        assertTrue(answered.size() >= ANSWERED_BEFORE_KILL, "answered " + answered.size());
+        return answered;
+    }
+}
