@@ -9,15 +9,15 @@ import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.pipeline.PluginFactory;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
+import java.io.FileNotFoundException;
 import java.io.InputStream;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.LocalDate;
@@ -333,36 +333,38 @@ public final class LogUsageToCsvFile implements Plugin {
     private static final class DayFile {
 
         private final Path path;
-        private final FileChannel channel;
+        private final RandomAccessFile file;
         private final Object fileKey;
         private long size;
         /** The next write must start with CRLF: a crash (or the original's format) left the last line open. */
         private boolean openLine;
 
-        private DayFile(Path path, FileChannel channel, Object fileKey, long size, boolean openLine) {
+        private DayFile(Path path, RandomAccessFile file, Object fileKey, long size, boolean openLine) {
             this.path = path;
-            this.channel = channel;
+            this.file = file;
             this.fileKey = fileKey;
             this.size = size;
             this.openLine = openLine;
         }
 
-        /** Opens a file to append, creating it, and the directory again when someone deleted it. */
+        /**
+         * Opens a file to append, creating it, and the directory again when someone deleted it. Written through a
+         * {@link RandomAccessFile}, whose writes are not interruptible: a {@code FileChannel} is closed for every
+         * thread when a thread using it is interrupted, and request threads are interrupted when a stop cuts them off.
+         */
         static DayFile open(Path path) throws IOException {
-            FileChannel channel;
+            RandomAccessFile file;
             try {
-                channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                        StandardOpenOption.APPEND);
-            } catch (NoSuchFileException e) {
+                file = new RandomAccessFile(path.toFile(), "rw");
+            } catch (FileNotFoundException e) {
                 Files.createDirectories(path.getParent());
-                channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                        StandardOpenOption.APPEND);
+                file = new RandomAccessFile(path.toFile(), "rw");
             }
             try {
-                long size = channel.size();
-                return new DayFile(path, channel, fileKey(path), size, size > 0 && !endsWithLineBreak(path, size));
+                long size = file.length();
+                return new DayFile(path, file, fileKey(path), size, size > 0 && !endsWithLineBreak(file, size));
             } catch (IOException | RuntimeException e) {
-                channel.close();
+                file.close();
                 throw e;
             }
         }
@@ -397,12 +399,11 @@ public final class LogUsageToCsvFile implements Plugin {
             }
             int length = bytes.remaining();
             try {
-                while (bytes.hasRemaining()) {
-                    channel.write(bytes);
-                }
+                file.seek(size);
+                file.write(bytes.array(), bytes.arrayOffset() + bytes.position(), length);
             } catch (IOException e) {
                 try {
-                    channel.truncate(size);
+                    file.setLength(size);
                 } catch (IOException truncateFailure) {
                     e.addSuppressed(truncateFailure);
                     openLine = true;
@@ -415,7 +416,7 @@ public final class LogUsageToCsvFile implements Plugin {
 
         void force() {
             try {
-                channel.force(false);
+                file.getChannel().force(false);
             } catch (ClosedChannelException closedMeanwhile) {
                 // A failed append or the day's end closed it; whoever closed it forced it or found it broken.
             } catch (IOException e) {
@@ -425,7 +426,7 @@ public final class LogUsageToCsvFile implements Plugin {
 
         void close() {
             try {
-                channel.close();
+                file.close();
             } catch (IOException e) {
                 LOG.warn("{}: cannot close {}: {}", NAME, path, e.toString());
             }
@@ -435,12 +436,10 @@ public final class LogUsageToCsvFile implements Plugin {
             return Files.readAttributes(path, BasicFileAttributes.class).fileKey();
         }
 
-        /** Whether the file's last byte is LF; read through a channel of its own, as appending excludes reading. */
-        private static boolean endsWithLineBreak(Path file, long size) throws IOException {
-            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-                ByteBuffer last = ByteBuffer.allocate(1);
-                return channel.read(last, size - 1) == 1 && last.get(0) == '\n';
-            }
+        /** Whether the file's last byte is LF. */
+        private static boolean endsWithLineBreak(RandomAccessFile file, long size) throws IOException {
+            file.seek(size - 1);
+            return file.read() == '\n';
         }
     }
 }

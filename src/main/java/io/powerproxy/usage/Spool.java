@@ -4,6 +4,7 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
@@ -86,8 +87,12 @@ public final class Spool implements AutoCloseable {
     private volatile boolean unsynced;
     private volatile boolean closed;
 
-    /** A segment file, open to read and write. */
-    private record Segment(long start, Path file, FileChannel channel) {
+    /**
+     * A segment file, open to read and write. Appends go through the {@link RandomAccessFile}, whose writes are not
+     * interruptible: a {@code FileChannel} is closed for every thread when a thread using it is interrupted, and request
+     * threads append here and are interrupted when a stop cuts them off. Reads and forces use the channel.
+     */
+    private record Segment(long start, Path file, RandomAccessFile writer, FileChannel channel) {
     }
 
     private Spool(Path dir, FileChannel lockChannel, FileLock lock) {
@@ -183,13 +188,11 @@ public final class Spool implements AutoCloseable {
             }
             long before = end - last.start();
             try {
-                long position = before;
-                while (bytes.hasRemaining()) {
-                    position += last.channel().write(bytes, position);
-                }
+                last.writer().seek(before);
+                last.writer().write(bytes.array(), bytes.arrayOffset() + bytes.position(), bytes.remaining());
             } catch (IOException e) {
                 try {
-                    last.channel().truncate(before);
+                    last.writer().setLength(before);
                 } catch (IOException truncateFailure) {
                     e.addSuppressed(truncateFailure);
                 }
@@ -414,7 +417,7 @@ public final class Spool implements AutoCloseable {
 
     private Segment startSegment(long start) throws IOException {
         Segment previous = segments.lastEntry().getValue();
-        previous.channel().force(false);
+        previous.writer().getFD().sync();
         Segment segment = openSegment(start);
         deleteSegmentsBefore(offset);
         return segment;
@@ -422,8 +425,8 @@ public final class Spool implements AutoCloseable {
 
     private Segment openSegment(long start) throws IOException {
         Path file = dir.resolve(segmentName(start));
-        Segment segment = new Segment(start, file, FileChannel.open(file, StandardOpenOption.CREATE,
-                StandardOpenOption.READ, StandardOpenOption.WRITE));
+        RandomAccessFile writer = new RandomAccessFile(file.toFile(), "rw");
+        Segment segment = new Segment(start, file, writer, writer.getChannel());
         segments.put(start, segment);
         return segment;
     }

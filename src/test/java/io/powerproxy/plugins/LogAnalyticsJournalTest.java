@@ -2,6 +2,7 @@ package io.powerproxy.plugins;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.Level;
@@ -45,6 +46,29 @@ class LogAnalyticsJournalTest {
     private List<Path> segments() throws IOException {
         try (Stream<Path> files = Files.list(dir)) {
             return files.filter(f -> f.getFileName().toString().matches("spool-\\d{19}\\.jsonl")).sorted().toList();
+        }
+    }
+
+    @Test
+    void anAppendFromAnInterruptedThreadIsKeptAndTheJournalStaysOpenForTheNext() throws Exception {
+        // A stop that runs out of grace interrupts the request threads, which then hand over their usage records.
+        try (Spool spool = Spool.open(dir)) {
+            Thread interrupted = Thread.ofVirtual().unstarted(() -> {
+                Thread.currentThread().interrupt();
+                try {
+                    spool.append(List.of("{\"n\":1}"));
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+            interrupted.setUncaughtExceptionHandler((thread, e) -> failure.set(e));
+            interrupted.start();
+            interrupted.join();
+            assertNull(failure.get(), () -> "the interrupted append failed: " + failure.get());
+            spool.append(List.of("{\"n\":2}"));
+            assertEquals(2, spool.pending());
+            assertEquals(2, spool.peek(10, 1 << 20).size());
         }
     }
 

@@ -43,6 +43,22 @@ class LogUsageToCsvFileDurabilityTest {
     }
 
     @Test
+    void aRequestThreadThatWasInterruptedStillWritesItsRowAndLeavesTheFileOpenForTheNext() throws Exception {
+        // A stop that runs out of grace interrupts the request threads, which then hand over their usage records.
+        try (LogUsageToCsvFile sink = LogUsageToCsvFile.create(dir)) {
+            Thread interrupted = Thread.ofVirtual().unstarted(() -> {
+                Thread.currentThread().interrupt();
+                record(sink, "req-1");
+                assertTrue(Thread.currentThread().isInterrupted(), "the interrupt is kept for the caller");
+            });
+            interrupted.start();
+            interrupted.join();
+            record(sink, "req-2");
+            assertEquals(List.of("req-1", "req-2"), LogUsageToCsvFileTest.requestIds(dir.resolve(FILE)));
+        }
+    }
+
+    @Test
     void aRowThatCannotBeWrittenIsLoggedAtErrorTheProblemIsReportedAndTheNextRowIsWrittenOnceItCanBe()
             throws IOException {
         try (LogCapture logs = LogCapture.of(LogUsageToCsvFile.class);
