@@ -62,10 +62,12 @@ final class ProxyHandler implements HttpHandler {
     private final Upstream upstream;
     private final IdleTimeout idleTimeout;
     private final BodyMemory bodyMemory;
+    private final Liveness liveness;
 
     ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout,
-            BodyMemory bodyMemory) {
+            BodyMemory bodyMemory, Liveness liveness) {
         this.clients = clients;
+        this.liveness = liveness;
         this.bodyMemory = bodyMemory;
         this.pipeline = pipeline;
         this.upstream = upstream;
@@ -92,7 +94,10 @@ final class ProxyHandler implements HttpHandler {
             exchange.status(502);
             abort = true;
         } catch (Exception | Error bug) {
-            LOG.error("request {} failed: {} {}", exchange.requestId(), exchange.method(), exchange.path(), bug);
+            if (!liveness.fatal(bug, "handling request " + exchange.requestId() + " " + exchange.method() + " "
+                    + exchange.path())) {
+                LOG.error("request {} failed: {} {}", exchange.requestId(), exchange.method(), exchange.path(), bug);
+            }
             if (bug instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }

@@ -36,10 +36,12 @@ public final class ProxyServer implements AutoCloseable {
     private final IdleTimeout idleTimeout;
     private final Pipeline pipeline;
     private final BodyMemory bodyMemory;
+    private final Liveness liveness;
 
     private ProxyServer(HttpServer server, ExecutorService executor, UpstreamClient upstreamClient,
-            IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory) {
+            IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory, Liveness liveness) {
         this.server = server;
+        this.liveness = liveness;
         this.bodyMemory = bodyMemory;
         this.executor = executor;
         this.upstreamClient = upstreamClient;
@@ -73,11 +75,12 @@ public final class ProxyServer implements AutoCloseable {
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         server.setExecutor(executor);
         BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
+        Liveness liveness = new Liveness(upstreamClient);
         server.createContext("/", new ProxyHandler(ClientIdentifier.of(config.clients()), pipeline, upstream, idleTimeout,
-                bodyMemory));
-        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline));
+                bodyMemory, liveness));
+        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline, liveness));
         server.start();
-        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory);
+        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, liveness);
     }
 
     /**
@@ -114,6 +117,15 @@ public final class ProxyServer implements AutoCloseable {
     /** Bytes of request bodies the requests in flight hold now (see {@link BodyMemory}). */
     public long requestBodyBytesHeld() {
         return bodyMemory.inUse();
+    }
+
+    /** Whether this process can still serve; also the handler for errors no thread caught. */
+    public Liveness liveness() {
+        return liveness;
+    }
+
+    UpstreamClient upstreamClient() {
+        return upstreamClient;
     }
 
     /** The port the proxy listens on. */
