@@ -27,9 +27,10 @@ JAVA = $(WITH_JDK) java
 MVN = $(WITH_JDK) MAVEN_OPTS="$(MVN_JVM_FLAGS) $${MAVEN_OPTS:-}" '$(MVN_BIN)' -B -ntp $(MVN_ARGS)
 
 # The test matrix: `make test` runs the end-to-end tests a second time on a real Java 21 (Debian 13's OpenJDK, made once
-# by `make java21` as root, see .ci/java21-runtime) when one is on this machine. JAVA21=skip leaves that run out;
-# JAVA21=require (the default when CI is set) fails when there is no Java 21 runtime.
-JAVA21 ?= $(if $(CI),require,auto)
+# by `make java21` as root, see .ci/java21-runtime) when one is on this machine. JAVA21=skip leaves that run out
+# (the default with TEST=..., so that one class runs once; JAVA21=auto runs it on both); JAVA21=require (the default
+# when CI is set) fails when there is no Java 21 runtime.
+JAVA21 ?= $(if $(CI),require,$(if $(TEST),skip,auto))
 
 .PHONY: help jar run test java21 validate clean bench bench-smoke
 
@@ -47,7 +48,8 @@ help:
 	@echo "                              if it exists, else config/demo.yaml (CONFIG=path overrides)"
 	@echo "                              e.g. make run ARGS=\"--port 9090\""
 	@echo "  make test [TEST=Class]      run the test suite (mvn test) on this JDK, then the end-to-end"
-	@echo "                              tests on Java 21 too when \`make java21\` has made it (JAVA21=skip: not)"
+	@echo "                              tests on Java 21 too when \`make java21\` has made it (JAVA21=skip: not;"
+	@echo "                              with TEST, JAVA21=auto runs the named tests on both)"
 	@echo "  make java21                 make the Java 21 runtime of the test matrix (root, debootstrap, ~1-5 min)"
 	@echo "  make validate CONFIG=path   check a config file and exit 0 or 1 with its errors"
 	@echo "  make clean                  remove target/"
