@@ -26,7 +26,13 @@ MVN_JVM_FLAGS = $(shell [ "$(JDK_MAJOR)" -ge 24 ] 2>/dev/null && echo --sun-misc
 JAVA = $(WITH_JDK) java
 MVN = $(WITH_JDK) MAVEN_OPTS="$(MVN_JVM_FLAGS) $${MAVEN_OPTS:-}" '$(MVN_BIN)' -B -ntp $(MVN_ARGS)
 
-.PHONY: help jar run test validate clean bench bench-smoke soak
+# The test matrix: `make test` runs the end-to-end tests a second time on a real Java 21 (Debian 13's OpenJDK, made once
+# by `make java21` as root, see .ci/java21-runtime) when one is on this machine. JAVA21=skip leaves that run out
+# (the default with TEST=..., so that one class runs once; JAVA21=auto runs it on both); JAVA21=require (the default
+# when CI is set) fails when there is no Java 21 runtime.
+JAVA21 ?= $(if $(CI),require,$(if $(TEST),skip,auto))
+
+.PHONY: help jar run test java21 validate clean bench bench-smoke soak
 
 ifneq ($(filter validate,$(MAKECMDGOALS)),)
 ifeq ($(strip $(CONFIG)),)
@@ -41,7 +47,10 @@ help:
 	@echo "  make run [ARGS=...]         build if needed, then start on config/config.local.yaml"
 	@echo "                              if it exists, else config/demo.yaml (CONFIG=path overrides)"
 	@echo "                              e.g. make run ARGS=\"--port 9090\""
-	@echo "  make test [TEST=Class]      run the test suite (mvn test)"
+	@echo "  make test [TEST=Class]      run the test suite (mvn test) on this JDK, then the end-to-end"
+	@echo "                              tests on Java 21 too when \`make java21\` has made it (JAVA21=skip: not;"
+	@echo "                              with TEST, JAVA21=auto runs the named tests on both)"
+	@echo "  make java21                 make the Java 21 runtime of the test matrix (root, debootstrap, ~1-5 min)"
 	@echo "  make validate CONFIG=path   check a config file and exit 0 or 1 with its errors"
 	@echo "  make clean                  remove target/"
 	@echo "  make bench [BENCH_ARGS=...] benchmark the proxy beside the mock upstream alone and nginx"
@@ -66,8 +75,18 @@ run: $(JAR)
 	@$(JAVA) -jar $(JAR) --config-file $(RUN_CONFIG) $(ARGS)
 
 test:
-	@echo "mvn test (JAVA_HOME=$(JDK_HOME))"
-	@$(MVN) test $(if $(TEST),-Dtest='$(TEST)' -Dsurefire.failIfNoSpecifiedTests=false)
+	@j21=''; \
+	if [ "$(JAVA21)" != skip ]; then \
+	  if j21=$$(./.ci/java21-runtime --find); then :; \
+	  elif [ "$(JAVA21)" = require ]; then echo "No Java 21 runtime for the test matrix: run \`make java21\` as root" >&2; exit 1; \
+	  else echo "(no Java 21 runtime on this machine: the end-to-end tests run on this JDK only; \`make java21\` makes one)"; fi; \
+	fi; \
+	echo "mvn test: all tests on Java $(JDK_MAJOR) (JAVA_HOME=$(JDK_HOME))"; \
+	if [ -n "$$j21" ]; then echo "          then the end-to-end tests on $$("$$j21/bin/java" -version 2>&1 | head -n 1) ($$j21): surefire execution java21-end-to-end"; fi; \
+	$(MVN) test $(if $(TEST),-Dtest='$(TEST)' -Dsurefire.failIfNoSpecifiedTests=false) $${j21:+"-Djava21.home=$$j21"}
+
+java21:
+	@./.ci/java21-runtime
 
 validate: $(JAR)
 	@$(JAVA) -jar $(JAR) --config-file $(CONFIG) --validate

@@ -135,6 +135,9 @@ public final class PowerProxy {
         }
         CountDownLatch stopRequested = new CountDownLatch(1);
         onSignals(stopRequested::countDown);
+        // An OutOfMemoryError in a thread that nobody catches errors of (the server's dispatcher, a plugin's) is logged
+        // and makes liveness fail.
+        Thread.setDefaultUncaughtExceptionHandler(server.liveness());
         // Any other way the JVM ends (System.exit elsewhere, SIGHUP) still stops the server gracefully.
         Thread hook = new Thread(() -> server.stop(shutdownGrace), "powerproxy-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);

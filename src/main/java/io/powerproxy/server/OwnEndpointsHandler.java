@@ -8,6 +8,7 @@ import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -21,9 +22,11 @@ final class OwnEndpointsHandler implements HttpHandler {
     private static final ObjectMapper JSON = Json.MAPPER;
 
     private final Pipeline pipeline;
+    private final Liveness liveness;
 
-    OwnEndpointsHandler(Pipeline pipeline) {
+    OwnEndpointsHandler(Pipeline pipeline, Liveness liveness) {
         this.pipeline = pipeline;
+        this.liveness = liveness;
     }
 
     @Override
@@ -36,7 +39,7 @@ final class OwnEndpointsHandler implements HttpHandler {
                 return;
             }
             switch (path) {
-                case "/powerproxy/health/liveness" -> http.sendResponseHeaders(204, -1);
+                case "/powerproxy/health/liveness" -> answer(http, "not live", liveness.problems());
                 case "/powerproxy/health/readiness" -> readiness(http);
                 default -> ErrorResponses.send(http, ProxyException.of(404, "NotFound", "'" + path
                         + "' is not an endpoint of the proxy; its own endpoints are /powerproxy/health/liveness and"
@@ -45,13 +48,20 @@ final class OwnEndpointsHandler implements HttpHandler {
         }
     }
 
+    /** A process that is not live is not ready either. */
     private void readiness(HttpExchange http) throws IOException {
-        List<String> problems = pipeline.readinessProblems();
+        List<String> problems = new ArrayList<>(liveness.problems());
+        problems.addAll(pipeline.readinessProblems());
+        answer(http, "not ready", problems);
+    }
+
+    /** 204 without problems, else 503 with them. */
+    private static void answer(HttpExchange http, String status, List<String> problems) throws IOException {
         if (problems.isEmpty()) {
             http.sendResponseHeaders(204, -1);
             return;
         }
-        byte[] body = JSON.writeValueAsBytes(Map.of("status", "not ready", "problems", problems));
+        byte[] body = JSON.writeValueAsBytes(Map.of("status", status, "problems", problems));
         http.getResponseHeaders().set("Content-Type", "application/json");
         http.sendResponseHeaders(503, body.length);
         try (OutputStream out = http.getResponseBody()) {

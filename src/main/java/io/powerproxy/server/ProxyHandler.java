@@ -66,10 +66,12 @@ final class ProxyHandler implements HttpHandler {
     private final BodyMemory bodyMemory;
     private final LingeringClose lingeringClose;
     private final AnswerRelay answers;
+    private final Liveness liveness;
 
     ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout,
-            BodyMemory bodyMemory) {
+            BodyMemory bodyMemory, Liveness liveness) {
         this.clients = clients;
+        this.liveness = liveness;
         this.bodyMemory = bodyMemory;
         this.pipeline = pipeline;
         this.upstream = upstream;
@@ -98,8 +100,11 @@ final class ProxyHandler implements HttpHandler {
             exchange.status(502);
             abort = true;
         } catch (Exception | Error bug) {
-            LOG.error("request {} failed: {} {}", exchange.requestId(), Printable.of(exchange.method()),
-                    Printable.of(exchange.path()), bug);
+            if (!liveness.fatal(bug, "handling request " + exchange.requestId() + " " + Printable.of(exchange.method())
+                    + " " + Printable.of(exchange.path()))) {
+                LOG.error("request {} failed: {} {}", exchange.requestId(), Printable.of(exchange.method()),
+                        Printable.of(exchange.path()), bug);
+            }
             if (bug instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }

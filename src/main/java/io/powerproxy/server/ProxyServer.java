@@ -44,11 +44,14 @@ public final class ProxyServer implements AutoCloseable {
     private final Pipeline pipeline;
     private final BodyMemory bodyMemory;
     private final RequestsInFlight inFlight;
+    private final Liveness liveness;
 
     private ProxyServer(HttpServer server, ExecutorService executor, UpstreamClient upstreamClient,
-            IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory, RequestsInFlight inFlight) {
+            IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory, RequestsInFlight inFlight,
+            Liveness liveness) {
         this.server = server;
         this.inFlight = inFlight;
+        this.liveness = liveness;
         this.bodyMemory = bodyMemory;
         this.executor = executor;
         this.upstreamClient = upstreamClient;
@@ -83,11 +86,13 @@ public final class ProxyServer implements AutoCloseable {
         server.setExecutor(executor);
         BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
         RequestsInFlight inFlight = new RequestsInFlight();
+        Liveness liveness = new Liveness(upstreamClient);
         server.createContext("/", new ProxyHandler(ClientIdentifier.of(config.clients()), pipeline, upstream, idleTimeout,
-                bodyMemory)).getFilters().add(inFlight);
-        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline)).getFilters().add(inFlight);
+                bodyMemory, liveness)).getFilters().add(inFlight);
+        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline, liveness)).getFilters()
+                .add(inFlight);
         server.start();
-        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, inFlight);
+        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, inFlight, liveness);
     }
 
     /**
@@ -124,6 +129,15 @@ public final class ProxyServer implements AutoCloseable {
     /** Bytes of request bodies the requests in flight hold now (see {@link BodyMemory}). */
     public long requestBodyBytesHeld() {
         return bodyMemory.inUse();
+    }
+
+    /** Whether this process can still serve; also the handler for errors no thread caught. */
+    public Liveness liveness() {
+        return liveness;
+    }
+
+    UpstreamClient upstreamClient() {
+        return upstreamClient;
     }
 
     /** The port the proxy listens on. */

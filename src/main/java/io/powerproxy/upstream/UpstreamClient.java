@@ -14,6 +14,9 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Sends requests to Azure OpenAI endpoints with {@link java.net.http.HttpClient}, with the endpoint's
@@ -21,9 +24,15 @@ import java.util.concurrent.Executors;
  *
  * <p>One {@code HttpClient} (and so one connection pool) is shared by all endpoints with the same connect
  * timeout, which the JDK sets per client rather than per request; usually that is one for the process.
+ *
+ * <p>An {@code HttpClient} whose selector thread has ended (an {@link Error} there, typically an
+ * {@link OutOfMemoryError}, ends it) fails every later request at once with "selector manager closed". It is not
+ * rebuilt: such an error may have left the process unusable in other ways too. Requests get a 503 instead, and
+ * {@link #brokenReason()} makes the liveness probe fail, so that the process is restarted.
  */
 public final class UpstreamClient implements AutoCloseable {
 
+    private static final Logger LOG = LoggerFactory.getLogger(UpstreamClient.class);
     /** Bodies above this size may take longer to send, so the write timeout is added to the wait for headers. */
     private static final int LARGE_BODY = 1 << 20;
 
@@ -31,6 +40,7 @@ public final class UpstreamClient implements AutoCloseable {
     private final ExecutorService executor;
     private final ForwardedHeaders headerRules;
     private final TokenSource tokens;
+    private final AtomicBoolean brokenLogged = new AtomicBoolean();
 
     private UpstreamClient(Map<Duration, HttpClient> clients, ExecutorService executor, ForwardedHeaders headerRules,
             TokenSource tokens) {
@@ -81,7 +91,42 @@ public final class UpstreamClient implements AutoCloseable {
                         : HttpRequest.BodyPublishers.ofByteArray(request.body()));
         copyHeaders(request.clientHeaders(), builder);
         authenticate(endpoint, request, builder);
-        return clients.get(config.timeouts().connect()).send(builder.build(), HttpResponse.BodyHandlers.ofInputStream());
+        HttpClient client = clients.get(config.timeouts().connect());
+        try {
+            return client.send(builder.build(), HttpResponse.BodyHandlers.ofInputStream());
+        } catch (IOException e) {
+            if (!client.isTerminated()) {
+                throw e;
+            }
+            // The cause, when there is one, is the error that ended the selector thread.
+            if (brokenLogged.compareAndSet(false, true)) {
+                LOG.error("the HTTP client to the endpoints has stopped; requests get 503 until the process is restarted",
+                        e);
+            }
+            throw unavailable();
+        }
+    }
+
+    /** Why requests can no longer be sent, or null while they can. */
+    public String brokenReason() {
+        for (HttpClient client : clients.values()) {
+            if (client.isTerminated()) {
+                return "the HTTP client to the endpoints has stopped (its selector thread ended), so no request can be"
+                        + " sent upstream";
+            }
+        }
+        return null;
+    }
+
+    /** Stops the HTTP clients at once, as the end of their selector thread does: requests in flight fail. */
+    public void shutdownNow() {
+        clients.values().forEach(HttpClient::shutdownNow);
+    }
+
+    private static ProxyException unavailable() {
+        return ProxyException.of(503, "ServiceUnavailable", "This proxy can no longer send requests to Azure OpenAI"
+                + " (its HTTP client stopped) and reports itself not live, to be restarted; send the request again,"
+                + " to another replica if there is one.");
     }
 
     private void copyHeaders(Map<String, List<String>> clientHeaders, HttpRequest.Builder builder) {

@@ -198,8 +198,11 @@ class PluginFailuresTest {
             String answer = exchange(proxy.port(), head.getBytes(StandardCharsets.ISO_8859_1), body);
 
             assertTrue(answer.startsWith("HTTP/1.1 400"), answer);
-            assertTrue(answer.contains("\"code\":\"InvalidHeader\""), answer);
-            assertTrue(answer.toLowerCase(Locale.ROOT).contains("'x-trace'"), answer);
+            // JDK servers with the October 2026 updates (Debian's 21.0.13) refuse such a header themselves, in HTML.
+            if (!answer.contains("Invalid character in request header")) {
+                assertTrue(answer.contains("\"code\":\"InvalidHeader\""), answer);
+                assertTrue(answer.toLowerCase(Locale.ROOT).contains("'x-trace'"), answer);
+            }
             assertFalse(answer.contains(Configs.ENDPOINT_KEY));
             assertEquals(0, azure.getAllServeEvents().size(), "nothing went upstream");
         }
