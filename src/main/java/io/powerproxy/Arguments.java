@@ -9,8 +9,11 @@ package io.powerproxy;
  * @param port the port to listen on
  * @param validate whether to only check the config
  * @param help whether to print the usage
+ * @param tlsCert the {@code --tls-cert} PEM file (HTTPS when given), or null
+ * @param tlsKey the {@code --tls-key} PEM file, or null
  */
-record Arguments(String configFile, String configEnvVar, String host, int port, boolean validate, boolean help) {
+record Arguments(String configFile, String configEnvVar, String host, int port, boolean validate, boolean help,
+        String tlsCert, String tlsKey) {
 
     static final int DEFAULT_PORT = 8080;
 
@@ -22,6 +25,8 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
         int port = DEFAULT_PORT;
         boolean validate = false;
         boolean help = false;
+        String tlsCert = null;
+        String tlsKey = null;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             switch (arg) {
@@ -31,13 +36,18 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
                 case "--port" -> port = port(value(args, ++i, arg));
                 case "--validate" -> validate = true;
                 case "--help", "-h" -> help = true;
+                case "--tls-cert" -> tlsCert = value(args, ++i, arg);
+                case "--tls-key" -> tlsKey = value(args, ++i, arg);
                 default -> throw new IllegalArgumentException("unknown argument '" + arg + "'");
             }
         }
         if (configFile != null && configEnvVar != null) {
             throw new IllegalArgumentException("give either --config-file or --config-env-var, not both");
         }
-        return new Arguments(configFile, configEnvVar, host, port, validate, help);
+        if ((tlsCert == null) != (tlsKey == null)) {
+            throw new IllegalArgumentException("give both --tls-cert and --tls-key for HTTPS, or neither for HTTP");
+        }
+        return new Arguments(configFile, configEnvVar, host, port, validate, help, tlsCert, tlsKey);
     }
 
     private static String value(String[] args, int i, String option) {
