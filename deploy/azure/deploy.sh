@@ -98,7 +98,7 @@ KEY_VAULT_URI=$(az keyvault show --name "$NAME" --resource-group "$RG" --query p
 az keyvault set-policy --name "$NAME" --resource-group "$RG" --object-id "$IDENTITY_PRINCIPAL" \
   --secret-permissions get --output none
 
-step "Azure Cache for Redis $NAME (takes 15-20 minutes the first time)"
+step "Azure Cache for Redis $NAME (the slowest to create)"
 exists az redis show --name "$NAME" --resource-group "$RG" \
   || az redis create --name "$NAME" --resource-group "$RG" --location "$REGION" --sku Standard --vm-size c0 \
        --minimum-tls-version 1.2 --output none
