@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the container image with podman and smoke-tests it: liveness, one chat request against the demo
-# config's mock, no shell in the image, `podman stop` ending with exit code 0. Prints the image size, the build
+# config's mock, no shell in the image, `podman stop` ending with exit code 0; then liveness and a chat request
+# over HTTPS (--tls-cert/--tls-key, a certificate made by openssl). Prints the image size, the build
 # time, start-to-ready and stop time.
 #
 # No container registry is needed: the Dockerfile's base images are replaced by two local ones, built once
@@ -29,7 +30,7 @@ MAVEN_HOME_HOST=$(dirname "$(dirname "$(readlink -f "$(command -v mvn)")")")
 
 work=$(mktemp -d)
 cleanup() {
-  podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+  podman rm -f -t 0 "$NAME" "$NAME-tls" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -153,6 +154,31 @@ exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$NAME")
 podman logs "$NAME" 2>&1 | grep -q 'stopped' || die "the log has no 'stopped' line"
 
 jvm_ready=$(podman logs "$NAME" 2>&1 | sed -n 's/.*ready on port [0-9]* (\([0-9]*\) ms.*/\1/p')
+
+# ---- HTTPS: the same image with --tls-cert/--tls-key (the jlink'd runtime must speak TLS) --------------------
+if command -v openssl >/dev/null; then
+  log "podman run with --tls-cert/--tls-key"
+  mkdir -p "$work/tls"
+  openssl req -x509 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" 2>/dev/null
+  chmod 644 "$work/tls/key.pem"
+  podman run -d --name "$NAME-tls" --read-only --tmpfs /tmp --cap-drop ALL -v "$work/tls:/tls:ro" \
+    -p 127.0.0.1::8080 -e POWERPROXY_CONFIG_STRING="$(cat config/demo.yaml)" "$IMAGE" \
+    --tls-cert /tls/cert.pem --tls-key /tls/key.pem >/dev/null
+  tls_port=$(podman port "$NAME-tls" 8080/tcp | sed 's/.*://')
+  https=(curl -s --cacert "$work/tls/cert.pem")
+  deadline=$(( $(now_ms) + 60000 ))
+  until [ "$("${https[@]}" -o /dev/null -w '%{http_code}' "https://localhost:$tls_port/powerproxy/health/liveness" || true)" = 204 ]; do
+    if [ "$(now_ms)" -gt "$deadline" ]; then podman logs "$NAME-tls" >&2; die "no liveness 204 over HTTPS within 60 s"; fi
+    sleep 0.1
+  done
+  status=$("${https[@]}" -o /dev/null -w '%{http_code}' \
+    "https://localhost:$tls_port/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21" \
+    -H 'api-key: demo-key-team-1-change-me' -H 'content-type: application/json' -d '{"messages":[]}')
+  [ "$status" = 200 ] || { podman logs "$NAME-tls" >&2; die "chat over HTTPS answered $status"; }
+  podman stop -t 30 "$NAME-tls" >/dev/null
+  [ "$(podman inspect --format '{{.State.ExitCode}}' "$NAME-tls")" = 0 ] || die "the HTTPS proxy did not exit with 0"
+fi
 printf 'image %s: %s MB; build %s s; podman run to liveness 204 %s ms (the proxy logged ready after %s ms);'\
 ' podman stop %s ms (exit 0); load average %s\n' \
   "$IMAGE" "$(( size_bytes / 1000000 ))" "$(awk "BEGIN{printf \"%.1f\", $build_ms/1000}")" "$ready_ms" \
