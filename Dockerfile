@@ -3,30 +3,49 @@
 #   docker run -p 8080:8080 -e POWERPROXY_CONFIG_STRING="$(cat config/config.local.yaml)" powerproxy
 #   docker run -p 8080:8080 -v "$PWD/config:/app/config:ro" powerproxy --config-file /app/config/config.local.yaml
 # Orchestrators probe GET /powerproxy/health/liveness and /powerproxy/health/readiness (no HEALTHCHECK here).
+#
+# The base images are build arguments: the defaults are public images; deploy/container/build-and-smoke.sh
+# builds local stand-ins (a JDK + Maven build image, a glibc-only runtime image) where no registry can be reached.
+#   BUILD_IMAGE    needs a JDK 21+ with jlink on PATH, and mvn on PATH
+#   RUNTIME_IMAGE  needs glibc and a writable /tmp; nothing else (no shell, no Java: the runtime is jlink'd here)
+ARG BUILD_IMAGE=maven:3.9-eclipse-temurin-25
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12
 
 # ---- build ----------------------------------------------------------------------------------
-FROM maven:3.9-eclipse-temurin-25 AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
-# Dependencies first: this layer is reused until pom.xml changes.
+# The Java runtime first: this layer depends on the build image only.
+# --strip-java-debug-attributes, not --strip-debug: the latter also strips native libraries and needs objcopy.
+# The modules are what `jdeps --print-module-deps` names for the shaded jar, plus jdk.crypto.ec (TLS with
+# EC keys to Azure and Redis; part of java.base since JDK 22, kept for a JDK 21 build image) and jdk.zipfs.
+RUN jlink --add-modules java.base,java.compiler,java.desktop,java.management,java.naming,java.net.http,java.sql,jdk.httpserver,jdk.unsupported,jdk.crypto.ec,jdk.zipfs \
+          --strip-java-debug-attributes --compress=zip-6 --no-man-pages --no-header-files --output /out/java \
+ && mkdir -p /out/app/logs /out/app/plugins
+# Dependencies next: this layer is reused until pom.xml changes.
 COPY pom.xml ./
 RUN mvn -B -q -ntp dependency:go-offline
 COPY src ./src
-RUN mvn -B -q -ntp package -DskipTests
+RUN mvn -B -q -ntp package -DskipTests && cp target/powerproxy.jar /out/app/powerproxy.jar
 
 # ---- runtime --------------------------------------------------------------------------------
-FROM eclipse-temurin:25-jre-alpine
+FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="PowerProxy for Azure OpenAI" \
       org.opencontainers.image.description="Reverse proxy for Azure OpenAI: load balancing, usage logging, per-client limits"
-# A fixed numeric non-root user, so runAsNonRoot policies can verify it.
-RUN addgroup -S -g 10001 powerproxy \
- && adduser -S -D -H -u 10001 -G powerproxy -h /app powerproxy \
- && mkdir -p /app/plugins /app/logs \
- && chown powerproxy:powerproxy /app/logs
+# No RUN here: the runtime base has no shell. Files are owned by root and read-only for the proxy,
+# except /app/logs (LogUsageToCsvFile's default folder).
+COPY --from=build /out/java /opt/java
+COPY --from=build /out/app/powerproxy.jar /app/powerproxy.jar
+COPY --from=build /out/app/plugins /app/plugins
+COPY --from=build --chown=10001:10001 /out/app/logs /app/logs
 WORKDIR /app
-COPY --from=build /src/target/powerproxy.jar /app/powerproxy.jar
+# A fixed numeric non-root user, so that runAsNonRoot policies can verify it without an /etc/passwd entry.
 USER 10001:10001
 EXPOSE 8080
-# Configuration: --config-file PATH, --config-env-var NAME, or the env var POWERPROXY_CONFIG_STRING.
-# Third-party plugin jars go in /app/plugins; LogUsageToCsvFile writes to /app/logs by default.
-ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-jar", "/app/powerproxy.jar"]
+ENV JAVA_HOME=/opt/java
+# JVM options for a proxy (why: README, "Container image"):
+#   MaxRAMPercentage=75       heap from the container's memory limit; the rest for metaspace, code, buffers, stacks
+#   UseG1GC                   short pauses with many streams; without it a 1-CPU container would get SerialGC
+#   no ExitOnOutOfMemoryError the proxy reports an OutOfMemoryError as failed liveness, so the orchestrator
+#                             restarts it with SIGTERM, letting the other streams finish
+ENTRYPOINT ["/opt/java/bin/java", "-XX:MaxRAMPercentage=75", "-XX:+UseG1GC", "-jar", "/app/powerproxy.jar"]
 CMD []

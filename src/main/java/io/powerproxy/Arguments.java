@@ -12,9 +12,11 @@ import java.time.Duration;
  * @param validate whether to only check the config
  * @param help whether to print the usage
  * @param shutdownGrace the {@code --shutdown-grace} period, or null when not given
+ * @param tlsCert the {@code --tls-cert} PEM file (HTTPS when given), or null
+ * @param tlsKey the {@code --tls-key} PEM file, or null
  */
 record Arguments(String configFile, String configEnvVar, String host, int port, boolean validate, boolean help,
-        Duration shutdownGrace) {
+        Duration shutdownGrace, String tlsCert, String tlsKey) {
 
     static final int DEFAULT_PORT = 8080;
     /** Below Kubernetes' default termination grace (30 s), leaving time to flush the usage sinks. */
@@ -31,6 +33,8 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
         boolean validate = false;
         boolean help = false;
         Duration shutdownGrace = null;
+        String tlsCert = null;
+        String tlsKey = null;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             switch (arg) {
@@ -41,13 +45,18 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
                 case "--shutdown-grace" -> shutdownGrace = shutdownGrace(value(args, ++i, arg), arg);
                 case "--validate" -> validate = true;
                 case "--help", "-h" -> help = true;
+                case "--tls-cert" -> tlsCert = value(args, ++i, arg);
+                case "--tls-key" -> tlsKey = value(args, ++i, arg);
                 default -> throw new IllegalArgumentException("unknown argument '" + arg + "'");
             }
         }
         if (configFile != null && configEnvVar != null) {
             throw new IllegalArgumentException("give either --config-file or --config-env-var, not both");
         }
-        return new Arguments(configFile, configEnvVar, host, port, validate, help, shutdownGrace);
+        if ((tlsCert == null) != (tlsKey == null)) {
+            throw new IllegalArgumentException("give both --tls-cert and --tls-key for HTTPS, or neither for HTTP");
+        }
+        return new Arguments(configFile, configEnvVar, host, port, validate, help, shutdownGrace, tlsCert, tlsKey);
     }
 
     private static String value(String[] args, int i, String option) {

@@ -17,6 +17,7 @@ import io.powerproxy.plugins.LogUsageToLogAnalytics;
 import io.powerproxy.pipeline.PluginFactory;
 import io.powerproxy.pipeline.PluginRegistry;
 import io.powerproxy.server.ProxyServer;
+import io.powerproxy.server.TlsFiles;
 import io.powerproxy.upstream.CachedTokenSource;
 import io.powerproxy.upstream.TokenSource;
 import java.io.IOException;
@@ -41,7 +42,7 @@ public final class PowerProxy {
 
     private static final String USAGE = """
             usage: java -jar powerproxy.jar [--config-file PATH | --config-env-var NAME] [--port N] [--host ADDRESS]
-                                            [--shutdown-grace SECONDS] [--validate]
+                                            [--shutdown-grace SECONDS] [--tls-cert PATH --tls-key PATH] [--validate]
               --config-file PATH     read the YAML config from a file
               --config-env-var NAME  read the YAML config from this environment variable
                                      (without either, from POWERPROXY_CONFIG_STRING)
@@ -50,6 +51,8 @@ public final class PowerProxy {
               --shutdown-grace S     on SIGTERM, wait at most S seconds (0 to 3600) for requests in flight
                                      (default 25, or POWERPROXY_SHUTDOWN_GRACE)
               --validate             check the config and exit: 0 when valid, 1 with every problem listed
+              --tls-cert PATH        speak HTTPS (TLS 1.2/1.3) with this PEM certificate chain, leaf first
+              --tls-key PATH         and this PEM private key (PKCS#8, or PKCS#1 RSA); both re-read on change
             """;
 
     private PowerProxy() {
@@ -122,7 +125,7 @@ public final class PowerProxy {
         ProxyServer server;
         try {
             server = ProxyServer.start(config, new InetSocketAddress(arguments.host(), arguments.port()),
-                    tokenSource(config), pipeline);
+                    tokenSource(config), pipeline, tlsFiles(arguments));
         } catch (IOException e) {
             log.error("cannot listen on {}:{}: {}", arguments.host(), arguments.port(), e.toString());
             pipeline.close();
@@ -154,6 +157,10 @@ public final class PowerProxy {
         server.stop(shutdownGrace);
         log.info("stopped ({} ms after the signal)", (System.nanoTime() - stopping) / 1_000_000);
         return 0;
+    }
+
+    private static TlsFiles tlsFiles(Arguments arguments) {
+        return arguments.tlsCert() == null ? null : new TlsFiles(Path.of(arguments.tlsCert()), Path.of(arguments.tlsKey()));
     }
 
     /** Milliseconds since the process started, or since {@code fallbackNanos} when the OS does not tell. */

@@ -74,6 +74,21 @@ public final class ProxyServer implements AutoCloseable {
     /** The same, with the clock (monotonic, in ms) that times how long targets stay blocked, for tests. */
     public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
             LongSupplier balancerClock) throws IOException {
+        return start(config, address, tokens, pipeline, balancerClock, null);
+    }
+
+    /**
+     * The same, speaking HTTPS with the PEM files {@code tls} (re-read when they change) when it is not null; throws
+     * IllegalArgumentException saying what to fix when the files cannot be used.
+     */
+    public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
+            TlsFiles tls) throws IOException {
+        return start(config, address, tokens, pipeline, () -> System.nanoTime() / 1_000_000, tls);
+    }
+
+    /** The same, with both the balancer's clock and TLS files (may be null), for tests. */
+    public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
+            LongSupplier balancerClock, TlsFiles tls) throws IOException {
         useJdkDefaults(config);
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
@@ -81,7 +96,7 @@ public final class ProxyServer implements AutoCloseable {
         Upstream upstream = new Upstream(Balancer.create(config.aoai().endpoints(), balancerClock, null), upstreamClient, headerRules, mock);
         IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
 
-        HttpServer server = HttpServer.create(address, 1024);
+        HttpServer server = tls == null ? HttpServer.create(address, 1024) : TlsListener.create(address, 1024, tls);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         server.setExecutor(executor);
         BodyMemory bodyMemory = BodyMemory.fromSystemProperties();

@@ -1,0 +1,275 @@
+package io.powerproxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.azure.core.credential.AzureKeyCredential;
+import com.azure.core.http.HttpHeaderName;
+import com.azure.core.http.HttpMethod;
+import com.azure.core.http.HttpPipeline;
+import com.azure.core.http.HttpPipelineBuilder;
+import com.azure.core.http.HttpRequest;
+import com.azure.core.http.HttpResponse;
+import com.azure.core.http.jdk.httpclient.JdkHttpClientBuilder;
+import com.azure.core.http.policy.AzureKeyCredentialPolicy;
+import com.azure.core.util.Context;
+import io.powerproxy.config.ConfigLoader;
+import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.pipeline.Pipeline;
+import io.powerproxy.server.ProxyServer;
+import io.powerproxy.server.TlsFiles;
+import io.powerproxy.testing.CapturedLogs;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.math.BigInteger;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.KeyStore;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The listener with {@code --tls-cert}/{@code --tls-key}: what the Azure SDK for Java (its azure-core pipeline with an
+ * AzureKeyCredential, which OpenAIClient is built on) needs, TLS 1.2 and 1.3, a certificate renewed without restart,
+ * and the messages for files that cannot be used. Certificates are made by openssl into a temporary folder.
+ */
+class HttpsListenerTest {
+
+    private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+    private static final String DEMO_KEY = "demo-key-team-1-change-me";
+    private static final Duration DEADLINE = Duration.ofSeconds(30);
+
+    @TempDir
+    Path dir;
+    private ProxyServer server;
+
+    @AfterEach
+    void stop() {
+        if (server != null) {
+            server.stop(Duration.ZERO);
+        }
+    }
+
+    @Test
+    void theAzureSdkWithAnAzureKeyCredentialChatsStreamsAndGets401ForAWrongKeyOverHttps() throws Exception {
+        Pem pem = openssl("rsa", "first");
+        start(pem);
+        HttpResponse chat = azureSdk(pem, DEMO_KEY).sendSync(chatRequest(false), Context.NONE);
+        assertEquals(200, chat.getStatusCode());
+        assertTrue(chat.getBodyAsBinaryData().toString().contains("Hello from PowerProxy's built-in mock"));
+
+        HttpResponse stream = azureSdk(pem, DEMO_KEY).sendSync(chatRequest(true), Context.NONE);
+        assertEquals(200, stream.getStatusCode());
+        assertTrue(stream.getHeaderValue(HttpHeaderName.CONTENT_TYPE).startsWith("text/event-stream"));
+        String events = stream.getBodyAsBinaryData().toString();
+        assertTrue(events.contains("data: [DONE]"), events);
+
+        HttpResponse wrong = azureSdk(pem, "not-a-key").sendSync(chatRequest(false), Context.NONE);
+        assertEquals(401, wrong.getStatusCode());
+        assertTrue(wrong.getBodyAsBinaryData().toString().contains("\"error\""));
+    }
+
+    @Test
+    void overPlainHttpTheAzureSdkRefusesToSendTheKeyWhichIsWhyTheListenerSpeaksTls() throws Exception {
+        Pem pem = openssl("rsa", "first");
+        HttpPipeline sdk = azureSdk(pem, DEMO_KEY);
+        IllegalStateException refused = assertThrows(IllegalStateException.class, () -> sdk.sendSync(
+                new HttpRequest(HttpMethod.POST, "http://127.0.0.1:9" + CHAT), Context.NONE));
+        assertTrue(refused.getMessage().contains("HTTPS"), refused.getMessage());
+    }
+
+    @Test
+    void tls13IsNegotiatedByDefaultAndTls12StillWorks() throws Exception {
+        Pem pem = openssl("ec", "first");
+        start(pem);
+        assertEquals("TLSv1.3", handshake(pem, "TLSv1.3").protocol());
+        assertEquals("TLSv1.2", handshake(pem, "TLSv1.2").protocol());
+    }
+
+    @Test
+    void aRenewedCertificateIsServedWithoutARestartAndUnusableFilesKeepTheOldOne() throws Exception {
+        Pem first = openssl("rsa", "first");
+        start(first);
+        BigInteger firstSerial = handshake(first, "TLSv1.3").serial();
+
+        try (CapturedLogs logs = CapturedLogs.start()) {
+            Files.writeString(dir.resolve("first.key"), "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+            // The files are looked at during handshakes (at most once a second): shake hands until it has happened.
+            waitFor(() -> handshake(first, "TLSv1.3") != null
+                    && !logs.containing("cannot be used, keeping the previous certificate").isEmpty(), logs::lines);
+            assertEquals(firstSerial, handshake(first, "TLSv1.3").serial());
+        }
+
+        Pem second = openssl("rsa", "second");
+        // A rotation as Kubernetes and cert-manager do it: new files moved into place.
+        Files.move(second.certificate(), first.certificate(), StandardCopyOption.REPLACE_EXISTING);
+        Files.move(second.key(), first.key(), StandardCopyOption.REPLACE_EXISTING);
+        Pem renewed = new Pem(first.certificate(), first.key(), second.serial());
+        try (CapturedLogs logs = CapturedLogs.start()) {
+            waitFor(() -> handshake(renewed, "TLSv1.3").serial().equals(second.serial()), logs::lines);
+        }
+        assertEquals(second.serial(), handshake(renewed, "TLSv1.3").serial());
+    }
+
+    @Test
+    void anRsaKeyInPkcs1FormIsReadToo() throws Exception {
+        Pem pem = openssl("rsa", "first");
+        Path pkcs1 = dir.resolve("pkcs1.key");
+        run("openssl", "rsa", "-in", pem.key().toString(), "-traditional", "-out", pkcs1.toString());
+        assertTrue(Files.readString(pkcs1).startsWith("-----BEGIN RSA PRIVATE KEY-----"));
+        start(new Pem(pem.certificate(), pkcs1, pem.serial()));
+        assertEquals(pem.serial(), handshake(pem, "TLSv1.3").serial());
+    }
+
+    @Test
+    void filesThatCannotBeUsedStopTheStartWithWhatToFix() throws Exception {
+        Pem rsa = openssl("rsa", "first");
+        Pem other = openssl("rsa", "second");
+        assertStartRefused(new TlsFiles(rsa.certificate(), other.key()), "does not belong to the first certificate");
+        assertStartRefused(new TlsFiles(dir.resolve("missing.pem"), rsa.key()), "cannot read the TLS files");
+        Path encrypted = dir.resolve("encrypted.key");
+        run("openssl", "pkcs8", "-topk8", "-in", rsa.key().toString(), "-out", encrypted.toString(),
+                "-passout", "pass:secret");
+        assertStartRefused(new TlsFiles(rsa.certificate(), encrypted), "is encrypted");
+        Pem ec = openssl("ec", "third");
+        Path sec1 = dir.resolve("sec1.key");
+        run("openssl", "ec", "-in", ec.key().toString(), "-out", sec1.toString());
+        assertStartRefused(new TlsFiles(ec.certificate(), sec1), "is a 'EC PRIVATE KEY'");
+        assertStartRefused(new TlsFiles(rsa.key(), rsa.key()), "is not a PEM certificate chain");
+    }
+
+    @Test
+    void onlyOneOfTlsCertAndTlsKeyIsAUsageError() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = PowerProxy.run(new String[] {"--config-file", "config/demo.yaml", "--tls-cert", "cert.pem"},
+                Map.of(), new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
+        assertEquals(PowerProxy.EXIT_USAGE, code);
+        assertTrue(err.toString().contains("give both --tls-cert and --tls-key for HTTPS, or neither for HTTP"),
+                err.toString());
+    }
+
+    private void assertStartRefused(TlsFiles files, String message) throws Exception {
+        IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> ProxyServer.start(
+                demoConfig(), new InetSocketAddress("127.0.0.1", 0), null, Pipeline.of(List.of()), files));
+        assertTrue(refused.getMessage().contains(message), refused.getMessage());
+    }
+
+    private record Pem(Path certificate, Path key, BigInteger serial) {
+    }
+
+    private record Handshake(String protocol, BigInteger serial) {
+    }
+
+    private Pem openssl(String type, String name) throws Exception {
+        Path certificate = dir.resolve(name + ".crt");
+        Path key = dir.resolve(name + ".key");
+        List<String> command = new ArrayList<>(List.of("openssl", "req", "-x509", "-nodes", "-days", "2",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "-keyout", key.toString(), "-out", certificate.toString()));
+        command.addAll(type.equals("ec") ? List.of("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
+                : List.of("-newkey", "rsa:2048"));
+        run(command.toArray(String[]::new));
+        try (InputStream in = Files.newInputStream(certificate)) {
+            X509Certificate parsed = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+            return new Pem(certificate, key, parsed.getSerialNumber());
+        }
+    }
+
+    private static void run(String... command) throws Exception {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        byte[] output = process.getInputStream().readAllBytes();
+        assertTrue(process.waitFor(60, TimeUnit.SECONDS), "openssl did not end");
+        assertEquals(0, process.exitValue(), new String(output, StandardCharsets.UTF_8));
+    }
+
+    private static ProxyConfig demoConfig() throws Exception {
+        return ConfigLoader.parse(Files.readString(Path.of("config/demo.yaml")));
+    }
+
+    private void start(Pem pem) throws Exception {
+        ProxyConfig config = demoConfig();
+        server = ProxyServer.start(config, new InetSocketAddress("127.0.0.1", 0), null,
+                Pipeline.of(PowerProxy.pluginRegistry(Map.of()).createAll(config)),
+                new TlsFiles(pem.certificate(), pem.key()));
+    }
+
+    private static SSLContext trusting(Pem pem) throws Exception {
+        KeyStore trusted = KeyStore.getInstance("PKCS12");
+        trusted.load(null, null);
+        try (InputStream in = Files.newInputStream(pem.certificate())) {
+            trusted.setCertificateEntry("proxy", CertificateFactory.getInstance("X.509").generateCertificate(in));
+        }
+        TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        trust.init(trusted);
+        SSLContext context = SSLContext.getInstance("TLS");
+        context.init(null, trust.getTrustManagers(), null);
+        return context;
+    }
+
+    private HttpPipeline azureSdk(Pem pem, String key) throws Exception {
+        return new HttpPipelineBuilder()
+                .httpClient(new JdkHttpClientBuilder(java.net.http.HttpClient.newBuilder().sslContext(trusting(pem)))
+                        .responseTimeout(DEADLINE).build())
+                .policies(new AzureKeyCredentialPolicy("api-key", new AzureKeyCredential(key)))
+                .build();
+    }
+
+    private HttpRequest chatRequest(boolean stream) {
+        return new HttpRequest(HttpMethod.POST, "https://localhost:" + server.port() + CHAT)
+                .setHeader(HttpHeaderName.CONTENT_TYPE, "application/json")
+                .setBody("{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"stream\":" + stream + "}");
+    }
+
+    /** A fresh TLS connection (no session reuse) restricted to one protocol; what it negotiated and was shown. */
+    private Handshake handshake(Pem trusted, String protocol) throws Exception {
+        try (SSLSocket socket = (SSLSocket) trusting(trusted).getSocketFactory().createSocket("localhost", server.port())) {
+            socket.setEnabledProtocols(new String[] {protocol});
+            socket.setSoTimeout((int) DEADLINE.toMillis());
+            socket.startHandshake();
+            X509Certificate leaf = (X509Certificate) socket.getSession().getPeerCertificates()[0];
+            return new Handshake(socket.getSession().getProtocol(), leaf.getSerialNumber());
+        }
+    }
+
+    private interface Condition {
+        boolean holds() throws Exception;
+    }
+
+    private interface Diagnostics {
+        List<String> lines();
+    }
+
+    private static void waitFor(Condition condition, Diagnostics diagnostics) throws Exception {
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        while (true) {
+            try {
+                if (condition.holds()) {
+                    return;
+                }
+            } catch (IOException e) {
+                // The old certificate is not trusted by the renewed client until the swap: try again.
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("not within " + DEADLINE + ": " + diagnostics.lines());
+            }
+            Thread.sleep(50);
+        }
+    }
+}
