@@ -27,7 +27,9 @@ import org.junit.jupiter.api.Test;
  * What the JDK server does with a bare CR inside a header value, pinned so that a change of the JDK shows up: it
  * ends the header there and starts a new one (a CR followed by a space or tab folds into the value instead). A
  * handler only sees the split headers, so the proxy cannot refuse such a request; it applies its header rules to
- * the split headers as to any other, so nothing a client hides behind a bare CR passes them.
+ * the split headers as to any other, so nothing a client hides behind a bare CR passes them. Newer JDK builds (Debian's
+ * OpenJDK 21.0.13 here) refuse a bare CR themselves with an HTML 400 ("Invalid CR in request header"); on those the
+ * tests check that such a request reaches no upstream.
  */
 class BareCarriageReturnTest {
 
@@ -53,6 +55,9 @@ class BareCarriageReturnTest {
     @Test
     void aBareCrInsideAHeaderValueEndsThatHeaderAndStartsAnother() throws Exception {
         String answer = get("X-Note: a\rapi-key: " + Configs.TEAM_A_KEY + "\r\n");
+        if (refusedByTheJdk(answer)) {
+            return;
+        }
 
         assertTrue(answer.startsWith("HTTP/1.1 200"), "the key after the bare CR identified the client: " + answer);
         LoggedRequest forwarded = onlyRequest();
@@ -63,6 +68,9 @@ class BareCarriageReturnTest {
     @Test
     void aBareCrFollowedByASpaceFoldsIntoTheValueAsOneSpace() throws Exception {
         String answer = get("api-key: " + Configs.TEAM_A_KEY + "\r\nX-Note: a\r b\r\n");
+        if (refusedByTheJdk(answer)) {
+            return;
+        }
 
         assertTrue(answer.startsWith("HTTP/1.1 200"), answer);
         assertEquals("a b", onlyRequest().getHeader("X-Note"));
@@ -71,6 +79,9 @@ class BareCarriageReturnTest {
     @Test
     void aHostHiddenBehindABareCrIsNotForwarded() throws Exception {
         String answer = get("api-key: " + Configs.TEAM_A_KEY + "\r\nX-Note: a\rHost: evil.example\r\n");
+        if (refusedByTheJdk(answer)) {
+            return;
+        }
 
         assertTrue(answer.startsWith("HTTP/1.1 200"), answer);
         assertEquals(URI.create(azure.baseUrl()).getAuthority(), onlyRequest().getHeader("Host"));
@@ -81,6 +92,9 @@ class BareCarriageReturnTest {
         try (CapturedLogs logs = CapturedLogs.start()) {
             String answer = get("api-key: " + Configs.TEAM_A_KEY + "\r\nX-Note: a\rapi-key: " + Configs.TEAM_B_KEY
                     + "\r\n");
+        if (refusedByTheJdk(answer)) {
+            return;
+        }
             proxy.close();
             proxy = null;
 
@@ -107,5 +121,14 @@ class BareCarriageReturnTest {
             out.flush();
             return RawHttp.readAnswer(socket.getInputStream());
         }
+    }
+
+    /** Whether this runtime's server refused the bare CR itself; then nothing may have reached the upstream. */
+    private boolean refusedByTheJdk(String answer) {
+        if (!answer.startsWith("HTTP/1.1 400") || !answer.contains("Invalid CR")) {
+            return false;
+        }
+        assertEquals(0, azure.findAll(anyRequestedFor(anyUrl())).size(), "nothing reached the upstream");
+        return true;
     }
 }

@@ -155,6 +155,12 @@ class LogForgeryTest {
                 answer = raw(proxy, "PO\u0007ST /openai/deployments/gpt-4o/chat/completions HTTP/1.1\r\n"
                         + "Host: localhost\r\napi-key: " + Configs.TEAM_A_KEY + "\r\nConnection: close\r\n\r\n");
             }
+            if (answer.startsWith("HTTP/1.1 400") && !answer.contains("\"code\"")) {
+                // Newer JDK builds (Debian's OpenJDK 21.0.13 here) refuse such a request line themselves, with an
+                // HTML 400, before any handler runs: nothing is logged and nothing goes upstream.
+                assertEquals(0, azure.findAll(anyRequestedFor(anyUrl())).size());
+                return;
+            }
             assertAllPrintable(logs.lines());
             assertTrue(accessLines(logs).getFirst().contains(" PO\\u0007ST /openai/"), accessLines(logs).getFirst());
         }
