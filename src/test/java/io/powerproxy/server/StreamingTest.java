@@ -1,6 +1,7 @@
 package io.powerproxy.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.powerproxy.testing.Configs;
@@ -137,11 +138,12 @@ class StreamingTest {
 
             HttpResponse<InputStream> response = proxy.sendForStream(streamRequest(proxy));
             ByteArrayOutputStream received = new ByteArrayOutputStream();
-            try (InputStream body = response.body()) {
-                body.transferTo(received);
-            } catch (IOException cutOff) {
-                // The proxy may end the chunked body abruptly; either way the stream must end.
-            }
+            // The proxy aborts the connection: a chunked body that ended normally would look complete to the client.
+            assertThrows(IOException.class, () -> {
+                try (InputStream body = response.body()) {
+                    body.transferTo(received);
+                }
+            }, "the cut stream must not end as if it were complete");
 
             assertEquals(events.get(0), received.toString(StandardCharsets.UTF_8));
             assertTrue(upstream.awaitHungUp(Duration.ofSeconds(5)), "the silent upstream must be hung up on");
