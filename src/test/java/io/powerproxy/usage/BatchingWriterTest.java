@@ -102,16 +102,23 @@ class BatchingWriterTest {
 
     @Test
     void aBatchThatIsNotFullIsHandedOverOnceItsFirstRecordIsOldEnough() throws Exception {
-        Recorder recorder = new Recorder(3);
+        Duration age = Duration.ofMillis(300);
+        List<Long> writtenAt = new CopyOnWriteArrayList<>();
+        Recorder recorder = new Recorder(3, batch -> writtenAt.add(System.nanoTime()));
         BatchingWriter<Integer> writer = BatchingWriter.start("test", recorder, new Kept(),
-                Options.defaults().withBatches(1000, Duration.ofMillis(20)));
+                Options.defaults().withBatches(1000, age));
 
+        long firstOffered = System.nanoTime();
         writer.offer(1);
         writer.offer(2);
         writer.offer(3);
 
         assertTrue(recorder.written.await(WAIT.toMillis(), TimeUnit.MILLISECONDS), "written without a close");
         assertEquals(List.of(1, 2, 3), recorder.all());
+        // Only a lower bound: on a busy machine the batch may go later, never sooner.
+        long waitedMs = (writtenAt.getFirst() - firstOffered) / 1_000_000;
+        assertTrue(waitedMs >= age.toMillis(), "the first batch was handed over after " + waitedMs + " ms, before "
+                + "its first record was " + age.toMillis() + " ms old");
         writer.close(WAIT);
     }
 
