@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -81,21 +82,43 @@ class LogUsageToLogAnalyticsDeliveryTest {
         assertEquals(List.of("a", "b", "c", "d", "e"), sender.accepted());
     }
 
+    /** A Log Analytics that refuses every batch until it is brought up, and keeps every batch it was offered. */
+    private static final class OutageSender implements LogAnalyticsDelivery.Sender {
+        private final List<List<String>> attempts = new CopyOnWriteArrayList<>();
+        private final List<String> accepted = new CopyOnWriteArrayList<>();
+        private volatile boolean up;
+
+        @Override
+        public LogAnalyticsDelivery.Result send(List<String> rows) {
+            attempts.add(List.copyOf(rows));
+            if (!up) {
+                return new LogAnalyticsDelivery.Result(0,
+                        new LogAnalyticsDelivery.Failure(Instant.now(), 503, "Status code 503, (empty body)", null));
+            }
+            accepted.addAll(rows);
+            return new LogAnalyticsDelivery.Result(rows.size(), null);
+        }
+    }
+
     @Test
     void whileRowsAreSpooledNewBatchesQueueBehindThemInsteadOfOvertakingThem() throws Exception {
-        ScriptedSender sender = new ScriptedSender(0);
-        LogAnalyticsDelivery delivery = delivery(sender, Duration.ofMillis(300));
+        OutageSender sender = new OutageSender();
+        LogAnalyticsDelivery delivery = LogAnalyticsDelivery.start(sender, Spool.open(dir), UsageRecord::requestId, 500,
+                new BatchingWriter.Backoff(Duration.ofMillis(20), Duration.ofMillis(20)));
         try {
             delivery.write(records("a", "b"));
             String problem = delivery.problem();
             assertTrue(problem.startsWith("Log Analytics unreachable since ") && problem.contains("Status code 503")
                     && problem.contains("2 records spooled to " + dir.resolve("spool.jsonl")), problem);
             delivery.write(records("c"));
-            assertEquals(List.of(), sender.accepted(), "nothing overtakes the spool");
-            awaitTrue(() -> sender.accepted().size() == 3, "the spool is sent");
+            // However often the spool was retried meanwhile, every batch offered so far starts with the oldest row.
+            assertTrue(sender.attempts.stream().allMatch(rows -> rows.getFirst().equals("a")),
+                    "nothing overtakes the spool: " + sender.attempts);
+            sender.up = true;
+            awaitTrue(() -> sender.accepted.size() == 3, "the spool is sent");
             awaitTrue(() -> delivery.problem() == null, "recovered");
             delivery.write(records("d"));
-            assertEquals(List.of("a", "b", "c", "d"), sender.accepted(), "straight out once the spool is empty");
+            assertEquals(List.of("a", "b", "c", "d"), sender.accepted, "straight out once the spool is empty");
         } finally {
             delivery.close(Duration.ofSeconds(5));
         }
