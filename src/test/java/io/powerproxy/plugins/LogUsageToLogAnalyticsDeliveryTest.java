@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.BatchingWriter;
 import io.powerproxy.usage.Spool;
 import io.powerproxy.usage.UsageRecord;
@@ -57,8 +58,7 @@ class LogUsageToLogAnalyticsDeliveryTest {
     private static List<UsageRecord> records(String... ids) {
         List<UsageRecord> records = new ArrayList<>();
         for (String id : ids) {
-            records.add(new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null, null, null,
-                    200, UsageRecord.Operation.CHAT, "gpt-4o", UsageRecord.UsageSource.REPORTED, id));
+            records.add(TestUsageRecord.of(id).build());
         }
         return List.copyOf(records);
     }

@@ -14,6 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.ClosedPort;
 import io.powerproxy.testing.Configs;
@@ -332,9 +333,7 @@ class FailoverTest {
         try (var clients = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
             var first = clients.submit(this::chat);
             // The second request starts while the first holds Sweden's only connection, and waits for it.
-            while (sweden.getAllServeEvents().isEmpty()) {
-                Thread.onSpinWait();
-            }
+            Await.until("Sweden got the first request", () -> !sweden.getAllServeEvents().isEmpty());
             var second = clients.submit(this::chat);
 
             assertEquals("{\"served_by\":\"eastus\"}", first.get().body());

@@ -119,7 +119,7 @@ class PluginFailuresTest {
                     .anyMatch(line -> line.startsWith("ERROR") && line.contains("plugin bug in requestReceived")),
                     String.join("\n", logs.lines()));
             // A record comes just after the answer: only once the proxy stopped, and with it every handler, is none due.
-            proxy.close();
+            proxy.stop();
             assertEquals(List.of(), recorder.records(), "no upstream answered, so there is no usage to record");
         }
     }

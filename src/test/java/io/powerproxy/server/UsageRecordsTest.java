@@ -262,7 +262,7 @@ class UsageRecordsTest {
             assertEquals(401, proxy.postJson(CHAT, "wrong-key", "{}").statusCode());
             assertEquals(400, proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}").statusCode());
             // A record comes just after the answer: once the proxy stopped, and with it every handler, all are in.
-            proxy.close();
+            proxy.stop();
             List<UsageRecord> records = recorder.records();
 
             assertEquals(1, records.size());

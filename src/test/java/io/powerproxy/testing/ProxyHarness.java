@@ -137,11 +137,15 @@ public final class ProxyHarness implements AutoCloseable {
     }
 
     /** Stops the proxy; once it returns, every handler has ended and handed over its usage record. Idempotent. */
-    @Override
-    public void close() {
+    public void stop() {
         if (closed.compareAndSet(false, true)) {
             server.close();
             client.close();
         }
+    }
+
+    @Override
+    public void close() {
+        stop();
     }
 }

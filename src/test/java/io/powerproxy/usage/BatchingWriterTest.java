@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.powerproxy.testing.Await;
 import io.powerproxy.usage.BatchingWriter.Backoff;
 import io.powerproxy.usage.BatchingWriter.Options;
 import java.io.IOException;
@@ -22,7 +23,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 
@@ -310,12 +310,7 @@ class BatchingWriterTest {
         assertEquals(Duration.ofSeconds(30), backoff.delay(Integer.MAX_VALUE));
     }
 
-    /** Polls a condition until it holds, failing after a deadline. */
     private static void eventually(BooleanSupplier condition) {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (!condition.getAsBoolean()) {
-            assertTrue(System.nanoTime() < deadline, "condition not met within " + WAIT);
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-        }
+        Await.until("the writer's counts", WAIT, condition::getAsBoolean);
     }
 }
