@@ -3,17 +3,14 @@ package io.powerproxy.plugins;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.ProxyHarness;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -21,7 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,8 +30,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -47,7 +41,6 @@ class CsvShutdownTest {
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
     private static final String REQUEST_ID = "x-powerproxy-request-id";
-    private static final Pattern READY_LINE = Pattern.compile("ready on port (\\d+)");
 
     @TempDir
     Path dir;
@@ -117,37 +110,7 @@ class CsvShutdownTest {
         Path configFile = Files.writeString(dir.resolve("config.yaml"), config(logDir));
         // Port 0: the proxy binds a port the kernel picks and names it in its "ready on port N" line, so no other
         // process can take the port between choosing and binding it.
-        AtomicInteger boundPort = new AtomicInteger();
-        Process proxy = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "io.powerproxy.PowerProxy",
-                "--config-file", configFile.toString(), "--host", "127.0.0.1", "--port", "0")
-                .redirectErrorStream(true)
-                .start();
-        List<String> output = Collections.synchronizedList(new ArrayList<>());
-        CountDownLatch ready = new CountDownLatch(1);
-        Thread reader = Thread.ofVirtual().start(() -> {
-            try (BufferedReader lines = new BufferedReader(new InputStreamReader(proxy.getInputStream(), UTF_8))) {
-                for (String line; (line = lines.readLine()) != null; ) {
-                    output.add(line);
-                    Matcher readyLine = READY_LINE.matcher(line);
-                    if (readyLine.find()) {
-                        boundPort.set(Integer.parseInt(readyLine.group(1)));
-                        ready.countDown();
-                    }
-                }
-            } catch (IOException e) {
-                output.add("(reading the output failed: " + e + ")");
-            }
-        });
-        try {
-            long readyBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (!ready.await(50, TimeUnit.MILLISECONDS)) {
-                if (!proxy.isAlive() || System.nanoTime() > readyBy) {
-                    reader.join(Duration.ofSeconds(5));
-                    fail("the proxy did not get ready:\n" + String.join("\n", output));
-                }
-            }
-            int port = boundPort.get();
+        try (ChildProxy proxy = ChildProxy.start(configFile, List.of())) {
             Set<String> answered = ConcurrentHashMap.newKeySet();
             AtomicInteger failed = new AtomicInteger();
             // SIGTERM goes out once the load is in full swing (100 answers, about a second on an idle machine);
@@ -158,7 +121,7 @@ class CsvShutdownTest {
             try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                     .connectTimeout(Duration.ofSeconds(5)).build();
                     ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
-                HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + CHAT))
+                HttpRequest request = HttpRequest.newBuilder(proxy.uri(CHAT))
                         .timeout(Duration.ofSeconds(30))
                         .header("api-key", KEY)
                         .header("Content-Type", "application/json")
@@ -180,28 +143,21 @@ class CsvShutdownTest {
                         return null;
                     });
                 }
-                assertTrue(someAnswered.await(30, TimeUnit.SECONDS), "the proxy answers under load\n" + tail(output));
-                // SIGTERM through the handle: Process.destroy() would also close the output still being read.
-                assertTrue(proxy.toHandle().destroy(), "SIGTERM sent");
-                assertTrue(proxy.waitFor(60, TimeUnit.SECONDS), "the proxy exits after SIGTERM");
-                exit = proxy.exitValue();
+                assertTrue(someAnswered.await(30, TimeUnit.SECONDS), "the proxy answers under load\n" + proxy.tail());
+                proxy.sigterm();
+                exit = proxy.awaitExit();
             }
-            reader.join(Duration.ofSeconds(10));
 
-            String log = String.join("\n", output);
+            String log = proxy.output();
             assertTrue(log.contains("stopped"), log);
             Map<String, Integer> rows = rowsPerRequestId(logDir);
             List<String> missing = answered.stream().filter(id -> !rows.containsKey(id)).sorted().toList();
             List<String> twice = rows.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).toList();
             assertTrue(missing.isEmpty(), missing.size() + " of " + answered.size() + " answered requests have no row, e.g. "
-                    + missing.subList(0, Math.min(5, missing.size())) + "\n" + tail(output));
+                    + missing.subList(0, Math.min(5, missing.size())) + "\n" + proxy.tail());
             assertTrue(twice.isEmpty(), "requests with more than one row: " + twice);
             assertTrue(answered.size() >= 100, "answered " + answered.size() + ", failed " + failed.get());
-            assertEquals(0, exit, "exit code after SIGTERM\n" + tail(output));
-        } finally {
-            if (proxy.isAlive()) {
-                proxy.destroyForcibly();
-            }
+            assertEquals(0, exit, "exit code after SIGTERM\n" + proxy.tail());
         }
     }
 
@@ -239,13 +195,6 @@ class CsvShutdownTest {
         }
         try (Stream<Path> files = Files.list(logDir)) {
             return files.filter(f -> f.getFileName().toString().endsWith(".logs.csv")).sorted().toList();
-        }
-    }
-
-    private static String tail(List<String> output) {
-        synchronized (output) {
-            List<String> lines = output.stream().filter(line -> !line.contains(" access - ")).toList();
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
         }
     }
 }
