@@ -259,6 +259,10 @@ class LimitUsageWithRedisTest {
             assertFalse(refused.body().contains("127.0.0.1"), "the client is not told where Redis is");
             assertEquals(503, refusedWithoutTrying.statusCode());
             assertTrue(replica.readiness().body().contains("requests that need a budget are refused with 503"));
+            HttpResponse<String> noDeployment = replica.proxy().send(replica.proxy().request("/openai/models?api-version=1")
+                    .header("api-key", Configs.TEAM_B_KEY).GET().build());
+            assertEquals(200, noDeployment.statusCode(), "a request that names no deployment needs no budget: "
+                    + noDeployment.body());
 
             redis.restart();
             breakerClock.advance(Duration.ofSeconds(1));
