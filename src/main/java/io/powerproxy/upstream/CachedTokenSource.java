@@ -52,7 +52,14 @@ public final class CachedTokenSource implements TokenSource {
         if (fresh(token)) {
             return token.getToken();
         }
-        refreshing.lock();
+        if (token != null && token.getExpiresAt().isAfter(clock.get())) {
+            // Still valid: one caller refreshes it, the others go on with it meanwhile instead of queueing.
+            if (!refreshing.tryLock()) {
+                return token.getToken();
+            }
+        } else {
+            refreshing.lock();
+        }
         try {
             token = current.get();
             if (fresh(token)) {

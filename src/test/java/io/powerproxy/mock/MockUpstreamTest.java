@@ -12,9 +12,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.powerproxy.config.MockResponse;
 import io.powerproxy.streaming.SseCopier;
 import io.powerproxy.streaming.SseEvent;
+import io.powerproxy.testing.Configs;
+import io.powerproxy.testing.ProxyHarness;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -193,6 +196,27 @@ class MockUpstreamTest {
         first.body()[0] = 'X';
 
         assertEquals('d', mock.answer(true, false).body()[0]);
+    }
+
+    @Test
+    void theProxyAnswersFromTheMockOnlyAfterMsToWaitBeforeReturn() {
+        String yaml = Configs.withAoai("""
+                mock_response:
+                  ms_to_wait_before_return: 300
+                  json: {"object": "chat.completion", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                """);
+        try (ProxyHarness proxy = ProxyHarness.start(yaml)) {
+            for (String body : List.of("{\"messages\":[]}", "{\"messages\":[],\"stream\":true}")) {
+                long sent = System.nanoTime();
+                HttpResponse<String> response = proxy.postJson(
+                        "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", Configs.TEAM_A_KEY, body);
+                long tookMs = (System.nanoTime() - sent) / 1_000_000;
+
+                assertEquals(200, response.statusCode(), response.body());
+                // Only a lower bound: a busy machine may answer later, never sooner.
+                assertTrue(tookMs >= 300, body + " was answered after " + tookMs + " ms, sooner than the 300 ms wait");
+            }
+        }
     }
 
     private static MockUpstream mock(String json) {

@@ -8,10 +8,9 @@ import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.ProxyHarness;
-import io.powerproxy.testing.ProxyProcess;
 import java.io.IOException;
-import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -109,8 +108,9 @@ class CsvShutdownTest {
     void aSigtermDuringLoadExitsCleanlyAndEveryAnsweredRequestHasExactlyOneRow() throws Exception {
         Path logDir = dir.resolve("logs");
         Path configFile = Files.writeString(dir.resolve("config.yaml"), config(logDir));
-        try (ProxyProcess proxy = ProxyProcess.start(Map.of(), "--config-file", configFile.toString())) {
-            int port = proxy.port();
+        // Port 0: the proxy binds a port the kernel picks and names it in its "ready on port N" line, so no other
+        // process can take the port between choosing and binding it.
+        try (ChildProxy proxy = ChildProxy.start(configFile, List.of())) {
             Set<String> answered = ConcurrentHashMap.newKeySet();
             AtomicInteger failed = new AtomicInteger();
             // SIGTERM goes out once the load is in full swing (100 answers, about a second on an idle machine);
@@ -121,7 +121,7 @@ class CsvShutdownTest {
             try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                     .connectTimeout(Duration.ofSeconds(5)).build();
                     ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
-                HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + CHAT))
+                HttpRequest request = HttpRequest.newBuilder(proxy.uri(CHAT))
                         .timeout(Duration.ofSeconds(30))
                         .header("api-key", KEY)
                         .header("Content-Type", "application/json")
@@ -145,10 +145,10 @@ class CsvShutdownTest {
                 }
                 assertTrue(someAnswered.await(30, TimeUnit.SECONDS), "the proxy answers under load\n" + proxy.tail());
                 proxy.sigterm();
-                exit = proxy.awaitExit(Duration.ofSeconds(60));
+                exit = proxy.awaitExit();
             }
 
-            String log = proxy.log();
+            String log = proxy.output();
             assertTrue(log.contains("stopped"), log);
             Map<String, Integer> rows = rowsPerRequestId(logDir);
             List<String> missing = answered.stream().filter(id -> !rows.containsKey(id)).sorted().toList();

@@ -15,6 +15,8 @@ import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.pipeline.ProxyException;
+import io.powerproxy.testing.Await;
+import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.FakeClock;
 import io.powerproxy.testing.ProxyHarness;
@@ -117,25 +119,22 @@ class LimitUsageWithRedisTest {
         }
     }
 
-    private static void await(String what, Supplier<Boolean> condition) throws InterruptedException {
-        await(what, condition, null);
+    private static void await(String what, Supplier<Boolean> condition) {
+        Await.until(what, condition::get);
     }
 
     /**
-     * Waits for the condition; with a breaker clock, that clock moves on 100 ms per try, as time does for a real
-     * replica, so a probe that failed (it may, right after the restart) is followed by another.
+     * Waits for the condition; the breaker clock moves on 100 ms per try, as time does for a real replica, so a probe
+     * that failed (it may, right after the restart) is followed by another.
      */
-    private static void await(String what, Supplier<Boolean> condition, FakeClock clock) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!condition.get()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting until " + what);
+    private static void await(String what, Supplier<Boolean> condition, FakeClock clock) {
+        Await.until(what, () -> {
+            if (condition.get()) {
+                return true;
             }
-            Thread.sleep(10);
-            if (clock != null) {
-                clock.advance(Duration.ofMillis(100));
-            }
-        }
+            clock.advance(Duration.ofMillis(100));
+            return false;
+        });
     }
 
     @Test
@@ -194,7 +193,7 @@ class LimitUsageWithRedisTest {
     @Test
     void whileRedisIsDownRequestsAreServedOnTheLocalBudgetWithOneWarningAndRedisIsUsedAgainWhenItIsBack()
             throws Exception {
-        try (LogCapture log = LogCapture.of(FailoverTokenBudgets.class);
+        try (CapturedLogs log = CapturedLogs.start();
                 RedisServer redis = RedisServer.start();
                 Replica replica = replica(config(redis.port(), "redis_timeout_ms: 2000"))) {
             String teamA = RedisTokenBudgets.key("Team A", "gpt-4o", minute());
@@ -216,7 +215,7 @@ class LimitUsageWithRedisTest {
 
             assertEquals(7, servedWithoutRedis, "the local budget knew the 3000 tokens used before Redis died");
             assertEquals(429, response.statusCode());
-            List<String> warnings = log.messages(Level.WARN);
+            List<String> warnings = log.messages(FailoverTokenBudgets.class, Level.WARN);
             assertEquals(1, warnings.size(), warnings.toString());
             assertTrue(warnings.get(0).startsWith("Redis at 127.0.0.1:" + redis.port() + " unavailable: connection "),
                     warnings.get(0));
@@ -239,8 +238,8 @@ class LimitUsageWithRedisTest {
             assertEquals(before + 3_000, redisCount(redis, teamB), "updates reach the restarted Redis");
             assertEquals(429, replica.chat(Configs.TEAM_A_KEY).statusCode(),
                     "the emptied Redis does not give back what this replica knows was used");
-            assertEquals(1, log.messages(Level.WARN).size());
-            assertEquals(1, log.messages(Level.INFO).stream().filter(m -> m.contains("answers again")).count());
+            assertEquals(1, log.messages(FailoverTokenBudgets.class, Level.WARN).size());
+            assertEquals(1, log.messages(FailoverTokenBudgets.class, Level.INFO).stream().filter(m -> m.contains("answers again")).count());
         }
     }
 
@@ -267,6 +266,10 @@ class LimitUsageWithRedisTest {
             assertFalse(refused.body().contains("127.0.0.1"), "the client is not told where Redis is");
             assertEquals(503, refusedWithoutTrying.statusCode());
             assertTrue(replica.readiness().body().contains("requests that need a budget are refused with 503"));
+            HttpResponse<String> noDeployment = replica.proxy().send(replica.proxy().request("/openai/models?api-version=1")
+                    .header("api-key", Configs.TEAM_B_KEY).GET().build());
+            assertEquals(200, noDeployment.statusCode(), "a request that names no deployment needs no budget: "
+                    + noDeployment.body());
 
             redis.restart();
             breakerClock.advance(Duration.ofSeconds(1));
@@ -278,7 +281,7 @@ class LimitUsageWithRedisTest {
     @Test
     void aWrongPasswordShowsAtStartAndRequestsAreServedOnTheLocalBudget() throws Exception {
         String wrongPassword = "an-old-access-key-ABCDEFGH";
-        try (LogCapture log = LogCapture.of(FailoverTokenBudgets.class);
+        try (CapturedLogs log = CapturedLogs.start();
                 RedisServer redis = RedisServer.startTls("the-current-access-key-0123")) {
             ProxyConfig config = ConfigLoader.parse(config(redis.port(),
                     "redis_timeout_ms: 2000\nredis_password: " + wrongPassword).replace("redis_ssl: false", "redis_ssl: true"));
@@ -291,7 +294,7 @@ class LimitUsageWithRedisTest {
 
                 String problem = limit.readinessProblem();
                 assertTrue(problem.contains("it refused the credentials (WRONGPASS): check redis_password"), problem);
-                List<String> warnings = log.messages(Level.WARN);
+                List<String> warnings = log.messages(FailoverTokenBudgets.class, Level.WARN);
                 assertEquals(1, warnings.size(), warnings.toString());
                 for (String text : List.of(problem, warnings.get(0))) {
                     assertFalse(text.contains(wrongPassword) || text.contains("the-current-access-key"), text);

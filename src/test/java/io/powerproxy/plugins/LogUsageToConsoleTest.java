@@ -13,6 +13,7 @@ import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.UsageRecord;
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
@@ -109,8 +110,7 @@ class LogUsageToConsoleTest {
         Plugin plugin = LogUsageToConsole.factory(new PrintStream(recordingThreads, true, UTF_8))
                 .create(context("- name: LogUsageToConsole"));
 
-        plugin.onUsage(exchange("req-1"), new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1.0, null, "mock",
-                null, null, null, 200, UsageRecord.Operation.CHAT, null, UsageRecord.UsageSource.REPORTED, "req-1"));
+        plugin.onUsage(exchange("req-1"), TestUsageRecord.of("req-1").build());
 
         assertEquals(Set.of(Thread.currentThread().getName()), printingThreads);
         plugin.close();

@@ -258,15 +258,8 @@ class LogUsageToLogAnalyticsTest {
     @Test
     void fiveThousandRequestsThroughTheProxyArriveAsExactlyFiveThousandRowsInBatches() throws Exception {
         String yaml = config(azure, dir, "extended_columns: true");
-        Map<String, Long> queuedAtMillis = new ConcurrentHashMap<>();
-        Plugin stamp = new Plugin() {
-            @Override
-            public void onUsage(Exchange exchange, UsageRecord usage) {
-                queuedAtMillis.put(usage.requestId(), System.currentTimeMillis());
-            }
-        };
         Set<String> answered = ConcurrentHashMap.newKeySet();
-        try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(stamp, plugin(azure, yaml)))) {
+        try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(plugin(azure, yaml)))) {
             load(proxy, 5000, 32, answered, null);
             awaitTrue(() -> deliveredIds().size() >= 5000, "5,000 rows delivered");
         }
@@ -276,18 +269,8 @@ class LogUsageToLogAnalyticsTest {
         assertEquals(5000, answered.size());
         assertEquals(5000, delivered.size());
         assertEquals(answered, new HashSet<>(delivered), "exactly the answered requests, each once");
+        // How fast rows reach Log Analytics is measured by make bench, not here.
         assertTrue(uploads.size() > 1 && uploads.size() < 5000, uploads.size() + " uploads");
-        List<Long> latencies = new ArrayList<>();
-        for (Upload upload : uploads) {
-            for (JsonNode row : upload.rows()) {
-                latencies.add(upload.received().toEpochMilli() - queuedAtMillis.get(row.get("RequestId").asText()));
-            }
-        }
-        Collections.sort(latencies);
-        System.out.printf("LogUsageToLogAnalytics: 5000 rows in %d uploads of %s rows; from onUsage to the upload"
-                        + " request: p50 %d ms, p99 %d ms, max %d ms%n", uploads.size(),
-                uploads.stream().map(upload -> upload.rows().size()).toList(), latencies.get(latencies.size() / 2),
-                latencies.get(latencies.size() * 99 / 100), latencies.getLast());
     }
 
     @Test

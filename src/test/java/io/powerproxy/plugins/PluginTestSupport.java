@@ -4,6 +4,7 @@ import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.UsageRecord;
 import java.time.Instant;
 import java.util.Map;
@@ -31,9 +32,8 @@ final class PluginTestSupport {
     }
 
     static UsageRecord usage(Exchange exchange, long totalTokens) {
-        return new UsageRecord(exchange.receivedAt(), exchange.client().name(), false, totalTokens / 2,
-                totalTokens - totalTokens / 2, totalTokens, 12.5, "Sweden Central", "Sweden", exchange.deployment(), null,
-                "2024-10-21", 200, UsageRecord.Operation.CHAT, "gpt-4o", UsageRecord.UsageSource.REPORTED,
-                exchange.requestId());
+        return TestUsageRecord.of(exchange.requestId()).received(exchange.receivedAt()).client(exchange.client().name())
+                .tokens(totalTokens / 2, totalTokens - totalTokens / 2).roundtripMs(12.5).region("Sweden Central")
+                .deployment(exchange.deployment(), null).build();
     }
 }

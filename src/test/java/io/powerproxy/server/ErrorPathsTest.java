@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
+import io.powerproxy.testing.ClosedPort;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.RawHttp;
@@ -44,11 +45,8 @@ class ErrorPathsTest {
 
     @Test
     void anEndpointThatRefusesConnectionsGives429WithTheTimeItIsBlocked() throws Exception {
-        int closedPort;
-        try (ServerSocket socket = new ServerSocket(0)) {
-            closedPort = socket.getLocalPort();
-        }
-        try (ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint("http://127.0.0.1:" + closedPort))) {
+        try (ClosedPort closed = ClosedPort.hold();
+                ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(closed.url()))) {
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
 
             assertEquals(429, response.statusCode());

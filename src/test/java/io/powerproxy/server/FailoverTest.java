@@ -14,11 +14,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
+import io.powerproxy.testing.ClosedPort;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.FakeClock;
 import io.powerproxy.testing.ProxyHarness;
-import java.net.ServerSocket;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
@@ -26,6 +27,8 @@ import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** When a target is throttled or down, the request is served by the next one and the client never sees the failure (§5). */
 class FailoverTest {
@@ -57,11 +60,17 @@ class FailoverTest {
     }
 
     private void startProxy(String swedenUrl) {
+        startProxy(swedenUrl, "");
+    }
+
+    /** Sweden (PTU, then PAYGO) and EastUS (PAYGO), with more settings for Sweden ({@code connections: ...}). */
+    private void startProxy(String swedenUrl, String swedenSettings) {
         proxy = ProxyHarness.start(Configs.withAoai("""
                 endpoints:
                   - name: Sweden
                     url: %s
                     key: sweden-key
+                %s
                     virtual_deployments:
                       - name: gpt-4o
                         standins:
@@ -74,7 +83,7 @@ class FailoverTest {
                       - name: gpt-4o
                         standins:
                           - name: gpt-4o-paygo
-                """.formatted(swedenUrl, eastUs.baseUrl())), null, List.of(), clock);
+                """.formatted(swedenUrl, swedenSettings.indent(4).stripTrailing(), eastUs.baseUrl())), null, List.of(), clock);
     }
 
     private static com.github.tomakehurst.wiremock.client.ResponseDefinitionBuilder throttled(String retryAfterMs) {
@@ -146,16 +155,39 @@ class FailoverTest {
     }
 
     @Test
-    void anEndpointThatIsDownHandsOverToTheNextEndpoint() throws Exception {
-        int closedPort;
-        try (ServerSocket socket = new ServerSocket(0)) {
-            closedPort = socket.getLocalPort();
+    void anEndpointThatIsDownHandsOverToTheNextEndpoint() {
+        try (ClosedPort closed = ClosedPort.hold()) {
+            startProxy(closed.url());
+            eastUs.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"eastus-paygo\"}")));
+
+            assertEquals("{\"served_by\":\"eastus-paygo\"}", chat().body());
+            assertEquals("{\"served_by\":\"eastus-paygo\"}", chat().body());
         }
-        startProxy("http://127.0.0.1:" + closedPort);
+    }
+
+    @Test
+    void anEndpointWhoseNameDoesNotResolveHandsOverToTheNextEndpoint() {
+        // .invalid never resolves (RFC 6761).
+        startProxy("http://sweden.invalid:" + sweden.port());
         eastUs.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"eastus-paygo\"}")));
 
-        assertEquals("{\"served_by\":\"eastus-paygo\"}", chat().body());
-        assertEquals("{\"served_by\":\"eastus-paygo\"}", chat().body());
+        HttpResponse<String> response = chat();
+
+        assertEquals(200, response.statusCode(), response.body());
+        assertEquals("{\"served_by\":\"eastus-paygo\"}", response.body());
+    }
+
+    @Test
+    void anEndpointWhoseTlsHandshakeFailsHandsOverToTheNextEndpoint() {
+        // Sweden speaks plain HTTP on its port: the TLS handshake the proxy starts there fails.
+        startProxy("https://127.0.0.1:" + sweden.port());
+        sweden.stubFor(any(anyUrl()).willReturn(okJson("{\"served_by\":\"sweden\"}")));
+        eastUs.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"eastus-paygo\"}")));
+
+        HttpResponse<String> response = chat();
+
+        assertEquals(200, response.statusCode(), response.body());
+        assertEquals("{\"served_by\":\"eastus-paygo\"}", response.body());
     }
 
     @Test
@@ -213,16 +245,36 @@ class FailoverTest {
         sweden.verify(0, postRequestedFor(urlPathEqualTo(PAYGO)));
     }
 
-    @Test
-    void serverErrorsAndTimeoutsFailOverToo() {
+    @ParameterizedTest
+    @ValueSource(ints = {408, 500, 502, 503, 504})
+    void eachServerErrorAndTimeoutStatusFailsOver(int status) {
         startProxy(sweden.baseUrl());
-        sweden.stubFor(post(urlPathEqualTo(PTU)).willReturn(aResponse().withStatus(503)));
-        sweden.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(aResponse().withStatus(408)));
+        sweden.stubFor(post(urlPathEqualTo(PTU)).willReturn(aResponse().withStatus(status)));
+        sweden.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(aResponse().withStatus(status)));
         eastUs.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"eastus-paygo\"}")));
 
         assertEquals("{\"served_by\":\"eastus-paygo\"}", chat().body());
         sweden.verify(1, postRequestedFor(urlPathEqualTo(PTU)));
         sweden.verify(1, postRequestedFor(urlPathEqualTo(PAYGO)));
+    }
+
+    @Test
+    void aTargetThatSendsNoHeadersWithinTheReadTimeoutIsLeftForTheNextTarget() {
+        startProxy(sweden.baseUrl(), """
+                connections:
+                  timeouts:
+                    read: 0.5""");
+        sweden.stubFor(post(urlPathEqualTo(PTU)).willReturn(okJson("{\"served_by\":\"sweden-ptu\"}")
+                .withFixedDelay(3_000)));
+        sweden.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"sweden-paygo\"}")));
+
+        HttpResponse<String> response = chat();
+
+        assertEquals(200, response.statusCode(), response.body());
+        assertEquals("{\"served_by\":\"sweden-paygo\"}", response.body());
+        sweden.verify(1, postRequestedFor(urlPathEqualTo(PTU)));
+        assertEquals("{\"served_by\":\"sweden-paygo\"}", chat().body(), "the slow target stays blocked");
+        sweden.verify(1, postRequestedFor(urlPathEqualTo(PTU)));
     }
 
     @Test
@@ -281,9 +333,7 @@ class FailoverTest {
         try (var clients = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
             var first = clients.submit(this::chat);
             // The second request starts while the first holds Sweden's only connection, and waits for it.
-            while (sweden.getAllServeEvents().isEmpty()) {
-                Thread.onSpinWait();
-            }
+            Await.until("Sweden got the first request", () -> !sweden.getAllServeEvents().isEmpty());
             var second = clients.submit(this::chat);
 
             assertEquals("{\"served_by\":\"eastus\"}", first.get().body());

@@ -27,6 +27,8 @@ import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.RawHttp;
+import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -223,6 +225,36 @@ class ForwardingTest {
                 .withHeader("X-Custom", equalTo("kept"))
                 .withHeader("Trailer", absent())
                 .withHeader("Proxy-Authorization", absent()));
+    }
+
+    @Test
+    void acceptEncodingTeExpectAndTheHeadersNamedInConnectionAreNotForwarded() throws Exception {
+        azure.stubFor(post(anyUrl()).willReturn(okJson("{}")));
+        byte[] body = "{}".getBytes(StandardCharsets.US_ASCII);
+        // A raw socket: Java's HTTP client refuses to send Connection and Expect itself.
+        String request = "POST " + CHAT + " HTTP/1.1\r\nHost: localhost\r\napi-key: " + Configs.TEAM_A_KEY + "\r\n"
+                + "Content-Type: application/json\r\nContent-Length: " + body.length + "\r\n"
+                + "Accept-Encoding: gzip, br\r\nTE: trailers\r\nExpect: 100-continue\r\n"
+                + "Connection: close, X-Hop-Only\r\nX-Hop-Only: for the proxy\r\nX-Custom: kept\r\n\r\n";
+
+        String answer;
+        try (Socket socket = new Socket("127.0.0.1", proxy.port())) {
+            socket.setSoTimeout(30_000);
+            socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().write(body);
+            answer = RawHttp.readAnswer(socket.getInputStream());
+            if (answer.startsWith("HTTP/1.1 100")) {
+                answer = RawHttp.readAnswer(socket.getInputStream());
+            }
+        }
+
+        assertTrue(answer.startsWith("HTTP/1.1 200"), answer);
+        azure.verify(postRequestedFor(anyUrl())
+                .withHeader("X-Custom", equalTo("kept"))
+                .withHeader("Accept-Encoding", absent())
+                .withHeader("TE", absent())
+                .withHeader("Expect", absent())
+                .withHeader("X-Hop-Only", absent()));
     }
 
     @Test

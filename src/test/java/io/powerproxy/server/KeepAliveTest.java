@@ -5,22 +5,31 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.powerproxy.testing.Configs;
-import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
-/** Clients that keep many connections open between requests find them still open (§3). */
+/**
+ * Clients that keep many connections open between requests find them still open (§3). The proxy runs in a child JVM
+ * through its own main: the test JVM's build sets the server's idle-pool property itself.
+ */
 class KeepAliveTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
     /** More than the JDK HttpServer's default idle pool of 200, which closes the rest right after their answer. */
     private static final int CONNECTIONS = 300;
+
+    @TempDir
+    Path dir;
 
     @Test
     void threeHundredKeepAliveConnectionsEachServeASecondRequest() throws Exception {
@@ -29,7 +38,7 @@ class KeepAliveTest {
                   json: {"id": "chatcmpl-1", "object": "chat.completion", "choices": [],
                          "usage": {"completion_tokens": 1, "prompt_tokens": 1, "total_tokens": 2}}
                 """);
-        try (ProxyHarness proxy = ProxyHarness.start(yaml)) {
+        try (ChildProxy proxy = ChildProxy.start(Files.writeString(dir.resolve("config.yaml"), yaml), List.of())) {
             List<Socket> sockets = new ArrayList<>();
             try {
                 for (int i = 0; i < CONNECTIONS; i++) {

@@ -20,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -58,17 +59,30 @@ class PathSafetyTest {
             "/openai/../../x",
             "/openai/%%2e%%2e/%%2E%%2E/x",
             "/openai/deployments/..%%2f..%%2fx/chat/completions",
-            "/openai\\..\\x",
+            "/openai%%5C..%%5Cx",
+            "/openai/%%5c..%%5cx/chat",
             "/openai/./models",
     })
-    void dangerousPathsAreRefusedWith400AndReachNoUpstream(String template) throws Exception {
+    void dangerousPathsAreRefusedWith400InvalidPathAndReachNoUpstream(String template) throws Exception {
         String path = template.formatted(evil.port());
 
         String response = rawRequest("POST " + path + " HTTP/1.1\r\nHost: localhost\r\napi-key: " + Configs.TEAM_A_KEY
                 + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
 
         assertTrue(response.startsWith("HTTP/1.1 400"), path + " → " + response);
-        assertTrue(response.contains("\"code\":\"InvalidPath\"") || !response.contains("{"), response);
+        assertTrue(response.contains("{\"error\":{\"code\":\"InvalidPath\""), path + " → " + response);
+        assertEquals(0, evil.findAll(anyRequestedFor(anyUrl())).size());
+        assertEquals(0, azure.findAll(anyRequestedFor(anyUrl())).size());
+    }
+
+    /** A literal backslash is no legal URI character: the JDK's server refuses the request line before the proxy. */
+    @Test
+    void aLiteralBackslashIsRefusedWith400ByTheServerAndReachesNoUpstream() throws Exception {
+        String response = rawRequest("POST /openai\\..\\x HTTP/1.1\r\nHost: localhost\r\napi-key: "
+                + Configs.TEAM_A_KEY + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                + "Connection: close\r\n\r\n{}");
+
+        assertTrue(response.startsWith("HTTP/1.1 400"), response);
         assertEquals(0, evil.findAll(anyRequestedFor(anyUrl())).size());
         assertEquals(0, azure.findAll(anyRequestedFor(anyUrl())).size());
     }

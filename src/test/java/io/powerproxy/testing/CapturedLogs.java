@@ -1,5 +1,6 @@
 package io.powerproxy.testing;
 
+import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.classic.spi.IThrowableProxy;
@@ -44,6 +45,15 @@ public final class CapturedLogs implements AutoCloseable {
             lines.add(line.toString());
         }
         return lines;
+    }
+
+    /** The formatted messages one class's logger wrote at a level so far. */
+    public List<String> messages(Class<?> logger, Level level) {
+        synchronized (appender) {
+            return appender.list.stream()
+                    .filter(event -> event.getLevel() == level && event.getLoggerName().equals(logger.getName()))
+                    .map(ILoggingEvent::getFormattedMessage).toList();
+        }
     }
 
     /** The lines that contain a text. */

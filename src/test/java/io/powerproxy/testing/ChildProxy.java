@@ -48,7 +48,12 @@ public final class ChildProxy implements AutoCloseable {
      * and waits for its "ready on port N" line.
      */
     public static ChildProxy start(Path config, List<String> jvmOptions) {
-        ChildProxy child = run("io.powerproxy.PowerProxy", jvmOptions, Map.of(),
+        return start(config, jvmOptions, Map.of());
+    }
+
+    /** The same, with extra environment variables for the child. */
+    public static ChildProxy start(Path config, List<String> jvmOptions, Map<String, String> environment) {
+        ChildProxy child = run("io.powerproxy.PowerProxy", jvmOptions, environment,
                 List.of("--config-file", config.toString(), "--host", "127.0.0.1", "--port", "0"));
         try {
             child.port = Integer.parseInt(child.awaitLine(READY).group(1));

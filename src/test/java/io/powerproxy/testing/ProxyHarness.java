@@ -16,12 +16,14 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.LongSupplier;
 
 /** A real proxy on a free loopback port, and a client to call it, for end-to-end tests. */
 public final class ProxyHarness implements AutoCloseable {
 
     private final ProxyServer server;
+    private final AtomicBoolean closed = new AtomicBoolean();
     private final HttpClient client = HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(30))
@@ -134,9 +136,16 @@ public final class ProxyHarness implements AutoCloseable {
         return client;
     }
 
+    /** Stops the proxy; once it returns, every handler has ended and handed over its usage record. Idempotent. */
+    public void stop() {
+        if (closed.compareAndSet(false, true)) {
+            server.close();
+            client.close();
+        }
+    }
+
     @Override
     public void close() {
-        server.close();
-        client.close();
+        stop();
     }
 }

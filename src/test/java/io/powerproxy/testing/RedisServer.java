@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
@@ -39,6 +41,7 @@ public final class RedisServer implements AutoCloseable {
     private final String password;
     private final SSLSocketFactory sslSocketFactory;
     private Process process;
+    private Socket reservation;
 
     private RedisServer(Path directory, int port, String password, SSLSocketFactory sslSocketFactory) {
         this.directory = directory;
@@ -100,7 +103,11 @@ public final class RedisServer implements AutoCloseable {
         return new Jedis(new HostAndPort("127.0.0.1", port), config.build());
     }
 
-    /** Kills the server with SIGKILL, as a crash would, and waits until it is gone. */
+    /**
+     * Kills the server with SIGKILL, as a crash would, and waits until it is gone. Its port stays reserved for
+     * {@link #restart()}: a socket bound to it that does not listen refuses connections as a dead server does, and keeps
+     * the kernel from handing the port to another socket meanwhile.
+     */
     public void kill() {
         process.destroyForcibly();
         try {
@@ -111,17 +118,63 @@ public final class RedisServer implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
+        reservePort();
     }
 
-    /** Starts the server again on the same port, empty (it keeps nothing on disk). */
+    /**
+     * Starts the server again on the same port, empty (it keeps nothing on disk). The port may still be taken for a
+     * moment (a connection of the dead server closing, or another socket that got it before the reservation): then
+     * redis-server exits at start and is started again, for up to {@code START_TIMEOUT}.
+     */
     public void restart() {
         if (process.isAlive()) {
             kill();
         }
+        releasePort();
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        while (true) {
+            try {
+                launch();
+                return;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            } catch (IllegalStateException e) {
+                if (process.isAlive() || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
+            }
+        }
+    }
+
+    private void reservePort() {
+        // Without SO_REUSEADDR no other socket can bind the port at all; with it (needed while connections of the dead
+        // server linger in TIME_WAIT) the kernel still never picks the port for another socket's port 0 or connect.
+        for (boolean reuse : new boolean[] {false, true}) {
+            Socket holder = new Socket();
+            try {
+                holder.setReuseAddress(reuse);
+                holder.bind(new InetSocketAddress("127.0.0.1", port));
+                reservation = holder;
+                return;
+            } catch (IOException e) {
+                closeQuietly(holder);
+            }
+        }
+    }
+
+    private void releasePort() {
+        if (reservation != null) {
+            closeQuietly(reservation);
+            reservation = null;
+        }
+    }
+
+    private static void closeQuietly(Socket socket) {
         try {
-            launch();
+            socket.close();
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            // Never connected.
         }
     }
 
@@ -130,6 +183,7 @@ public final class RedisServer implements AutoCloseable {
         if (process != null && process.isAlive()) {
             kill();
         }
+        releasePort();
         try (Stream<Path> files = Files.walk(directory)) {
             files.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
         } catch (IOException e) {

@@ -21,6 +21,8 @@ public final class ScriptedSseUpstream implements AutoCloseable {
     private final CountDownLatch finished = new CountDownLatch(1);
     private final CountDownLatch hungUp = new CountDownLatch(1);
     private final AtomicLong finishedAtNanos = new AtomicLong();
+    private final CountDownLatch gate = new CountDownLatch(1);
+    private final java.util.concurrent.atomic.AtomicBoolean gateHeld = new java.util.concurrent.atomic.AtomicBoolean();
 
     private ScriptedSseUpstream(HttpServer server) {
         this.server = server;
@@ -32,6 +34,19 @@ public final class ScriptedSseUpstream implements AutoCloseable {
      */
     public static ScriptedSseUpstream start(List<String> events, Duration pause, Duration stallAfterFirst)
             throws IOException {
+        return start(events, pause, stallAfterFirst, false);
+    }
+
+    /**
+     * Starts an upstream that sends the first event and then waits for {@link #release()} (at most 10 s) before it
+     * sends the rest, so a test can see that the first event passed the proxy while the upstream was still streaming.
+     */
+    public static ScriptedSseUpstream startHeldAfterFirst(List<String> events) throws IOException {
+        return start(events, Duration.ZERO, Duration.ZERO, true);
+    }
+
+    private static ScriptedSseUpstream start(List<String> events, Duration pause, Duration stallAfterFirst,
+            boolean holdAfterFirst) throws IOException {
         HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 64);
         server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
         ScriptedSseUpstream upstream = new ScriptedSseUpstream(server);
@@ -43,6 +58,9 @@ public final class ScriptedSseUpstream implements AutoCloseable {
                 OutputStream out = exchange.getResponseBody();
                 out.flush();
                 for (int i = 0; i < events.size(); i++) {
+                    if (i == 1 && holdAfterFirst && !upstream.gate.await(10, java.util.concurrent.TimeUnit.SECONDS)) {
+                        upstream.gateHeld.set(true);
+                    }
                     Thread.sleep(i == 1 && stallAfterFirst.isPositive() ? stallAfterFirst : pause);
                     out.write(events.get(i).getBytes(StandardCharsets.UTF_8));
                     out.flush();
@@ -57,6 +75,16 @@ public final class ScriptedSseUpstream implements AutoCloseable {
         });
         server.start();
         return upstream;
+    }
+
+    /** Lets a held upstream send the rest of its events. */
+    public void release() {
+        gate.countDown();
+    }
+
+    /** Whether a held upstream had to wait its whole 10 s because nobody released it. */
+    public boolean wasNeverReleased() {
+        return gateHeld.get();
     }
 
     public String baseUrl() {
