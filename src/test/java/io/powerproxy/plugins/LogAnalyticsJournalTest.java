@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.testing.CapturedLogs;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -158,7 +159,7 @@ class LogAnalyticsJournalTest {
     @Test
     void aRowTheJournalCannotTakeIsLoggedAtErrorWithEveryColumnAndTheRequestGoesOn() throws Exception {
         try (HttpsWireMock azure = HttpsWireMock.start(dir);
-                LogCapture logs = LogCapture.of(LogUsageToLogAnalytics.class)) {
+                CapturedLogs logs = CapturedLogs.start()) {
             LogUsageToLogAnalyticsTest.stubTokenAndIngestion(azure);
             LogUsageToLogAnalytics plugin = LogUsageToLogAnalyticsTest.plugin(azure,
                     LogUsageToLogAnalyticsTest.config(azure, dir.resolve("logs"), "extended_columns: true"));
@@ -167,7 +168,7 @@ class LogAnalyticsJournalTest {
 
             plugin.onUsage(LogUsageToCsvFileTest.exchange(usage), usage);
 
-            List<String> errors = logs.messages(Level.ERROR);
+            List<String> errors = logs.messages(LogUsageToLogAnalytics.class, Level.ERROR);
             assertEquals(1, errors.size(), errors.toString());
             assertTrue(errors.getFirst().contains("usage record not written") && errors.getFirst().contains("is closed")
                     && errors.getFirst().contains("\"RequestId\":\"req-late\""), errors.getFirst());

@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.testing.CapturedLogs;
 import static io.powerproxy.plugins.LogUsageToCsvFileTest.exchange;
 import static io.powerproxy.plugins.LogUsageToCsvFileTest.usage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -61,14 +62,14 @@ class LogUsageToCsvFileDurabilityTest {
     @Test
     void aRowThatCannotBeWrittenIsLoggedAtErrorTheProblemIsReportedAndTheNextRowIsWrittenOnceItCanBe()
             throws IOException {
-        try (LogCapture logs = LogCapture.of(LogUsageToCsvFile.class);
+        try (CapturedLogs logs = CapturedLogs.start();
                 LogUsageToCsvFile sink = LogUsageToCsvFile.create(dir)) {
             Files.delete(dir);
             Files.writeString(dir, "a file where the directory was");
 
             record(sink, "req-1");
 
-            List<String> errors = logs.messages(Level.ERROR);
+            List<String> errors = logs.messages(LogUsageToCsvFile.class, Level.ERROR);
             assertEquals(1, errors.size(), errors.toString());
             assertTrue(errors.getFirst().contains("usage record not written") && errors.getFirst().contains(FILE)
                     && errors.getFirst().contains("\"request_id\":\"req-1\""), errors.getFirst());
@@ -77,7 +78,7 @@ class LogUsageToCsvFileDurabilityTest {
             Files.delete(dir);
             record(sink, "req-2");
             assertNull(sink.readinessProblem());
-            assertEquals(1, logs.messages(Level.ERROR).size());
+            assertEquals(1, logs.messages(LogUsageToCsvFile.class, Level.ERROR).size());
         }
         assertEquals(List.of("req-2"), LogUsageToCsvFileTest.requestIds(dir.resolve(FILE)));
     }
@@ -109,13 +110,13 @@ class LogUsageToCsvFileDurabilityTest {
 
     @Test
     void aRecordAfterCloseIsLoggedAtErrorNotLost() {
-        try (LogCapture logs = LogCapture.of(LogUsageToCsvFile.class)) {
+        try (CapturedLogs logs = CapturedLogs.start()) {
             LogUsageToCsvFile sink = LogUsageToCsvFile.create(dir);
             sink.close();
 
             record(sink, "req-late");
 
-            List<String> errors = logs.messages(Level.ERROR);
+            List<String> errors = logs.messages(LogUsageToCsvFile.class, Level.ERROR);
             assertEquals(1, errors.size(), errors.toString());
             assertTrue(errors.getFirst().contains("the sink is closed") && errors.getFirst().contains("req-late"),
                     errors.getFirst());

@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.testing.CapturedLogs;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -88,7 +89,7 @@ class RedisSlowAnswerTest {
 
     @Test
     void aRedisPauseBelowTheDefaultTimeoutOnlyDelaysRequestsAndTheirUsageStillReachesRedis() throws Exception {
-        try (LogCapture log = LogCapture.of(FailoverTokenBudgets.class);
+        try (CapturedLogs log = CapturedLogs.start();
                 RedisServer redis = RedisServer.start();
                 Jedis admin = redis.client();
                 Replica replica = replica(config(redis.port(), ""))) {
@@ -110,13 +111,13 @@ class RedisSlowAnswerTest {
 
             assertEquals(204, replica.readiness().statusCode());
             assertEquals(60, redisCount(redis), "every request's tokens were booked in Redis");
-            assertEquals(List.of(), log.messages(Level.WARN));
+            assertEquals(List.of(), log.messages(FailoverTokenBudgets.class, Level.WARN));
         }
     }
 
     @Test
     void aCallThatTimesOutIsServedFromTheReplicasCountWithoutAnOutageWhileRedisThatIsGoneIsOne() throws Exception {
-        try (LogCapture log = LogCapture.of(FailoverTokenBudgets.class);
+        try (CapturedLogs log = CapturedLogs.start();
                 RedisServer redis = RedisServer.start();
                 Jedis admin = redis.client();
                 Replica replica = replica(config(redis.port(), "redis_timeout_ms: 300\nredis_fail_mode: closed"))) {
@@ -131,7 +132,7 @@ class RedisSlowAnswerTest {
             replica.recorder().await(2, Duration.ofSeconds(10));
 
             assertEquals(204, replica.readiness().statusCode());
-            assertEquals(List.of(), log.messages(Level.WARN));
+            assertEquals(List.of(), log.messages(FailoverTokenBudgets.class, Level.WARN));
 
             redis.kill();
             int requests = 0;
@@ -143,7 +144,7 @@ class RedisSlowAnswerTest {
             assertEquals(503, notReady.statusCode(), "three failed calls in a row: Redis is unavailable");
             assertTrue(notReady.body().contains("Redis at 127.0.0.1:" + redis.port() + " unavailable since"),
                     notReady.body());
-            assertEquals(1, log.messages(Level.WARN).size(), log.messages(Level.WARN).toString());
+            assertEquals(1, log.messages(FailoverTokenBudgets.class, Level.WARN).size(), log.messages(FailoverTokenBudgets.class, Level.WARN).toString());
         }
     }
 }

@@ -87,7 +87,7 @@ class UsageAfterKillTest {
             String yaml = LogUsageToLogAnalyticsTest.config(azure, dir.resolve("logs"), "extended_columns: true");
             Path configFile = Files.writeString(dir.resolve("config.yaml"), yaml);
             Set<String> answered;
-            try (ChildProxy proxy = ChildProxy.run(LogUsageToLogAnalyticsShutdownTest.Child.class.getName(), List.of(
+            try (ChildProxy proxy = ChildProxy.run(LogAnalyticsChild.class.getName(), List.of(
                             "-Djavax.net.ssl.trustStore=" + azure.trustStore(),
                             "-Djavax.net.ssl.trustStorePassword=" + HttpsWireMock.STORE_PASSWORD,
                             "-Djavax.net.ssl.trustStoreType=PKCS12"),
@@ -152,5 +152,26 @@ class UsageAfterKillTest {
         }
         assertTrue(answered.size() >= ANSWERED_BEFORE_KILL, "answered " + answered.size());
         return answered;
+    }
+
+    /**
+     * The proxy with LogUsageToLogAnalytics in a child JVM, its ingestion endpoint (args[1]) reached with the test's
+     * login stand-in, which the real main cannot use without asking Microsoft's login servers first. A SIGKILL ends it.
+     */
+    static final class LogAnalyticsChild {
+
+        private LogAnalyticsChild() {
+        }
+
+        public static void main(String[] args) throws Exception {
+            String yaml = java.nio.file.Files.readString(Path.of(args[0]));
+            io.powerproxy.config.ProxyConfig config = io.powerproxy.config.ConfigLoader.parse(yaml);
+            LogUsageToLogAnalytics plugin = LogUsageToLogAnalytics.create(
+                    new io.powerproxy.pipeline.PluginContext(config.plugins().getFirst(), config),
+                    new LogUsageToLogAnalytics.AzureAccess(null, null, args[1]));
+            io.powerproxy.testing.ProxyHarness proxy = io.powerproxy.testing.ProxyHarness.start(yaml, null, List.of(plugin));
+            System.out.println("ready on port " + proxy.port());
+            new CountDownLatch(1).await();
+        }
     }
 }
