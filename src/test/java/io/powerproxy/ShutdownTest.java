@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.Configs;
-import io.powerproxy.testing.ProxyProcess;
 import io.powerproxy.testing.RawHttp;
 import io.powerproxy.testing.ScriptedSseUpstream;
 import java.io.ByteArrayOutputStream;
@@ -54,7 +54,7 @@ class ShutdownTest {
     void afterAStreamTheUpstreamResetASigtermWithNothingInFlightExitsLongBeforeTheGrace() throws Exception {
         Duration grace = Duration.ofSeconds(20);
         try (ResettingUpstream upstream = ResettingUpstream.start();
-                ProxyProcess proxy = ProxyProcess.start(Map.of(), "--config-file", config(upstream.baseUrl()).toString(),
+                ChildProxy proxy = ChildProxy.start(config(upstream.baseUrl()), List.of(), Map.of(),
                         "--shutdown-grace", Long.toString(grace.toSeconds()))) {
             HttpResponse<InputStream> cut = client.send(streamRequest(proxy), HttpResponse.BodyHandlers.ofInputStream());
             String cutId = cut.headers().firstValue(REQUEST_ID).orElseThrow();
@@ -65,7 +65,7 @@ class ShutdownTest {
                 upstream.reset();
                 assertThrows(IOException.class, body::readAllBytes, "the client sees the broken stream as an error");
             }
-            proxy.awaitLine(cutId + " POST", Duration.ofSeconds(30));
+            proxy.awaitLineContaining(cutId + " POST");
             // What else a proxy holds when it is told to stop: an idle keep-alive connection, a client that connected
             // and sent nothing, and one that sent half a request line.
             try (Socket keptAlive = new Socket(InetAddress.getLoopbackAddress(), proxy.port());
@@ -79,10 +79,10 @@ class ShutdownTest {
 
                 long signalled = System.nanoTime();
                 proxy.sigterm();
-                int exit = proxy.awaitExit(Duration.ofSeconds(60));
+                int exit = proxy.awaitExit();
                 Duration took = Duration.ofNanos(System.nanoTime() - signalled);
                 System.out.println("SIGTERM to exit after an aborted stream, with idle connections open: "
-                        + took.toMillis() + " ms; " + proxy.awaitLine("stopped (", Duration.ofSeconds(10)));
+                        + took.toMillis() + " ms; " + proxy.awaitLineContaining("stopped ("));
 
                 assertEquals(0, exit, proxy.tail());
                 assertTrue(took.compareTo(grace.dividedBy(2)) < 0,
@@ -95,8 +95,8 @@ class ShutdownTest {
     @Test
     void aStreamInFlightAtSigtermFinishesWithinTheGraceWhileNewConnectionsAreRefused() throws Exception {
         try (ScriptedSseUpstream upstream = ScriptedSseUpstream.start(chunks(20), Duration.ofMillis(250), Duration.ZERO);
-                ProxyProcess proxy = ProxyProcess.start(Map.of("POWERPROXY_SHUTDOWN_GRACE", "20"),
-                        "--config-file", config(upstream.baseUrl()).toString())) {
+                ChildProxy proxy = ChildProxy.start(config(upstream.baseUrl()), List.of(),
+                        Map.of("POWERPROXY_SHUTDOWN_GRACE", "20"))) {
             HttpResponse<InputStream> stream = client.send(streamRequest(proxy), HttpResponse.BodyHandlers.ofInputStream());
             String id = stream.headers().firstValue(REQUEST_ID).orElseThrow();
             String received;
@@ -106,14 +106,14 @@ class ShutdownTest {
 
                 long signalled = System.nanoTime();
                 proxy.sigterm();
-                proxy.awaitLine("stopping: waiting up to 20 s for 1 requests in flight", Duration.ofSeconds(30));
+                proxy.awaitLineContaining("stopping: waiting up to 20 s for 1 requests in flight");
                 awaitRefused(proxy.port());
 
                 received = first + new String(body.readAllBytes(), UTF_8);
-                int exit = proxy.awaitExit(Duration.ofSeconds(60));
+                int exit = proxy.awaitExit();
                 System.out.println("SIGTERM to exit with a 5 s stream in flight: "
                         + Duration.ofNanos(System.nanoTime() - signalled).toMillis() + " ms; "
-                        + proxy.awaitLine("stopped (", Duration.ofSeconds(10)));
+                        + proxy.awaitLineContaining("stopped ("));
                 assertEquals(0, exit, proxy.tail());
             }
 
@@ -128,12 +128,12 @@ class ShutdownTest {
     void aStreamThatOutlastsTheGraceIsCutOffAndItsUsageStillFlushedBeforeExit0() throws Exception {
         try (ScriptedSseUpstream longStream = ScriptedSseUpstream.start(chunks(300), Duration.ofMillis(200), Duration.ZERO);
                 ScriptedSseUpstream shortStream = ScriptedSseUpstream.start(chunks(1), Duration.ZERO, Duration.ZERO);
-                ProxyProcess proxy = ProxyProcess.start(Map.of(), "--config-file",
-                        config(longStream.baseUrl(), shortStream.baseUrl()).toString(), "--shutdown-grace", "1")) {
+                ChildProxy proxy = ChildProxy.start(config(longStream.baseUrl(), shortStream.baseUrl()), List.of(), Map.of(),
+                        "--shutdown-grace", "1")) {
             // A proxy that has served a stream before: the first stream whose usage is estimated loads the token
             // encoding, which takes seconds on a busy machine, longer than a cut-off request is given.
             HttpResponse<String> warmUp = client.send(streamRequest(proxy, "warm-up"), HttpResponse.BodyHandlers.ofString());
-            proxy.awaitLine(warmUp.headers().firstValue(REQUEST_ID).orElseThrow() + " POST", Duration.ofSeconds(30));
+            proxy.awaitLineContaining(warmUp.headers().firstValue(REQUEST_ID).orElseThrow() + " POST");
 
             HttpResponse<InputStream> stream = client.send(streamRequest(proxy), HttpResponse.BodyHandlers.ofInputStream());
             String id = stream.headers().firstValue(REQUEST_ID).orElseThrow();
@@ -147,15 +147,15 @@ class ShutdownTest {
                     // The proxy closed the connection in the middle of a chunk.
                 }
             }
-            int exit = proxy.awaitExit(Duration.ofSeconds(60));
+            int exit = proxy.awaitExit();
             System.out.println("SIGTERM with a stream that outlasts the grace of 1 s: "
-                    + proxy.awaitLine("stopped (", Duration.ofSeconds(10)));
+                    + proxy.awaitLineContaining("stopped ("));
 
             assertEquals(0, exit, proxy.tail());
             assertFalse(received.contains("[DONE]"), "the stream was cut off");
-            assertTrue(proxy.log().contains("1 requests still running after the grace of 1 s: cutting them off"),
+            assertTrue(proxy.output().contains("1 requests still running after the grace of 1 s: cutting them off"),
                     proxy.tail());
-            assertTrue(csvText().contains(id), "the cut stream's usage row was flushed:\n" + csvText() + "\n" + proxy.log());
+            assertTrue(csvText().contains(id), "the cut stream's usage row was flushed:\n" + csvText() + "\n" + proxy.output());
         }
     }
 
@@ -214,11 +214,11 @@ class ShutdownTest {
         return Files.writeString(dir.resolve("config.yaml"), yaml);
     }
 
-    private HttpRequest streamRequest(ProxyProcess proxy) {
+    private HttpRequest streamRequest(ChildProxy proxy) {
         return streamRequest(proxy, "gpt-4o");
     }
 
-    private HttpRequest streamRequest(ProxyProcess proxy, String deployment) {
+    private HttpRequest streamRequest(ChildProxy proxy, String deployment) {
         return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + CHAT.replace("gpt-4o", deployment)))
                 .timeout(Duration.ofSeconds(60))
                 .header("api-key", Configs.TEAM_A_KEY)

@@ -51,10 +51,13 @@ public final class ChildProxy implements AutoCloseable {
         return start(config, jvmOptions, Map.of());
     }
 
-    /** The same, with extra environment variables for the child. */
-    public static ChildProxy start(Path config, List<String> jvmOptions, Map<String, String> environment) {
-        ChildProxy child = run("io.powerproxy.PowerProxy", jvmOptions, environment,
+    /** The same, with extra environment variables for the child and extra arguments for the proxy. */
+    public static ChildProxy start(Path config, List<String> jvmOptions, Map<String, String> environment,
+            String... extraArguments) {
+        List<String> arguments = new ArrayList<>(
                 List.of("--config-file", config.toString(), "--host", "127.0.0.1", "--port", "0"));
+        arguments.addAll(List.of(extraArguments));
+        ChildProxy child = run("io.powerproxy.PowerProxy", jvmOptions, environment, arguments);
         try {
             child.port = Integer.parseInt(child.awaitLine(READY).group(1));
             return child;
@@ -114,6 +117,11 @@ public final class ChildProxy implements AutoCloseable {
                     return found[0] != null;
                 });
         return found[0];
+    }
+
+    /** The first whole output line that contains the text, waiting up to 60 s for it. */
+    public String awaitLineContaining(String text) {
+        return awaitLine(Pattern.compile(".*" + Pattern.quote(text) + ".*")).group();
     }
 
     private Matcher firstMatch(Pattern pattern) {
