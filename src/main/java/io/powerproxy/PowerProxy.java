@@ -1,5 +1,6 @@
 package io.powerproxy;
 
+import com.azure.core.credential.TokenCredential;
 import com.azure.identity.DefaultAzureCredentialBuilder;
 import com.azure.identity.ManagedIdentityCredentialBuilder;
 import io.powerproxy.config.ConfigException;
@@ -226,14 +227,23 @@ public final class PowerProxy {
      * DefaultAzureCredential; null when every endpoint has a key.
      */
     private static TokenSource tokenSource(ProxyConfig config) {
+        TokenCredential credential = credentialFor(config);
+        return credential == null ? null : CachedTokenSource.of(credential);
+    }
+
+    /**
+     * The credential {@link #tokenSource} draws its tokens from, or null when every endpoint has a key; building it
+     * fetches no token.
+     */
+    static TokenCredential credentialFor(ProxyConfig config) {
         boolean needed = config.aoai().endpoints().stream().anyMatch(e -> e.key() == null);
         if (!needed) {
             return null;
         }
         String clientId = config.userAssignedManagedIdentityClientId();
-        return CachedTokenSource.of(clientId != null
+        return clientId != null
                 ? new ManagedIdentityCredentialBuilder().clientId(clientId).build()
-                : new DefaultAzureCredentialBuilder().build());
+                : new DefaultAzureCredentialBuilder().build();
     }
 
     private static String version() {
