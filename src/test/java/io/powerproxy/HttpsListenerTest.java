@@ -4,16 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.azure.ai.openai.OpenAIClient;
+import com.azure.ai.openai.OpenAIClientBuilder;
+import com.azure.ai.openai.models.ChatChoice;
+import com.azure.ai.openai.models.ChatCompletions;
+import com.azure.ai.openai.models.ChatCompletionsOptions;
+import com.azure.ai.openai.models.ChatRequestUserMessage;
 import com.azure.core.credential.AzureKeyCredential;
-import com.azure.core.http.HttpHeaderName;
-import com.azure.core.http.HttpMethod;
-import com.azure.core.http.HttpPipeline;
-import com.azure.core.http.HttpPipelineBuilder;
-import com.azure.core.http.HttpRequest;
-import com.azure.core.http.HttpResponse;
+import com.azure.core.exception.HttpResponseException;
 import com.azure.core.http.jdk.httpclient.JdkHttpClientBuilder;
-import com.azure.core.http.policy.AzureKeyCredentialPolicy;
-import com.azure.core.util.Context;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Pipeline;
@@ -46,13 +45,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The listener with {@code --tls-cert}/{@code --tls-key}: what the Azure SDK for Java (its azure-core pipeline with an
- * AzureKeyCredential, which OpenAIClient is built on) needs, TLS 1.2 and 1.3, a certificate renewed without restart,
- * and the messages for files that cannot be used. Certificates are made by openssl into a temporary folder.
+ * The listener with {@code --tls-cert}/{@code --tls-key}: the Azure SDK for Java's OpenAIClient with an
+ * AzureKeyCredential chatting through it, TLS 1.2 and 1.3, a certificate renewed without restart, and the messages for
+ * files that cannot be used. Certificates are made by openssl into a temporary folder.
  */
 class HttpsListenerTest {
 
-    private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
+    private static final String MOCK_ANSWER = "Hello from PowerProxy's built-in mock";
     private static final String DEMO_KEY = "demo-key-team-1-change-me";
     private static final Duration DEADLINE = Duration.ofSeconds(30);
 
@@ -71,27 +70,39 @@ class HttpsListenerTest {
     void theAzureSdkWithAnAzureKeyCredentialChatsStreamsAndGets401ForAWrongKeyOverHttps() throws Exception {
         Pem pem = openssl("rsa", "first");
         start(pem);
-        HttpResponse chat = azureSdk(pem, DEMO_KEY).sendSync(chatRequest(false), Context.NONE);
-        assertEquals(200, chat.getStatusCode());
-        assertTrue(chat.getBodyAsBinaryData().toString().contains("Hello from PowerProxy's built-in mock"));
+        OpenAIClient client = openAi(pem, "https://localhost:" + server.port(), DEMO_KEY);
 
-        HttpResponse stream = azureSdk(pem, DEMO_KEY).sendSync(chatRequest(true), Context.NONE);
-        assertEquals(200, stream.getStatusCode());
-        assertTrue(stream.getHeaderValue(HttpHeaderName.CONTENT_TYPE).startsWith("text/event-stream"));
-        String events = stream.getBodyAsBinaryData().toString();
-        assertTrue(events.contains("data: [DONE]"), events);
+        ChatCompletions chat = client.getChatCompletions("gpt-4o", hello());
+        assertTrue(chat.getChoices().get(0).getMessage().getContent().startsWith(MOCK_ANSWER),
+                chat.getChoices().get(0).getMessage().getContent());
 
-        HttpResponse wrong = azureSdk(pem, "not-a-key").sendSync(chatRequest(false), Context.NONE);
-        assertEquals(401, wrong.getStatusCode());
-        assertTrue(wrong.getBodyAsBinaryData().toString().contains("\"error\""));
+        // The mock streams the same answer in chunks: every one must arrive for the text to be whole again.
+        StringBuilder streamed = new StringBuilder();
+        int chunks = 0;
+        for (ChatCompletions chunk : client.getChatCompletionsStream("gpt-4o", hello())) {
+            chunks++;
+            for (ChatChoice choice : chunk.getChoices()) {
+                if (choice.getDelta() != null && choice.getDelta().getContent() != null) {
+                    streamed.append(choice.getDelta().getContent());
+                }
+            }
+        }
+        assertEquals(chat.getChoices().get(0).getMessage().getContent(), streamed.toString());
+        assertTrue(chunks > 1, "chunks: " + chunks);
+
+        OpenAIClient wrongKey = openAi(pem, "https://localhost:" + server.port(), "not-a-key");
+        HttpResponseException refused = assertThrows(HttpResponseException.class,
+                () -> wrongKey.getChatCompletions("gpt-4o", hello()));
+        assertEquals(401, refused.getResponse().getStatusCode());
+        assertTrue(refused.getMessage().contains("\"error\""), refused.getMessage());
     }
 
     @Test
     void overPlainHttpTheAzureSdkRefusesToSendTheKeyWhichIsWhyTheListenerSpeaksTls() throws Exception {
         Pem pem = openssl("rsa", "first");
-        HttpPipeline sdk = azureSdk(pem, DEMO_KEY);
-        IllegalStateException refused = assertThrows(IllegalStateException.class, () -> sdk.sendSync(
-                new HttpRequest(HttpMethod.POST, "http://127.0.0.1:9" + CHAT), Context.NONE));
+        OpenAIClient overHttp = openAi(pem, "http://127.0.0.1:9", DEMO_KEY);
+        IllegalStateException refused = assertThrows(IllegalStateException.class,
+                () -> overHttp.getChatCompletions("gpt-4o", hello()));
         assertTrue(refused.getMessage().contains("HTTPS"), refused.getMessage());
     }
 
@@ -223,18 +234,18 @@ class HttpsListenerTest {
         return context;
     }
 
-    private HttpPipeline azureSdk(Pem pem, String key) throws Exception {
-        return new HttpPipelineBuilder()
+    /** The Azure SDK's client as an application builds it, over the JDK HttpClient trusting the test certificate. */
+    private static OpenAIClient openAi(Pem pem, String endpoint, String key) throws Exception {
+        return new OpenAIClientBuilder()
+                .endpoint(endpoint)
+                .credential(new AzureKeyCredential(key))
                 .httpClient(new JdkHttpClientBuilder(java.net.http.HttpClient.newBuilder().sslContext(trusting(pem)))
                         .responseTimeout(DEADLINE).build())
-                .policies(new AzureKeyCredentialPolicy("api-key", new AzureKeyCredential(key)))
-                .build();
+                .buildClient();
     }
 
-    private HttpRequest chatRequest(boolean stream) {
-        return new HttpRequest(HttpMethod.POST, "https://localhost:" + server.port() + CHAT)
-                .setHeader(HttpHeaderName.CONTENT_TYPE, "application/json")
-                .setBody("{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"stream\":" + stream + "}");
+    private static ChatCompletionsOptions hello() {
+        return new ChatCompletionsOptions(List.of(new ChatRequestUserMessage("Hello")));
     }
 
     /** A fresh TLS connection (no session reuse) restricted to one protocol; what it negotiated and was shown. */
