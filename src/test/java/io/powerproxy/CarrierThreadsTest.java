@@ -32,8 +32,9 @@ class CarrierThreadsTest {
                 assertNull(warning);
                 assertEquals(before, System.getProperty(CarrierThreads.PROPERTY));
             } else {
-                assertEquals(CarrierThreads.toSet(Runtime.version().feature(), before),
-                        System.getProperty(CarrierThreads.PROPERTY));
+                // A value given on the command line (the Java 21 test run gives one, as main would set it) is kept.
+                String set = CarrierThreads.toSet(Runtime.version().feature(), before);
+                assertEquals(set == null ? before : set, System.getProperty(CarrierThreads.PROPERTY));
             }
         } finally {
             if (before == null) {
