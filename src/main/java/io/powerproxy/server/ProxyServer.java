@@ -133,11 +133,6 @@ public final class ProxyServer implements AutoCloseable {
         // Every connection keeps a read buffer of this size while it is open or pooled; Azure's answers come in small
         // SSE events or modest JSON, so half the default holds them, at half the memory per stream.
         setDefaultProperty("jdk.httpclient.bufsize", Integer.toString(UPSTREAM_READ_BUFFER));
-        // An upstream may close a pooled keep-alive connection just as a request goes out on it; the JDK client then
-        // gets no byte of an answer and retries on a new connection, but by default only GET and other idempotent
-        // methods. Chat calls are POSTs: without this, that race answers 502 (the soak saw one in 622,406 requests).
-        // The JDK retries only when not one byte of an answer came on a reused connection (or the connect failed).
-        setDefaultProperty("jdk.httpclient.enableAllMethodRetry", "true");
     }
 
     private static void setDefaultProperty(String name, String value) {
