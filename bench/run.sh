@@ -417,7 +417,7 @@ aoai:
         limits:                    # every stream beyond them opens (and closes) an upstream connection
           max_connections: 6000
           max_keepalive_connections: 3000
-          keepalive_expiry: 30
+          keepalive_expiry: 20  # below the mock's idle close (the JDK server's 30 s), as it must be below an upstream's
       virtual_deployments:
         - name: gpt-4o
           standins:
@@ -435,7 +435,7 @@ aoai:
         limits:                    # every stream beyond them opens (and closes) an upstream connection
           max_connections: 6000
           max_keepalive_connections: 3000
-          keepalive_expiry: 30
+          keepalive_expiry: 20  # below the mock's idle close (the JDK server's 30 s), as it must be below an upstream's
       virtual_deployments:
         - name: gpt-4o
           standins:

@@ -277,7 +277,7 @@ aoai:
         limits:
           max_connections: 2000
           max_keepalive_connections: 1000
-          keepalive_expiry: 30
+          keepalive_expiry: 20  # below the mock's idle close (the JDK server's 30 s), as it must be below an upstream's
       virtual_deployments:
         - name: gpt-4o
           standins:
@@ -293,7 +293,7 @@ aoai:
         limits:
           max_connections: 2000
           max_keepalive_connections: 1000
-          keepalive_expiry: 30
+          keepalive_expiry: 20  # below the mock's idle close (the JDK server's 30 s), as it must be below an upstream's
       virtual_deployments:
         - name: gpt-4o
           standins:
