@@ -1,10 +1,12 @@
 package io.powerproxy.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.powerproxy.pipeline.ProxyException;
 import java.net.URI;
 import org.junit.jupiter.api.Test;
 
@@ -17,17 +19,21 @@ class RequestPathTest {
 
     @Test
     void theDeploymentIsReadFromThePathPercentDecoded() {
-        RequestPath path = parse("/openai/deployments/gpt%204o%2Bmini/chat/completions?api-version=2024-10-21");
+        RequestPath path = parse("/openai/deployments/gpt%2D4o%5Fmini/chat/completions?api-version=2024-10-21");
 
-        assertEquals("gpt 4o+mini", path.deployment());
-        assertEquals("/openai/deployments/gpt%204o%2Bmini/chat/completions", path.rawPath());
+        assertEquals("gpt-4o_mini", path.deployment());
+        assertEquals("/openai/deployments/gpt%2D4o%5Fmini/chat/completions", path.rawPath());
         assertEquals("api-version=2024-10-21", path.rawQuery());
         assertFalse(path.v1());
     }
 
     @Test
-    void aPlusInTheDeploymentStaysAPlus() {
-        assertEquals("a+b", parse("/openai/deployments/a+b/chat/completions").deployment());
+    void aPlusInTheDeploymentStaysAPlusAndIsNotANameAzureAllows() {
+        // Not decoded to a space (a path is not a form), and then refused: Azure's names have no '+'.
+        ProxyException refused = assertThrows(ProxyException.class,
+                () -> parse("/openai/deployments/a+b/chat/completions"));
+        assertEquals("InvalidDeploymentName", refused.code());
+        assertTrue(refused.getMessage().contains("'a+b'"), refused.getMessage());
     }
 
     @Test
