@@ -70,7 +70,12 @@ class PathSafetyTest {
                 + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
 
         assertTrue(response.startsWith("HTTP/1.1 400"), path + " → " + response);
-        assertTrue(response.contains("{\"error\":{\"code\":\"InvalidPath\""), path + " → " + response);
+        // Debian's OpenJDK 21.0.13 (the test matrix's Java 21) refuses a "//host" target itself ("Bad request URI",
+        // HTML) before the proxy sees it; every other runtime and case must get the proxy's own answer.
+        boolean refusedByThisJdk = Runtime.version().feature() < 24 && path.startsWith("//")
+                && response.contains("Bad request URI");
+        assertTrue(refusedByThisJdk || response.contains("{\"error\":{\"code\":\"InvalidPath\""),
+                path + " → " + response);
         assertEquals(0, evil.findAll(anyRequestedFor(anyUrl())).size());
         assertEquals(0, azure.findAll(anyRequestedFor(anyUrl())).size());
     }
