@@ -56,8 +56,11 @@ class AccessLogTest {
     @Test
     void aClientThatLeavesMidStreamIsLoggedWithStatus499() throws Exception {
         List<String> events = new ArrayList<>();
-        for (int i = 0; i < 50; i++) {
-            events.add("data: {\"choices\":[{\"delta\":{\"content\":\"word" + i + " \"}}]}\n\n");
+        // More than any socket buffers hold (about 2 MB), so the proxy meets the closed connection however late the
+        // client's close reaches it.
+        String padding = "x".repeat(1000);
+        for (int i = 0; i < 2000; i++) {
+            events.add("data: {\"choices\":[{\"delta\":{\"content\":\"word" + i + padding + " \"}}]}\n\n");
         }
         try (CapturedLogs logs = CapturedLogs.start();
                 ScriptedSseUpstream upstream = ScriptedSseUpstream.startHeldAfterFirst(events)) {
