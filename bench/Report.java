@@ -230,7 +230,8 @@ public final class Report {
                 + m("repeats") + ")");
         line("");
         line("| target | req/s | p50 ms | p90 ms | p99 ms | req/s vs direct | p99 vs direct | CPU µs per request |"
-                + " req/s vs floor | CPU vs floor | p99 vs floor | new upstream connections per 1,000 requests | errors |");
+                + " req/s vs floor | CPU vs floor | p99 vs floor | new upstream connections per 1,000 requests: whole run /"
+                + " steady | errors |");
         line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for (String t : targets(s)) {
             double requests = total(s, t, "requests");
@@ -244,7 +245,9 @@ public final class Report {
                     + (proxy ? ratio(med(s, t, "rps"), med(s, floor, "rps")) : "") + " | "
                     + (proxy ? ratio(cpuPerRequest(s, t), cpuPerRequest(s, floor)) : "") + " | "
                     + (proxy ? ratio(med(s, t, "p99_ms"), med(s, floor, "p99_ms")) : "") + " | "
-                    + (requests > 0 && !t.equals("direct") ? f(total(s, t, "upstream_conns") * 1000 / requests, 1) : "")
+                    + (requests > 0 && !t.equals("direct") ? f(total(s, t, "upstream_conns") * 1000 / requests, 1)
+                            + " / " + f(total(s, t, "upstream_conns_steady") * 1000
+                                    / (requests * med(s, t, "steady_share")), 1) : "")
                     + " | " + f(total(s, t, "errors") + total(s, t, "non2xx"), 0) + " |");
         }
         line("");
@@ -255,7 +258,9 @@ public final class Report {
                 + " the floor over the same upstream transport. TLS rows: the proxy, the floor and nginx reach the mock"
                 + " over HTTPS (a certificate made at bench time; the JVMs trust it with a trust store), the client"
                 + " still reaches them over plain HTTP. New upstream connections: sockets the mock accepted during the"
-                + " runs (client ports not seen before), per 1,000 requests; \"default `connections`\" rows run the"
+                + " runs (client ports not seen before), per 1,000 requests, over the whole runs and after each run's"
+                + " first second (steady: every run starts with cold connections, as those of the run before were idle longer than `keepalive_expiry` or the mock's 30 s);"
+                + " \"default `connections`\" rows run the"
                 + " config without a `connections` section (the original's `max_connections: 100`,"
                 + " `max_keepalive_connections: 20`, `keepalive_expiry: 5`), the others with the bench's tuned one.");
         line("");

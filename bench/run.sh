@@ -359,6 +359,7 @@ choose_settings() {
     CHUNKS=10               # content chunks per stream (20 ms apart)
     TIME_BUDGET_S=300       # runs that would start later than this are skipped
     VARIANT_WARMUP=1        # load on each proxy variant before it is measured
+    OTHERS_WARMUP=1         # the same for the floors and the TLS and default-config proxies
     VARIANT_REPEATS=1
     VARIANT_SECONDS=1
     INSTALL=0
@@ -381,8 +382,9 @@ choose_settings() {
     STARTUP_RUNS=5
     APPCDS=1
     CHUNKS=25
-    TIME_BUDGET_S=720       # make bench must end within 15 minutes (the report and stopping take about 1)
+    TIME_BUDGET_S=780       # make bench must end within 15 minutes (stopping and the report take under 1)
     VARIANT_WARMUP=15
+    OTHERS_WARMUP=10        # load on each floor and on the TLS and default-config proxies before they are measured
     VARIANT_REPEATS=3
     VARIANT_SECONDS=3
   fi
@@ -717,7 +719,7 @@ warm_up() {
   local t
   for t in floor floor-tls proxy-tls proxy-defaults proxy-defaults-tls; do
     [ -n "${PID_OF[$t]:-}" ] || continue
-    max_rate_run "${PORT_OF[$t]}" "$VARIANT_WARMUP" "$T/warmup-$t.txt" >/dev/null \
+    max_rate_run "${PORT_OF[$t]}" "$OTHERS_WARMUP" "$T/warmup-$t.txt" >/dev/null \
       || fail "warm-up against $t had errors: $(tr '\n' ' ' <"$T/warmup-$t.txt" | tail -c 300)"
   done
   warm_start=$(now_ms)
@@ -748,13 +750,24 @@ measure_max_rate() {
     for target in "${NS_TARGETS[@]}"; do
       TARGET_PID=${PID_OF[$target]:-}
       conns0=$(mock_stat connections)
+      # The count again after the run's first second: the connections opened after that are the steady state's (each
+      # run starts cold, as the ones of the last run were idle longer than keepalive_expiry or the mock's 30 s).
+      rm -f "$T/conns-steady"
+      ( sleep 1; mock_stat connections >"$T/conns-steady" ) &
+      steady_pid=$!
       cpu_begin
       max_rate_run "${PORT_OF[$target]}" "$NS_SECONDS" "$T/ns-$target-$rep.txt" >"$T/result.txt"
       rc=$?
       cpu_end
       TARGET_PID=
+      wait "$steady_pid"
+      conns1=$(mock_stat connections)
       # New connections the mock accepted during the run (for direct: the load client's own).
-      result="$(cat "$T/result.txt") $CPU_RESULT upstream_conns=$(( $(mock_stat connections) - conns0 ))"
+      result="$(cat "$T/result.txt") $CPU_RESULT upstream_conns=$(( conns1 - conns0 ))"
+      if [ "$NS_SECONDS" -ge 3 ] && [ -s "$T/conns-steady" ]; then
+        result="$result upstream_conns_steady=$(( conns1 - $(cat "$T/conns-steady") )) steady_share=$(awk \
+          -v d="$NS_SECONDS" 'BEGIN { printf "%.3f", (d - 1) / d }')"
+      fi
       record ns "$target" "$rep" "$result"
       printf '    %-18s #%s %s\n' "$target" "$rep" "$result" >&2
       [ "$rc" = 0 ] || fail "non-streaming run against $target (#$rep) had errors or non-2xx answers: $result"

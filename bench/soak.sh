@@ -19,7 +19,8 @@
 #                     load ends may exceed the one where the last third began by less than MB
 #   --no-build (use target/powerproxy.jar as is), --no-install (never apt-get gnuplot), --out DIR (default
 #   bench/results), --keep (keep the temp dir with every log).
-# Environment: PROXY_JVM_FLAGS (default "-Xmx1g -XX:+UseParallelGC", as make bench), JAVA_HOME (else .ci/find-jdk).
+# Environment: PROXY_JVM_FLAGS (default "-Xmx1g -XX:+UseParallelGC": the samples read the heap after each collection
+#              from the Parallel collector's GC log lines; make bench runs the shipped ZGC), JAVA_HOME (else .ci/find-jdk).
 #
 # What it does: builds the jar (make jar), starts bench/MockAzure.java in its own process (two ports: the two endpoints
 # of the config) and the proxy (3 clients, AllowDeployments, LimitUsage with budgets no run reaches, LogUsageToCsvFile,
