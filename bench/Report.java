@@ -463,6 +463,10 @@ public final class Report {
                     + f(v.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN), 0) + "–"
                     + f(v.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN), 0) + " ms) |");
         }
+        if (!m("warmup_to_90_s").isEmpty()) {
+            line("| load until 90% of the proxy's best warm-up rate (" + m("warmup_round_s") + "-s rounds of max-rate load:"
+                    + " " + m("warmup_rates") + " req/s) | " + m("warmup_to_90_s") + " s |");
+        }
         line("| jar size | " + f(mNum("jar_bytes") / 1e6, 1) + " MB (" + f(mNum("jar_bytes"), 0) + " bytes) |");
         line("| proxy RSS after start / peak over the whole run | " + f(mNum("rss_after_start_kb") / 1024, 0) + " MB / "
                 + f(mNum("rss_peak_kb") / 1024, 0) + " MB |");

@@ -741,6 +741,10 @@ warm_up() {
   done
   log "    proxy req/s during warm-up:$rates"
   meta warmup_rates "${rates# }"
+  meta warmup_round_s "$secs"
+  # Seconds of load until the end of the first round at 90% or more of the best round's rate (the JIT's warm-up).
+  meta warmup_to_90_s "$(echo "$rates" | awk -v s="$secs" '{ for (i = 1; i <= NF; i++) if ($i > m) m = $i
+    for (i = 1; i <= NF; i++) if ($i >= 0.9 * m) { print i * s; exit } }')"
 }
 
 # Non-streaming chat at fixed concurrency, every target, interleaved.
