@@ -55,7 +55,7 @@ help:
 	@echo "  make clean                  remove target/"
 	@echo "  make bench [BENCH_ARGS=...] benchmark the proxy beside the mock upstream alone, nginx and a bare"
 	@echo "                              JDK relay (the floor), over HTTP and TLS, tuned and default settings"
-	@echo "                              (about 11 min, at most 15; writes bench/results/; see bench/run.sh --help)"
+	@echo "                              (about 13 min, at most 15; writes bench/results/; see bench/run.sh --help)"
 	@echo "  make bench-smoke            every benchmark step, briefly; fails on any error or lost event"
 	@echo "  make soak [SOAK_MINUTES=30] mixed streaming and non-streaming load for 30 min: RSS over time"
 	@echo "                              (must plateau), errors, usage rows against answers; writes"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PowerProxy benchmark: the proxy side by side with the mock upstream alone and with nginx, on this machine, in one run.
 #
-#   make bench                 # or: bench/run.sh          full run (~11 min, at most 15), results in bench/results/
+#   make bench                 # or: bench/run.sh          full run (~13 min, at most 15), results in bench/results/
 #   make bench-smoke           # or: bench/run.sh --smoke  every step, briefly (~1 min); exits 1 on any failure
 #
 # Options: --smoke, --repeats N (default 3; smoke 1), --no-install (never apt-get), --no-build (use the jar as is),
