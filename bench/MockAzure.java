@@ -23,7 +23,8 @@ import java.util.concurrent.atomic.LongAdder;
  * {@code "include_usage":true}), {@code [DONE]}; flushed after every event. A request header
  * {@code x-bench-event-interval-ms} sets another gap for its stream; {@code x-bench-completion-bytes: N} makes a
  * non-streaming answer about N bytes long (a longer content, the same usage). {@code GET /stats} returns the counters
- * (requests, streams, events sent) as one line of JSON. Everything it sends is precomputed; the body is only searched
+ * (requests, streams, events sent, and connections: the client ports seen so far, one per connection accepted, a lower
+ * bound when the kernel reuses a port) as one line of JSON. Everything it sends is precomputed; the body is only searched
  * for those two flags. The content events of all streams are written by {@code --tickers} platform threads (0: a
  * sleeping virtual thread per stream instead, which costs about twice the CPU per event). It prints
  * "mock ready on port N" per port once listening.
@@ -32,7 +33,8 @@ import java.util.concurrent.atomic.LongAdder;
  * identity token as App Service's identity endpoint does (point {@code IDENTITY_ENDPOINT} at it), and with
  * {@code --ingest-port N --keystore P12 --keystore-password PW} an HTTPS server on port N takes Logs Ingestion API
  * uploads ({@code POST /dataCollectionRules/{id}/streams/{stream}}, gzip JSON arrays), answers 204 and counts their
- * rows and requests ({@code rows} and {@code uploads} in {@code /stats}).
+ * rows and requests ({@code rows} and {@code uploads} in {@code /stats}). Each {@code --tls-port N} serves the same
+ * API over HTTPS with that keystore's certificate, as Azure does.
  */
 public final class MockAzure {
 
@@ -54,6 +56,8 @@ public final class MockAzure {
     private final LongAdder events = new LongAdder();
     private final LongAdder rows = new LongAdder();
     private final LongAdder uploads = new LongAdder();
+    /** Client ports of the connections seen so far: all clients are on this machine, one port per connection. */
+    private final java.util.Set<Integer> clientPorts = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final byte[] completion;
     private final java.util.concurrent.ConcurrentHashMap<Integer, byte[]> largeCompletions =
             new java.util.concurrent.ConcurrentHashMap<>();
@@ -120,6 +124,7 @@ public final class MockAzure {
         int tickerThreads = 2;
         String host = "127.0.0.1";
         int ingestPort = -1;
+        List<Integer> tlsPorts = new ArrayList<>();
         String keystore = null;
         String keystorePassword = null;
         for (int i = 0; i < args.length; i++) {
@@ -130,12 +135,13 @@ public final class MockAzure {
                 case "--host" -> host = args[++i];
                 case "--tickers" -> tickerThreads = Integer.parseInt(args[++i]);
                 case "--ingest-port" -> ingestPort = Integer.parseInt(args[++i]);
+                case "--tls-port" -> tlsPorts.add(Integer.parseInt(args[++i]));
                 case "--keystore" -> keystore = args[++i];
                 case "--keystore-password" -> keystorePassword = args[++i];
                 default -> {
                     System.err.println("usage: java bench/MockAzure.java --port N [--port M] [--event-interval-ms 20]"
                             + " [--chunks 25] [--tickers 2] [--host 127.0.0.1]"
-                            + " [--ingest-port N --keystore P12 --keystore-password PW]");
+                            + " [--ingest-port N] [--tls-port N] [--keystore P12 --keystore-password PW]");
                     System.exit(2);
                 }
             }
@@ -159,11 +165,21 @@ public final class MockAzure {
             System.out.println("mock ready on port " + server.getAddress().getPort() + " (chunks " + chunks
                     + ", event interval " + interval + " ms, completion " + mock.completion.length + " bytes)");
         }
+        if ((ingestPort >= 0 || !tlsPorts.isEmpty()) && (keystore == null || keystorePassword == null)) {
+            System.err.println("--ingest-port and --tls-port need --keystore and --keystore-password");
+            System.exit(2);
+        }
+        for (int port : tlsPorts) {
+            com.sun.net.httpserver.HttpsServer https = com.sun.net.httpserver.HttpsServer.create(
+                    new InetSocketAddress(host, port), 8192);
+            https.setHttpsConfigurator(new com.sun.net.httpserver.HttpsConfigurator(
+                    sslContext(keystore, keystorePassword.toCharArray())));
+            https.setExecutor(executor);
+            https.createContext("/", mock::handle);
+            https.start();
+            System.out.println("mock tls ready on port " + https.getAddress().getPort());
+        }
         if (ingestPort >= 0) {
-            if (keystore == null || keystorePassword == null) {
-                System.err.println("--ingest-port needs --keystore and --keystore-password");
-                System.exit(2);
-            }
             com.sun.net.httpserver.HttpsServer https = com.sun.net.httpserver.HttpsServer.create(
                     new InetSocketAddress(host, ingestPort), 1024);
             https.setHttpsConfigurator(new com.sun.net.httpserver.HttpsConfigurator(
@@ -197,9 +213,10 @@ public final class MockAzure {
             if (path.equals("/stats")) {
                 send(http, 200, bytes("{\"requests\":" + requests.sum() + ",\"streams\":" + streams.sum()
                         + ",\"events\":" + events.sum() + ",\"rows\":" + rows.sum() + ",\"uploads\":" + uploads.sum()
-                        + "}\n"));
+                        + ",\"connections\":" + clientPorts.size() + "}\n"));
                 return;
             }
+            clientPorts.add(http.getRemoteAddress().getPort());
             if (path.equals("/msi/token")) {
                 long expiresOn = System.currentTimeMillis() / 1000 + 3600;
                 send(http, 200, bytes("{\"access_token\":\"bench-managed-identity-token\",\"expires_on\":\""

@@ -117,7 +117,8 @@ public final class Report {
 
     private List<String> targets(String scenario) {
         List<String> all = new ArrayList<>();
-        for (String t : List.of("direct", "nginx", "proxy")) {
+        for (String t : List.of("direct", "nginx", "floor", "proxy", "proxy-defaults", "nginx-tls", "floor-tls", "proxy-tls",
+                "proxy-defaults-tls")) {
             if (runs.getOrDefault(scenario, Map.of()).containsKey(t)) {
                 all.add(t);
             }
@@ -161,6 +162,12 @@ public final class Report {
             case "direct" -> "direct (mock alone)";
             case "nginx" -> "nginx proxy_pass";
             case "proxy" -> "**PowerProxy**";
+            case "floor" -> "floor (bare JDK relay)";
+            case "proxy-defaults" -> "PowerProxy, original's default `connections`";
+            case "nginx-tls" -> "nginx, TLS upstream";
+            case "floor-tls" -> "floor, TLS upstream";
+            case "proxy-tls" -> "**PowerProxy, TLS upstream**";
+            case "proxy-defaults-tls" -> "PowerProxy, TLS upstream, default `connections`";
             default -> target;
         };
     }
@@ -222,23 +229,40 @@ public final class Report {
         line("## Non-streaming chat at fixed concurrency (" + m("load_tool") + ", " + m("ns_seconds") + " s × "
                 + m("repeats") + ")");
         line("");
-        line("| target | req/s | p50 ms | p90 ms | p99 ms | req/s vs direct | p50 vs direct | p99 vs direct |"
-                + " CPU µs per request | errors |");
-        line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        line("| target | req/s | p50 ms | p90 ms | p99 ms | req/s vs direct | p99 vs direct | CPU µs per request |"
+                + " req/s vs floor | CPU vs floor | p99 vs floor | new upstream connections per 1,000 requests: whole run /"
+                + " steady | errors |");
+        line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for (String t : targets(s)) {
             double requests = total(s, t, "requests");
-            double cpu = cpuOf(s, t);
+            boolean proxy = t.startsWith("proxy");
+            String floor = floorOf(t);
             line("| " + label(t) + " | " + f(med(s, t, "rps"), 0) + " | " + ms(med(s, t, "p50_ms")) + " | "
                     + ms(med(s, t, "p90_ms")) + " | " + ms(med(s, t, "p99_ms")) + " | "
                     + ratio(med(s, t, "rps"), med(s, "direct", "rps")) + " | "
-                    + ratio(med(s, t, "p50_ms"), med(s, "direct", "p50_ms")) + " | "
                     + ratio(med(s, t, "p99_ms"), med(s, "direct", "p99_ms")) + " | "
-                    + (requests > 0 ? f(cpu * 1e6 / requests, 0) : "–") + " | "
-                    + f(total(s, t, "errors") + total(s, t, "non2xx"), 0) + " |");
+                    + f(cpuPerRequest(s, t), 0) + " | "
+                    + (proxy ? ratio(med(s, t, "rps"), med(s, floor, "rps")) : "") + " | "
+                    + (proxy ? ratio(cpuPerRequest(s, t), cpuPerRequest(s, floor)) : "") + " | "
+                    + (proxy ? ratio(med(s, t, "p99_ms"), med(s, floor, "p99_ms")) : "") + " | "
+                    + (requests > 0 && !t.equals("direct") ? f(total(s, t, "upstream_conns") * 1000 / requests, 1)
+                            + " / " + f(total(s, t, "upstream_conns_steady") * 1000
+                                    / (requests * med(s, t, "steady_share")), 1) : "")
+                    + " | " + f(total(s, t, "errors") + total(s, t, "non2xx"), 0) + " |");
         }
         line("");
-        line("CPU per request: CPU time of the process in the middle (the proxy; nginx's workers) over all repeats,"
-                + " divided by the requests; for the direct row, the mock's own CPU per request.");
+        line("CPU per request: CPU time of the process in the middle (the proxy, the floor; nginx's workers) over all"
+                + " repeats, divided by the requests; for the direct row, the mock's own CPU per request. Floor:"
+                + " `bench/Floor.java`, a relay of the proxy's JDK classes (HttpServer on virtual threads, one"
+                + " HttpClient, the body copied, nothing else) with the proxy's JVM flags; each proxy row compares with"
+                + " the floor over the same upstream transport. TLS rows: the proxy, the floor and nginx reach the mock"
+                + " over HTTPS (a certificate made at bench time; the JVMs trust it with a trust store), the client"
+                + " still reaches them over plain HTTP. New upstream connections: sockets the mock accepted during the"
+                + " runs (client ports not seen before), per 1,000 requests, over the whole runs and after each run's"
+                + " first second (steady: every run starts with cold connections, as those of the run before were idle longer than `keepalive_expiry` or the mock's 30 s);"
+                + " \"default `connections`\" rows run the"
+                + " config without a `connections` section (the original's `max_connections: 100`,"
+                + " `max_keepalive_connections: 20`, `keepalive_expiry: 5`), the others with the bench's tuned one.");
         line("");
         noise(s);
     }
@@ -272,11 +296,21 @@ public final class Report {
 
     /** CPU seconds (sum over repeats) of the process that a target adds: the mock for direct. */
     private double cpuOf(String s, String t) {
-        return switch (t) {
-            case "direct" -> total(s, t, "cpu_mock_s");
-            case "nginx" -> total(s, t, "cpu_nginx_s");
-            default -> total(s, t, "cpu_proxy_s");
-        };
+        if (t.equals("direct")) {
+            return total(s, t, "cpu_mock_s");
+        }
+        return t.startsWith("nginx") ? total(s, t, "cpu_nginx_s") : total(s, t, "cpu_proxy_s");
+    }
+
+    /** CPU µs per request of a target over all its repeats. */
+    private double cpuPerRequest(String s, String t) {
+        double requests = total(s, t, "requests");
+        return requests > 0 ? cpuOf(s, t) * 1e6 / requests : Double.NaN;
+    }
+
+    /** The floor a proxy row compares with: the one over the same upstream transport. */
+    private static String floorOf(String t) {
+        return t.endsWith("-tls") ? "floor-tls" : "floor";
     }
 
     private void fixedRate() {
@@ -291,8 +325,8 @@ public final class Report {
                 + " omission).");
         line("");
         line("| target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | added p50 | added p90 | added p99 |"
-                + " p50 vs direct | p99 vs direct | CPU µs per request |");
-        line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+                + " p50 vs direct | p99 vs direct | CPU µs per request | added p99 vs floor | CPU vs floor |");
+        line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for (String t : targets(s)) {
             double requests = total(s, t, "requests");
             line("| " + label(t) + " | " + f(med(s, t, "rps"), 0) + " | " + ms(med(s, t, "p50_ms")) + " | "
@@ -302,7 +336,9 @@ public final class Report {
                     + (t.equals("direct") ? "" : added(med(s, t, "p99_ms"), med(s, "direct", "p99_ms"))) + " | "
                     + ratio(med(s, t, "p50_ms"), med(s, "direct", "p50_ms")) + " | "
                     + ratio(med(s, t, "p99_ms"), med(s, "direct", "p99_ms")) + " | "
-                    + (requests > 0 ? f(cpuOf(s, t) * 1e6 / requests, 0) : "–") + " |");
+                    + (requests > 0 ? f(cpuOf(s, t) * 1e6 / requests, 0) : "–") + " | "
+                    + (t.startsWith("proxy") ? added(med(s, t, "p99_ms"), med(s, "floor", "p99_ms")) : "") + " | "
+                    + (t.startsWith("proxy") ? ratio(cpuPerRequest(s, t), cpuPerRequest(s, "floor")) : "") + " |");
         }
         line("");
         noise(s);
@@ -427,6 +463,10 @@ public final class Report {
                     + f(v.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN), 0) + "–"
                     + f(v.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN), 0) + " ms) |");
         }
+        if (!m("warmup_to_90_s").isEmpty()) {
+            line("| load until 90% of the proxy's best warm-up rate (" + m("warmup_round_s") + "-s rounds of max-rate load:"
+                    + " " + m("warmup_rates") + " req/s) | " + m("warmup_to_90_s") + " s |");
+        }
         line("| jar size | " + f(mNum("jar_bytes") / 1e6, 1) + " MB (" + f(mNum("jar_bytes"), 0) + " bytes) |");
         line("| proxy RSS after start / peak over the whole run | " + f(mNum("rss_after_start_kb") / 1024, 0) + " MB / "
                 + f(mNum("rss_peak_kb") / 1024, 0) + " MB |");
@@ -437,6 +477,15 @@ public final class Report {
         if (gc.length == 3) {
             line("| proxy GC pauses over the whole run (" + m("proxy_flags") + ") | " + gc[0] + " pauses, " + gc[1]
                     + " ms in all, longest " + gc[2] + " ms |");
+        }
+        String[] all = m("gc_pauses_all").split(" ");
+        if (all.length == 3) {
+            line("| GC pauses of every proxy process of the run (main, TLS, default config, variants) | " + all[0]
+                    + " pauses, " + all[1] + " ms in all, **longest " + all[2] + " ms** |");
+        }
+        String[] floor = m("gc_pauses_floor").split(" ");
+        if (floor.length == 3) {
+            line("| GC pauses of the floor relays | " + floor[0] + " pauses, longest " + floor[2] + " ms |");
         }
         line("| SIGTERM | exit code " + m("stop_code") + " |");
         line("| this run | " + m("elapsed_s") + " s, " + m("failures") + " failure(s) |");

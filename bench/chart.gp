@@ -6,7 +6,7 @@ if (!exists("out")) out = "chart.png"
 if (!exists("heading")) heading = "PowerProxy benchmark"
 label(k) = system(sprintf("sed -n 's/^%s=//p' '%s/labels.txt'", k, datadir))
 
-set terminal pngcairo size 1500,560 font "sans,10" noenhanced
+set terminal pngcairo size 1500,600 font "sans,10" noenhanced
 set output out
 set multiplot layout 1,3 title heading font "sans,13"
 set style data histograms
@@ -25,9 +25,11 @@ set linetype 3 lc rgb "#E45756"
 set linetype 4 lc rgb "#72B7B2"
 
 set title label("ns")
+set xtics rotate by -30
 plot for [i=2:4] datadir."/ns.dat" using i:xtic(1) title columnheader(i)
 
 set title label("fixed")
+set xtics norotate
 plot for [i=2:5] datadir."/fixed.dat" using i:xtic(1) title columnheader(i)
 
 set title label("stream")

@@ -19,7 +19,8 @@
 #                     load ends may exceed the one where the last third began by less than MB
 #   --no-build (use target/powerproxy.jar as is), --no-install (never apt-get gnuplot), --out DIR (default
 #   bench/results), --keep (keep the temp dir with every log).
-# Environment: PROXY_JVM_FLAGS (default "-Xmx1g -XX:+UseParallelGC", as make bench), JAVA_HOME (else .ci/find-jdk).
+# Environment: PROXY_JVM_FLAGS (default "-Xmx1g -XX:+UseParallelGC": the samples read the heap after each collection
+#              from the Parallel collector's GC log lines; make bench runs the shipped ZGC), JAVA_HOME (else .ci/find-jdk).
 #
 # What it does: builds the jar (make jar), starts bench/MockAzure.java in its own process (two ports: the two endpoints
 # of the config) and the proxy (3 clients, AllowDeployments, LimitUsage with budgets no run reaches, LogUsageToCsvFile,
@@ -39,6 +40,8 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# forget_pid, free_port, wait_for_line, cpu_ticks, busy_ticks, children_ticks (shared with bench/run.sh)
+source bench/lib.sh
 
 MINUTES=${SOAK_MINUTES:-30}
 RATE=${SOAK_RATE:-300}
@@ -123,68 +126,9 @@ cleanup() {
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
   if [ "$KEEP" = 1 ]; then echo "soak: temp dir kept: $T" >&2; else rm -rf "$T"; fi
 }
-# A process that has been waited for is dropped from the list, so that cleanup never signals a reused pid.
-forget_pid() {
-  local keep=() pid
-  for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
-  PIDS=("${keep[@]}")
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-# A port nothing on this machine uses, below the kernel's ephemeral range (as in bench/run.sh).
-read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
-if [ "$EPHEMERAL_LOW" -lt 12000 ]; then EPHEMERAL_LOW=32768; fi
-: >"$T/ports-given"
-free_port() {
-  local port
-  while :; do
-    port=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
-    if grep -qx "$port" "$T/ports-given"; then continue; fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
-    if command -v ss >/dev/null && [ -n "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]; then continue; fi
-    echo "$port" >>"$T/ports-given"
-    echo "$port"
-    return
-  done
-}
-# Waits until FILE has a line matching PATTERN (or the process PID ended, or TIMEOUT s passed).
-wait_for_line() {
-  local file=$1 pattern=$2 pid=$3 timeout=$4 waited=0
-  while ! grep -q -- "$pattern" "$file" 2>/dev/null; do
-    kill -0 "$pid" 2>/dev/null || return 1
-    [ "$waited" -lt $((timeout * 50)) ] || return 1
-    sleep 0.02
-    waited=$((waited + 1))
-  done
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { # user+system clock ticks of a process so far; 0 when it is gone
-  local stat
-  [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
-  stat=$(<"/proc/$1/stat")
-  stat=${stat##*) }
-  # shellcheck disable=SC2086
-  set -- $stat
-  echo $(( ${12} + ${13} ))
-}
-busy_ticks() { # busy clock ticks of the whole machine so far
-  local cpu user nice system idle iowait irq softirq steal _
-  read -r cpu user nice system idle iowait irq softirq steal _ </proc/stat
-  echo $((user + nice + system + irq + softirq + steal))
-}
-# CPU ticks used by this shell's waited-for children (the load clients); `times` must run in this shell.
-children_ticks() {
-  local line u s
-  times >"$T/times.txt"
-  line=$(tail -1 "$T/times.txt")
-  u=${line%% *}; s=${line##* }
-  CHILDREN_TICKS=$(awk -v u="$u" -v s="$s" -v hz="$CLK_TCK" '
-    function sec(x, m) { m = x; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", x); sub(/s$/, "", x); return m * 60 + x }
-    BEGIN { printf "%d", (sec(u) + sec(s)) * hz }')
-}
 
 # --- build ---------------------------------------------------------------------------------------------------------
 if [ "$BUILD" = 1 ]; then
@@ -208,7 +152,7 @@ if [ ! -f "$CLASSES/.stamp" ] || [ -n "$(find bench -name '*.java' -newer "$CLAS
   rm -rf "$CLASSES"
   mkdir -p "$CLASSES"
   touch "$CLASSES/.stamp.new"
-  if ! javac -d "$CLASSES" bench/MockAzure.java bench/StreamClient.java bench/LoadClient.java bench/ResponseFraming.java \
+  if ! javac -d "$CLASSES" bench/MockAzure.java bench/StreamClient.java bench/LoadClient.java bench/ResponseFraming.java bench/Floor.java \
       bench/Report.java >"$T/javac.log" 2>&1; then
     cat "$T/javac.log" >&2
     echo "soak: compiling bench/*.java failed" >&2

@@ -124,15 +124,29 @@ public final class ProxyServer implements AutoCloseable {
         // with a bigger pool then sends its next request on a closed connection and gets no answer at all. Idle
         // connections are still closed after the idle interval (30 s).
         setDefaultProperty("sun.net.httpserver.maxIdleConnections", Integer.toString(MAX_IDLE_CLIENT_CONNECTIONS));
-        // The HttpClient's idle pool is per process: it takes the largest keep-alive settings of the endpoints.
+        // The HttpClient's idle pool is per process: it takes the largest keep-alive expiry of the endpoints.
         List<EndpointConfig> endpoints = config.aoai().endpoints();
         long expiry = endpoints.stream().mapToLong(e -> e.limits().keepaliveExpiry().toSeconds()).max().orElse(5);
-        int idle = endpoints.stream().mapToInt(e -> e.limits().maxKeepaliveConnections()).sum();
         setDefaultProperty("jdk.httpclient.keepalive.timeout", Long.toString(Math.max(1, expiry)));
-        setDefaultProperty("jdk.httpclient.connectionPoolSize", Integer.toString(Math.max(1, idle)));
+        setDefaultProperty("jdk.httpclient.connectionPoolSize", Integer.toString(idleConnectionPoolSize(endpoints)));
         // Every connection keeps a read buffer of this size while it is open or pooled; Azure's answers come in small
         // SSE events or modest JSON, so half the default holds them, at half the memory per stream.
         setDefaultProperty("jdk.httpclient.bufsize", Integer.toString(UPSTREAM_READ_BUFFER));
+    }
+
+    /**
+     * Room in the HttpClient's idle pool for every connection the endpoints can have in use at once (one per request
+     * in flight, at most {@code max_connections} each), or for {@code max_keepalive_connections} when that is larger.
+     * A smaller pool closes the oldest idle connection each time a busy one comes back: with the original's 20 kept
+     * and 64 requests in flight, nearly every request opened a new connection (a TLS handshake against Azure). Idle
+     * connections the load no longer needs still close after {@code keepalive_expiry}.
+     */
+    static int idleConnectionPoolSize(List<EndpointConfig> endpoints) {
+        long size = 0;
+        for (EndpointConfig endpoint : endpoints) {
+            size += Math.max(endpoint.limits().maxConnections(), endpoint.limits().maxKeepaliveConnections());
+        }
+        return (int) Math.clamp(size, 1, Integer.MAX_VALUE);
     }
 
     private static void setDefaultProperty(String name, String value) {

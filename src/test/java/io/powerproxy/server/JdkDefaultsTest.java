@@ -43,7 +43,8 @@ class JdkDefaultsTest {
                     key: k2
                     connections:
                       limits:
-                        max_keepalive_connections: 4
+                        max_connections: 30
+                        max_keepalive_connections: 130
                         keepalive_expiry: 12.5
                 """));
 
@@ -54,7 +55,9 @@ class JdkDefaultsTest {
         expected.put("sun.net.httpserver.maxReqTime", "120");
         expected.put("sun.net.httpserver.maxIdleConnections", "10000");
         expected.put("jdk.httpclient.keepalive.timeout", "12");
-        expected.put("jdk.httpclient.connectionPoolSize", "7");
+        // The first endpoint's max_connections (100, the default), the second's max_keepalive_connections (above its
+        // max_connections).
+        expected.put("jdk.httpclient.connectionPoolSize", "230");
         expected.put("jdk.httpclient.bufsize", "4096");
         assertEquals(expected, seen);
     }
@@ -67,7 +70,7 @@ class JdkDefaultsTest {
 
         assertEquals("8192", seen.get("jdk.httpclient.bufsize"));
         assertEquals("5", seen.get("jdk.httpclient.keepalive.timeout"));
-        assertEquals("20", seen.get("jdk.httpclient.connectionPoolSize"));
+        assertEquals("100", seen.get("jdk.httpclient.connectionPoolSize"));
     }
 
     private static Map<String, String> propertiesInChild(Path config, List<String> jvmOptions) throws Exception {
