@@ -130,8 +130,7 @@ final class ProxyHandler implements HttpHandler {
         exchange.client(identity.client());
         exchange.requestBody(body.read());
         JsonNode json = exchange.requestJson();
-        exchange.deployment(path.deployment() != null ? path.deployment()
-                : path.v1() ? AzureNames.deployment(textField(json, "model"), "in the body's model") : null);
+        exchange.deployment(path.deployment() != null ? path.deployment() : AzureNames.deploymentInBody(json));
         exchange.streaming(json != null && json.path("stream").isBoolean() && json.path("stream").booleanValue());
         UsageAccounting accounting = UsageAccounting.start(path.rawPath(), path.rawQuery(), path.v1(), json,
                 exchange.streaming());
@@ -145,7 +144,7 @@ final class ProxyHandler implements HttpHandler {
         answers.relay(http, exchange, answer, accounting, () -> recordUsage(exchange));
     }
 
-    /** The request as one target gets it: its deployment name in the path or the body's {@code model}. */
+    /** The request as one target gets it: the target's deployment name where the client named one, path or body. */
     private static UpstreamRequest requestFor(Target target, Exchange exchange, RequestPath path,
             ClientIdentifier.Identity identity, UsageAccounting accounting) throws IOException {
         exchange.target(target.endpoint().name(), target.standinName());
@@ -154,7 +153,7 @@ final class ProxyHandler implements HttpHandler {
         UpstreamRequest request = new UpstreamRequest(exchange.method(),
                 deployment == null ? path.rawPath() : path.withDeployment(deployment), path.rawQuery(),
                 exchange.requestHeaders(), UpstreamBody.of(exchange.requestBody(), exchange.requestJson(),
-                        path.v1() ? deployment : null, accounting.askUpstreamForUsage()),
+                        path.deployment() == null ? deployment : null, accounting.askUpstreamForUsage()),
                 identity.passThroughToken());
         accounting.attemptStarted();
         return request;
@@ -233,14 +232,6 @@ final class ProxyHandler implements HttpHandler {
         }
         return exchange.standinDeployment() == null ? exchange.endpointName()
                 : exchange.endpointName() + "/" + exchange.standinDeployment();
-    }
-
-    private static String textField(JsonNode json, String field) {
-        if (json == null) {
-            return null;
-        }
-        JsonNode value = json.get(field);
-        return value != null && value.isTextual() ? value.textValue() : null;
     }
 
     private static String newRequestId() {

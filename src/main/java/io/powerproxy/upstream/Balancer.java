@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * non-streaming request skips an endpoint, and a stand-in, with probability {@code 1 - non_streaming_fraction};
  * if that leaves it no target at all, it tries them all as a streaming request would.
  *
- * <p>Requests that name no deployment (files, assistants...) go to whole endpoints in priority order, ties in
+ * <p>Requests that name no deployment (files, batches, listing assistants...) go to whole endpoints in priority order, ties in
  * config order, and skip nothing: objects such as files live on one endpoint, so these requests should keep
  * finding the same one.
  *
