@@ -81,17 +81,7 @@ final class ProxyHandler implements HttpHandler {
             exchange.status(502);
             abort = true;
         } catch (Exception | Error bug) {
-            if (!liveness.fatal(bug, "handling request " + exchange.requestId() + " " + Printable.of(exchange.method())
-                    + " " + Printable.of(exchange.path()))) {
-                LOG.error("request {} failed: {} {}", exchange.requestId(), Printable.of(exchange.method()),
-                        Printable.of(exchange.path()), bug);
-            }
-            if (bug instanceof InterruptedException) {
-                Thread.currentThread().interrupt();
-            }
-            abort = http.getResponseCode() != -1;
-            reject(http, exchange, body, ProxyException.of(500, "InternalServerError", "The proxy failed to handle the"
-                    + " request; look for request id " + exchange.requestId() + " in its log."));
+            abort = failed(http, exchange, body, bug);
         } finally {
             try {
                 // Before the answer's last bytes go out: a client that sends its next request at once must find the
@@ -107,15 +97,7 @@ final class ProxyHandler implements HttpHandler {
             }
         }
         if (abort) {
-            // Closing the exchange would end the body as if it were complete; throwing instead makes the
-            // HttpServer drop the connection, so the client sees a truncated response as an error. What was written
-            // goes out first, so that the client sees the status line and where the answer broke off.
-            try {
-                http.getResponseBody().flush();
-            } catch (IOException clientGone) {
-                // Nothing more to tell it.
-            }
-            throw new ResponseAborted();
+            abortConnection(http);
         }
     }
 
@@ -193,6 +175,41 @@ final class ProxyHandler implements HttpHandler {
         } catch (RuntimeException | LinkageError e) {
             LOG.error("request {}: its usage record could not be made", exchange.requestId(), e);
         }
+    }
+
+    /**
+     * A bug, or an error of the JVM: logged once (unless it ends the process), and answered 500 when the response has
+     * not started.
+     *
+     * @return whether the response had started and the connection must be dropped
+     */
+    private boolean failed(HttpExchange http, Exchange exchange, RequestBody body, Throwable bug) {
+        if (!liveness.fatal(bug, "handling request " + exchange.requestId() + " " + Printable.of(exchange.method())
+                + " " + Printable.of(exchange.path()))) {
+            LOG.error("request {} failed: {} {}", exchange.requestId(), Printable.of(exchange.method()),
+                    Printable.of(exchange.path()), bug);
+        }
+        if (bug instanceof InterruptedException) {
+            Thread.currentThread().interrupt();
+        }
+        boolean started = http.getResponseCode() != -1;
+        reject(http, exchange, body, ProxyException.of(500, "InternalServerError", "The proxy failed to handle the"
+                + " request; look for request id " + exchange.requestId() + " in its log."));
+        return started;
+    }
+
+    /**
+     * Ends a response that broke off. Closing the exchange would end the body as if it were complete; throwing instead
+     * makes the HttpServer drop the connection, so the client sees a truncated response as an error. What was written
+     * goes out first, so that the client sees the status line and where the answer broke off.
+     */
+    private static void abortConnection(HttpExchange http) {
+        try {
+            http.getResponseBody().flush();
+        } catch (IOException clientGone) {
+            // Nothing more to tell it.
+        }
+        throw new ResponseAborted();
     }
 
     private void reject(HttpExchange http, Exchange exchange, RequestBody body, ProxyException rejection) {
