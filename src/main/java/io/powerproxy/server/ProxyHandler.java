@@ -84,8 +84,8 @@ final class ProxyHandler implements HttpHandler {
             abort = failed(http, exchange, body, bug);
         } finally {
             try {
-                // Before the answer's last bytes go out: a client that sends its next request at once must find the
-                // memory free again. The bytes stay with the exchange for the usage record.
+                // Before closing ends a chunked answer: a client that sends its next request at once must find the
+                // memory free again (answers relayed gave it back already). The bytes stay with the exchange.
                 body.release();
                 // Unless it was made already: closing ends a chunked answer, and the record comes before that.
                 recordUsage(exchange);
@@ -123,7 +123,17 @@ final class ProxyHandler implements HttpHandler {
                 ? answerFromMock(exchange, accounting)
                 : upstream.failover().call(exchange.deployment(), exchange.streaming(), exchange.requestId(),
                         target -> requestFor(target, exchange, path, identity, accounting));
-        answers.relay(http, exchange, answer, accounting, () -> recordUsage(exchange));
+        answers.relay(http, exchange, answer, accounting, () -> lastBytesLeaving(exchange, body));
+    }
+
+    /**
+     * Runs just before the answer's last bytes leave (of a body with a Content-Length too, which ends without the
+     * exchange being closed): the body's memory is free again for the client's next request, and the usage record is
+     * made. The body's bytes stay with the exchange.
+     */
+    private void lastBytesLeaving(Exchange exchange, RequestBody body) {
+        body.release();
+        recordUsage(exchange);
     }
 
     /** The request as one target gets it: the target's deployment name where the client named one, path or body. */
