@@ -16,7 +16,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The command line of §1: where the config comes from, {@code --validate}, and the exit codes. */
+/** The command line (README "Command line"): where the config comes from, {@code --validate}, and the exit codes. */
 class CommandLineTest {
 
     private static final String VALID = """

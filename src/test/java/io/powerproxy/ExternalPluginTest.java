@@ -28,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A third-party plugin, compiled from the README's example source into a jar in a plugins folder, is found
- * through ServiceLoader, configured by name and run like a built-in (§7).
+ * through ServiceLoader, configured by name and run like a built-in.
  */
 class ExternalPluginTest {
 

@@ -15,12 +15,13 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Lets each client use only the deployments in its {@code deployments_allowed} (§7); other requests get 401,
- * as in the Python original.
+ * Lets each client use only the deployments in its {@code deployments_allowed} (README "AllowDeployments"); other
+ * requests get 401, as in the Python original. A deployment is named in the path or, where the path names none, in
+ * the JSON body's {@code model} (Responses, Assistants, the v1 API...).
  *
- * <p>Requests that name no deployment (files, assistants, threads, batches...) read or change objects shared by
- * every team on the resource, so they are refused unless the client has {@code allow_deployment_independent_apis:
- * true}.
+ * <p>Requests that name no deployment either way (files, batches, vector stores, listing assistants or threads...)
+ * read or change objects shared by every team on the resource, so they are refused unless the client has
+ * {@code allow_deployment_independent_apis: true}.
  */
 public final class AllowDeployments implements Plugin {
 
@@ -73,8 +74,9 @@ public final class AllowDeployments implements Plugin {
         if (deployment == null) {
             if (rules == null || !rules.independentApis()) {
                 throw ProxyException.of(401, "Unauthorized", "Client '" + client.name() + "' may not use APIs that"
-                        + " name no deployment (files, assistants, threads, batches...): they share objects with every"
-                        + " team. Ask your platform team for '" + INDEPENDENT + ": true'.");
+                        + " name no deployment in their path or their body's model (files, batches, vector stores, listing"
+                        + " assistants...): they share objects with every team. Ask your platform team for '"
+                        + INDEPENDENT + ": true'.");
             }
             return;
         }

@@ -19,14 +19,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Tokens per minute per client and deployment (§7): a client whose budget for the current minute is used up gets
- * 429 with {@code retry-after} to the next minute and {@code x-ratelimit-remaining-tokens}, before anything is sent
- * upstream.
+ * Tokens per minute per client and deployment (README "LimitUsage"): a client whose budget for the current minute is
+ * used up gets 429 with {@code retry-after} to the next minute and {@code x-ratelimit-remaining-tokens}, before
+ * anything is sent upstream.
  *
  * <p>Budgets come from each client's {@code max_tokens_per_minute_in_k}: one number for every deployment, or a
  * map from deployment to number. A deployment missing from a client's map is not limited. Requests that name no
- * deployment are not limited. As in the Python original, the check is made before the request and the tokens are
- * counted when its usage is known, so one request may overrun a budget once.
+ * deployment, in their path or in their JSON body's {@code model}, are not limited. As in the Python original, the
+ * check is made before the request and the tokens are counted when its usage is known, so one request may overrun
+ * a budget once.
  *
  * <p>Without a {@code redis:} setting each replica keeps its own budgets ({@link LocalTokenBudgets}). With one (see
  * {@link RedisSettings} for its keys), the budgets are shared by every replica through Redis

@@ -1,5 +1,6 @@
 package io.powerproxy.server;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.powerproxy.logging.Printable;
 import io.powerproxy.pipeline.ProxyException;
 import java.net.URLDecoder;
@@ -7,7 +8,7 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * The names a request routes by, checked against what Azure itself accepts: a deployment name (in the path or a
- * v1 body's {@code model}) and the {@code api-version}. A name Azure could not have is refused before it reaches a
+ * JSON body's {@code model}) and the {@code api-version}. A name Azure could not have is refused before it reaches a
  * plugin, a log line, a usage record or an upstream.
  *
  * <p>Azure lets a deployment name hold letters, digits, {@code -}, {@code _} and {@code .} (for example
@@ -35,6 +36,26 @@ final class AzureNames {
         throw ProxyException.of(400, "InvalidDeploymentName", "The deployment name " + quoted(name) + " (" + where
                 + ") is not one Azure allows: use 1 to " + MAX_LENGTH
                 + " letters, digits, '-', '_' or '.', e.g. gpt-4o or gpt-4.1-mini.");
+    }
+
+    /**
+     * The deployment a JSON body names in its {@code model}, for a request whose path names none (the v1 API,
+     * Responses, Assistants, runs...); null when the body is no JSON object or has no {@code model}.
+     *
+     * @param json the request body as a JSON object, or null
+     * @throws ProxyException 400 {@code InvalidDeploymentName} for a {@code model} that is no string or no name Azure
+     *     allows
+     */
+    static String deploymentInBody(JsonNode json) {
+        JsonNode model = json == null ? null : json.get("model");
+        if (model == null || model.isNull()) {
+            return null;
+        }
+        if (!model.isTextual()) {
+            throw ProxyException.of(400, "InvalidDeploymentName", "The body's model must be a deployment name in"
+                    + " quotes, e.g. \"model\": \"gpt-4o\".");
+        }
+        return deployment(model.textValue(), "in the body's model");
     }
 
     /**

@@ -8,8 +8,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * A client's request path, checked so that it can only ever name a resource on the chosen endpoint, and read
- * for the deployment it asks for ({@code /openai/deployments/{d}/...}) or whether it is a v1 API call
- * ({@code /openai/v1/...}, deployment in the body's {@code model}).
+ * for the deployment it asks for ({@code /openai/deployments/{d}/...}) and whether it is a v1 API call
+ * ({@code /openai/v1/...}, which accepts {@code stream_options} whatever its {@code api-version}).
  *
  * @param rawPath the percent-encoded path, starting with a single {@code /}
  * @param rawQuery the percent-encoded query, or null

@@ -26,7 +26,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** Clients are identified by their own key or token (§4), and the upstream gets the endpoint's credentials. */
+/** Clients are identified by their own key or token, and the upstream gets the endpoint's credentials. */
 class AuthenticationTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";

@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 
-/** Weights, non-streaming fractions and connection limits hold under many concurrent requests (§5). */
+/** Weights, non-streaming fractions and connection limits hold under many concurrent requests. */
 class BalancingUnderLoadTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -1,5 +1,6 @@
 package io.powerproxy.server;
 
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
@@ -9,18 +10,25 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
+import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.RawHttp;
+import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.Socket;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -44,6 +52,31 @@ class BodyMemoryTest {
     void stop() {
         System.clearProperty(BodyMemory.PROPERTY);
         azure.stop();
+    }
+
+    @Test
+    void aRequestBodysMemoryIsFreeAgainBeforeTheLastByteOfAnAnswerWithAContentLengthLeaves() throws Exception {
+        // The usage record is made just before the answer's last bytes leave; what the body holds then is what a
+        // client that sends its next request as soon as it has the answer finds taken. The answer passes through,
+        // so that it holds no memory of its own.
+        azure.stubFor(post(anyUrl()).willReturn(aResponse().withHeader("Content-Type", "text/plain").withBody("ok")));
+        List<Long> heldAtUsage = new CopyOnWriteArrayList<>();
+        AtomicReference<ProxyHarness> started = new AtomicReference<>();
+        Plugin probe = new Plugin() {
+            @Override
+            public void onUsage(Exchange exchange, UsageRecord usage) {
+                heldAtUsage.add(started.get().requestBodyBytesHeld());
+            }
+        };
+        try (ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()), null, List.of(probe))) {
+            started.set(proxy);
+
+            HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{\"messages\":[]}");
+
+            assertEquals(200, response.statusCode());
+            assertEquals("ok", response.body());
+            assertEquals(List.of(0L), heldAtUsage);
+        }
     }
 
     @Test

@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** When a target is throttled or down, the request is served by the next one and the client never sees the failure (§5). */
+/** When a target is throttled or down, the request is served by the next one and the client never sees the failure. */
 class FailoverTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";

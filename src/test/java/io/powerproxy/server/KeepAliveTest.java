@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Clients that keep many connections open between requests find them still open (§3). The proxy runs in a child JVM
+ * Clients that keep many connections open between requests find them still open. The proxy runs in a child JVM
  * through its own main: the test JVM's build sets the server's idle-pool property itself.
  */
 class KeepAliveTest {

@@ -25,7 +25,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * No request path can make the proxy call another host or climb out of the endpoint's path (§3). Requests are
+ * No request path can make the proxy call another host or climb out of the endpoint's path. Requests are
  * written on a raw socket, because HTTP clients normalise such paths before sending them.
  */
 class PathSafetyTest {

@@ -21,7 +21,10 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** Server-sent events pass through event by event, as they arrive, byte for byte (§3). */
+/**
+ * Server-sent events pass through event by event, as they arrive, byte for byte (README "6. Bodies, timeouts,
+ * streaming").
+ */
 class StreamingTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";

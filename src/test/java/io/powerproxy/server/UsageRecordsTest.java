@@ -38,7 +38,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-/** Every request an upstream answered gets exactly one usage record, with its own client and counts (§6). */
+/** Every request an upstream answered gets exactly one usage record, with its own client and counts. */
 class UsageRecordsTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";

@@ -20,7 +20,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** Virtual deployments are served by their stand-ins: the path or the v1 body's {@code model} is rewritten (§5). */
+/**
+ * Virtual deployments are served by their stand-ins: the path, or the body's {@code model} where the path names none,
+ * is rewritten.
+ */
 class VirtualDeploymentTest {
 
     private WireMockServer azure;
