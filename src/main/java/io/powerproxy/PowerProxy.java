@@ -102,7 +102,7 @@ public final class PowerProxy {
             config = ConfigLoader.parse(text.get().yaml());
             // Before any plugin builds an HttpClient (LogUsageToLogAnalytics does): the JDK reads these only once.
             ProxyServer.useJdkDefaults(config);
-            pipeline = Pipeline.of(pluginRegistry(env).createAll(config));
+            pipeline = pluginRegistry(env).createPipeline(config);
         } catch (ConfigException e) {
             err.println("The configuration from " + text.get().origin() + " is not valid:");
             e.problems().forEach(problem -> err.println("  - " + problem));

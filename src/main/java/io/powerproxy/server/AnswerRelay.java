@@ -1,7 +1,7 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpExchange;
-import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.streaming.ClientGoneException;
@@ -51,7 +51,7 @@ final class AnswerRelay {
      * @throws ClientGoneException when writing to the client fails
      * @throws IOException an {@code UpstreamBrokeOff} when the upstream fails after the status went out
      */
-    void relay(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting, boolean json,
+    void relay(HttpExchange http, ExchangeState exchange, InputStream body, UsageAccounting accounting, boolean json,
             Runnable recordUsage) throws IOException {
         if (json) {
             relayJson(http, exchange, body, accounting, recordUsage);
@@ -64,7 +64,7 @@ final class AnswerRelay {
      * Passes a JSON answer on: held whole when it is small and {@link #bodyMemory} has room for it, so that plugins
      * see the body and a broken answer still becomes a 502; else as it arrives, its usage picked out on the way.
      */
-    private void relayJson(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting,
+    private void relayJson(HttpExchange http, ExchangeState exchange, InputStream body, UsageAccounting accounting,
             Runnable recordUsage) throws IOException {
         long declared = declaredLength(exchange);
         BodyMemory.Reservation held = bodyMemory.newReservation();
@@ -98,7 +98,7 @@ final class AnswerRelay {
         }
     }
 
-    private void relayBuffered(HttpExchange http, Exchange exchange, byte[] bytes, UsageAccounting accounting,
+    private void relayBuffered(HttpExchange http, ExchangeState exchange, byte[] bytes, UsageAccounting accounting,
             Runnable recordUsage) throws IOException {
         accounting.body(bytes);
         pipeline.responseBody(exchange, bytes);
@@ -114,7 +114,7 @@ final class AnswerRelay {
      * arrives (the buffer stays reserved until the answer ends, since the caller still refers to it). An answer that
      * ends right at the buffer's end is passed on whole instead.
      */
-    private void passOnHeldPart(HttpExchange http, Exchange exchange, InputStream body, byte[] buffer,
+    private void passOnHeldPart(HttpExchange http, ExchangeState exchange, InputStream body, byte[] buffer,
             UsageAccounting accounting, Runnable recordUsage) throws IOException {
         byte[] block = new byte[BLOCK];
         int n = readFromUpstream(exchange, body, block, 0, block.length);
@@ -135,7 +135,7 @@ final class AnswerRelay {
      *
      * @param scanner picks the usage out of a JSON answer on the way; null for other answers
      */
-    private static void relayAsItArrives(HttpExchange http, Exchange exchange, InputStream body, long declared,
+    private static void relayAsItArrives(HttpExchange http, ExchangeState exchange, InputStream body, long declared,
             JsonUsageScanner scanner, UsageAccounting accounting, Runnable recordUsage) throws IOException {
         byte[] block = new byte[BLOCK];
         int n = declared == 0 ? -1 : readFromUpstream(exchange, body, block, 0, block.length);
@@ -185,7 +185,7 @@ final class AnswerRelay {
     }
 
     /** Reads the upstream's answer before its status went out: a failure becomes a 502 error for the client. */
-    private static int readFromUpstream(Exchange exchange, InputStream body, byte[] buffer, int offset, int length)
+    private static int readFromUpstream(ExchangeState exchange, InputStream body, byte[] buffer, int offset, int length)
             throws ProxyException {
         try {
             return body.read(buffer, offset, length);
@@ -198,7 +198,7 @@ final class AnswerRelay {
     }
 
     /** The answer's Content-Length, or -1 when it has none. */
-    private static long declaredLength(Exchange exchange) {
+    private static long declaredLength(ExchangeState exchange) {
         String length = exchange.responseHeader("content-length");
         return length == null ? -1 : ProxyHandler.parseLength(length);
     }

@@ -8,6 +8,7 @@ import com.sun.net.httpserver.HttpHandler;
 import io.powerproxy.json.Json;
 import io.powerproxy.logging.Printable;
 import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.streaming.ClientGoneException;
@@ -83,7 +84,7 @@ final class ProxyHandler implements HttpHandler {
     @Override
     public void handle(HttpExchange http) {
         long started = System.nanoTime();
-        Exchange exchange = new Exchange(newRequestId(), Instant.now(), started, http.getRequestMethod(),
+        ExchangeState exchange = new ExchangeState(newRequestId(), Instant.now(), started, http.getRequestMethod(),
                 http.getRequestURI().getRawPath(), http.getRequestURI().getRawQuery(), http.getRequestHeaders());
         boolean abort = false;
         try {
@@ -139,7 +140,7 @@ final class ProxyHandler implements HttpHandler {
     }
 
     /** One line per request; every value in it that a client chose is escaped, so it cannot forge a line. */
-    private static void logAccess(Exchange exchange, long started) {
+    private static void logAccess(ExchangeState exchange, long started) {
         ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
                 Printable.of(exchange.method()), Printable.of(exchange.path()),
                 exchange.client() == null ? "-" : Printable.of(exchange.client().name()),
@@ -152,7 +153,7 @@ final class ProxyHandler implements HttpHandler {
      * before the answer's last byte leaves (so that a sink that writes the record at once has it on disk before the
      * client has the whole answer), and again when the request ends, which makes the record only if it was not made.
      */
-    private void recordUsage(Exchange exchange) {
+    private void recordUsage(ExchangeState exchange) {
         UsageAccounting accounting = exchange.get(ACCOUNTING);
         if (accounting == null) {
             return;
@@ -167,7 +168,7 @@ final class ProxyHandler implements HttpHandler {
         }
     }
 
-    private void serve(HttpExchange http, Exchange exchange) throws IOException, InterruptedException {
+    private void serve(HttpExchange http, ExchangeState exchange) throws IOException, InterruptedException {
         RequestLimits.check(http);
         RequestPath path = RequestPath.parse(http.getRequestURI());
         pipeline.requestReceived(exchange);
@@ -179,9 +180,10 @@ final class ProxyHandler implements HttpHandler {
         exchange.deployment(path.deployment() != null ? path.deployment()
                 : path.v1() ? AzureNames.deployment(textField(json, "model"), "in the body's model") : null);
         exchange.streaming(json != null && json.path("stream").isBoolean() && json.path("stream").booleanValue());
+        // Applies the plugins' changes to the request: from here on it is what goes upstream and is counted.
+        pipeline.clientIdentified(exchange);
         UsageAccounting accounting = UsageAccounting.start(exchange, path);
         exchange.put(ACCOUNTING, accounting);
-        pipeline.clientIdentified(exchange);
 
         UpstreamAnswer answer = upstream.mock() != null
                 ? answerFromMock(exchange, accounting)
@@ -189,7 +191,7 @@ final class ProxyHandler implements HttpHandler {
         relay(http, exchange, answer, accounting);
     }
 
-    private UpstreamAnswer answerFromMock(Exchange exchange, UsageAccounting accounting) throws InterruptedException {
+    private UpstreamAnswer answerFromMock(ExchangeState exchange, UsageAccounting accounting) throws InterruptedException {
         exchange.target("mock", null);
         boolean includeUsage = accounting.clientAskedForUsage() || accounting.askUpstreamForUsage();
         accounting.attemptStarted();
@@ -202,7 +204,7 @@ final class ProxyHandler implements HttpHandler {
                 new java.io.ByteArrayInputStream(mock.body()), Duration.ofSeconds(120), null);
     }
 
-    private UpstreamAnswer callUpstream(Exchange exchange, RequestPath path, ClientIdentifier.Identity identity,
+    private UpstreamAnswer callUpstream(ExchangeState exchange, RequestPath path, ClientIdentifier.Identity identity,
             UsageAccounting accounting) throws IOException, InterruptedException {
         Balancer balancer = upstream.balancer();
         String requested = exchange.deployment();
@@ -245,13 +247,13 @@ final class ProxyHandler implements HttpHandler {
     }
 
     /** One try at one target; null when it failed before an answer and the target was blocked for it. */
-    private HttpResponse<InputStream> attempt(Exchange exchange, RequestPath path, ClientIdentifier.Identity identity,
+    private HttpResponse<InputStream> attempt(ExchangeState exchange, RequestPath path, ClientIdentifier.Identity identity,
             Target target, UsageAccounting accounting) throws IOException, InterruptedException {
         exchange.target(target.endpoint().name(), target.standinName());
         String requested = exchange.deployment();
         String deployment = requested == null ? null : target.deploymentFor(requested);
         UpstreamRequest request = new UpstreamRequest(exchange.method(),
-                deployment == null ? path.rawPath() : path.withDeployment(deployment), path.rawQuery(),
+                deployment == null ? path.rawPath() : path.withDeployment(deployment), exchange.query(),
                 exchange.requestHeaders(), bodyFor(exchange, path, deployment, accounting.askUpstreamForUsage()),
                 identity.passThroughToken());
         Balancer balancer = upstream.balancer();
@@ -293,7 +295,7 @@ final class ProxyHandler implements HttpHandler {
      * The request body to send: the client's bytes, except that v1 calls name the stand-in in {@code model} and
      * streaming calls may ask for exact usage.
      */
-    private static byte[] bodyFor(Exchange exchange, RequestPath path, String deployment, boolean askForUsage)
+    private static byte[] bodyFor(ExchangeState exchange, RequestPath path, String deployment, boolean askForUsage)
             throws IOException {
         JsonNode json = exchange.requestJson();
         boolean renameModel = path.v1() && deployment != null && json != null
@@ -313,7 +315,7 @@ final class ProxyHandler implements HttpHandler {
         return JSON.writeValueAsBytes(rewritten);
     }
 
-    private void relay(HttpExchange http, Exchange exchange, UpstreamAnswer answer, UsageAccounting accounting)
+    private void relay(HttpExchange http, ExchangeState exchange, UpstreamAnswer answer, UsageAccounting accounting)
             throws IOException {
         accounting.answered();
         exchange.status(answer.status());
@@ -347,7 +349,7 @@ final class ProxyHandler implements HttpHandler {
      * Passes an SSE answer on event by event. The usage record is made when {@code data: [DONE]} arrives, before it
      * is passed on; for plugins that event ends the stream.
      */
-    private void relayStream(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting)
+    private void relayStream(HttpExchange http, ExchangeState exchange, InputStream body, UsageAccounting accounting)
             throws IOException {
         http.sendResponseHeaders(exchange.status(), 0);
         OutputStream client = http.getResponseBody();
@@ -391,7 +393,7 @@ final class ProxyHandler implements HttpHandler {
      * Reads the whole request body, reserving its bytes in {@link #bodyMemory} under the exchange (released when the
      * request ends): a declared length at once, before any byte is read, and a chunked body as it grows.
      */
-    private byte[] readBody(HttpExchange http, Exchange exchange) throws IOException {
+    private byte[] readBody(HttpExchange http, ExchangeState exchange) throws IOException {
         String declared = http.getRequestHeaders().getFirst("Content-Length");
         long length = declared == null ? -1 : parseLength(declared);
         if (length > MAX_BODY_BYTES) {
@@ -441,7 +443,7 @@ final class ProxyHandler implements HttpHandler {
     }
 
     /** Gives back what the request holds of {@link #bodyMemory}. */
-    private static void releaseBody(Exchange exchange) {
+    private static void releaseBody(ExchangeState exchange) {
         BodyMemory.Reservation reservation = exchange.get(BODY_RESERVATION);
         if (reservation != null) {
             reservation.release();
@@ -461,7 +463,7 @@ final class ProxyHandler implements HttpHandler {
         }
     }
 
-    private void reject(HttpExchange http, Exchange exchange, ProxyException rejection) {
+    private void reject(HttpExchange http, ExchangeState exchange, ProxyException rejection) {
         if (http.getResponseCode() != -1) {
             // Headers are out: the status can no longer change, so the broken response is cut off instead.
             LOG.warn("request {}: {} after the response had started: {}", exchange.requestId(), rejection.code(),
@@ -509,7 +511,7 @@ final class ProxyHandler implements HttpHandler {
         return lower;
     }
 
-    private static String targetName(Exchange exchange) {
+    private static String targetName(ExchangeState exchange) {
         if (exchange.endpointName() == null) {
             return "-";
         }

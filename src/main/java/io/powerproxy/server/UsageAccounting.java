@@ -1,7 +1,7 @@
 package io.powerproxy.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.streaming.SseEvent;
 import io.powerproxy.usage.Counts;
 import io.powerproxy.usage.JsonUsageScanner;
@@ -24,7 +24,7 @@ final class UsageAccounting {
     /** The first Azure OpenAI API version that accepts {@code stream_options}. */
     static final String FIRST_API_VERSION_WITH_STREAM_OPTIONS = "2024-09-01";
 
-    private final Exchange exchange;
+    private final ExchangeState exchange;
     private final Operation operation;
     private final String apiVersion;
     private final boolean clientAskedForUsage;
@@ -36,7 +36,7 @@ final class UsageAccounting {
     private boolean answered;
     private boolean recorded;
 
-    private UsageAccounting(Exchange exchange, Operation operation, String apiVersion, boolean clientAskedForUsage,
+    private UsageAccounting(ExchangeState exchange, Operation operation, String apiVersion, boolean clientAskedForUsage,
             boolean askUpstreamForUsage) {
         this.exchange = exchange;
         this.operation = operation;
@@ -46,9 +46,9 @@ final class UsageAccounting {
     }
 
     /** Starts the accounting once the request's body, deployment and streaming flag are known. */
-    static UsageAccounting start(Exchange exchange, RequestPath path) {
+    static UsageAccounting start(ExchangeState exchange, RequestPath path) {
         Operation operation = Operation.ofPath(path.rawPath());
-        String apiVersion = queryParameter(path.rawQuery(), "api-version");
+        String apiVersion = queryParameter(exchange.query(), "api-version");
         JsonNode json = exchange.requestJson();
         boolean clientAsked = json != null && json.path("stream_options").path("include_usage").asBoolean(false);
         boolean supported = path.v1() || (apiVersion != null && apiVersion.compareTo(FIRST_API_VERSION_WITH_STREAM_OPTIONS) >= 0);
