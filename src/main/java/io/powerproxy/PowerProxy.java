@@ -11,6 +11,7 @@ import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.PluginJars;
 import io.powerproxy.plugins.AllowDeployments;
+import io.powerproxy.plugins.CapMaxTokens;
 import io.powerproxy.plugins.LimitUsage;
 import io.powerproxy.plugins.LogUsageToConsole;
 import io.powerproxy.plugins.LogUsageToCsvFile;
@@ -190,6 +191,7 @@ public final class PowerProxy {
     static PluginRegistry pluginRegistry(Map<String, String> env) {
         List<PluginFactory> builtIns = List.of(
                 AllowDeployments.factory(),
+                CapMaxTokens.factory(),
                 LimitUsage.factory(),
                 LogUsageToConsole.factory(),
                 LogUsageToCsvFile.factory(),
