@@ -110,6 +110,15 @@ class ExternalPluginTest {
     }
 
     @Test
+    void theReadmeShowsExactlyTheExampleThatIsCompiledHere() throws Exception {
+        String example = Files.readString(Path.of(ExternalPluginTest.class
+                .getResource("/example-plugin/com/example/powerproxy/RequireUserHeader.java").toURI()));
+
+        assertTrue(Files.readString(Path.of("README.md")).contains("```java\n" + example + "```\n"),
+                "the README's \"Writing a plugin\" example differs from src/test/resources/example-plugin");
+    }
+
+    @Test
     void theExternalPluginsSettingsAreValidatedAtStartWithTheirPath() throws Exception {
         ProxyConfig config = ConfigLoader.parse(config("  - name: RequireUserHeader\n    header: 42\n    heder: x\n"));
 
