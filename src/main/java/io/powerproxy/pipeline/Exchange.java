@@ -84,7 +84,7 @@ public final class Exchange {
      * hooks, with the plugins' changes after them (the forwarding rules of "Headers" in the README still apply).
      */
     public Map<String, List<String>> requestHeaders() {
-        return state.requestHeaders();
+        return state.readOnlyRequestHeaders();
     }
 
     /** The first value of a request header, or null. */

@@ -30,6 +30,8 @@ public final class ExchangeState {
 
     private String query;
     private Map<String, List<String>> requestHeaders;
+    /** What plugins see of {@link #requestHeaders}: made when a plugin first asks, since most never do. */
+    private Map<String, List<String>> readOnlyHeaders;
     private byte[] requestBody = new byte[0];
     private boolean requestBodyRead;
     private JsonNode requestJson;
@@ -49,8 +51,8 @@ public final class ExchangeState {
      * Creates the record of a request that just arrived.
      *
      * @param query the raw query string without {@code ?}, or null
-     * @param requestHeaders the request's headers; lookups by name must be case-insensitive, and the map and its
-     *     lists must not change any more (the HttpServer's request headers, once parsed, do not)
+     * @param requestHeaders the request's headers; lookups by name must be case-insensitive. Plugins get a read-only
+     *     copy; the core must not change them.
      */
     public ExchangeState(String requestId, Instant receivedAt, long receivedNanos, String method, String path,
             String query, Map<String, List<String>> requestHeaders) {
@@ -60,7 +62,7 @@ public final class ExchangeState {
         this.method = method;
         this.path = path;
         this.query = query;
-        this.requestHeaders = RequestChanges.readOnly(requestHeaders);
+        this.requestHeaders = requestHeaders;
         this.view = new Exchange(this);
     }
 
@@ -98,6 +100,14 @@ public final class ExchangeState {
     /** The request headers to send upstream (before the forwarding rules): the client's, with the plugins' changes. */
     public Map<String, List<String>> requestHeaders() {
         return requestHeaders;
+    }
+
+    /** A read-only, case-insensitive copy of {@link #requestHeaders()}, made once. */
+    Map<String, List<String>> readOnlyRequestHeaders() {
+        if (readOnlyHeaders == null) {
+            readOnlyHeaders = RequestChanges.readOnly(requestHeaders);
+        }
+        return readOnlyHeaders;
     }
 
     public String requestHeader(String name) {
@@ -258,6 +268,7 @@ public final class ExchangeState {
         Map<String, List<String>> headers = pending.headers();
         if (headers != null) {
             requestHeaders = headers;
+            readOnlyHeaders = headers;
         }
         if (pending.queryChanged()) {
             query = pending.query();

@@ -196,7 +196,7 @@ public final class RequestChanges {
 
     /** The changed headers, read-only, or null when no header was changed. */
     Map<String, List<String>> headers() {
-        return headers == null ? null : Collections.unmodifiableMap(headers);
+        return headers == null ? null : readOnly(headers);
     }
 
     boolean queryChanged() {
