@@ -3,7 +3,7 @@ package io.powerproxy;
 import java.time.Duration;
 
 /**
- * The parsed command line (§1), compatible with the Python original's options.
+ * The parsed command line (README "Command line"), compatible with the Python original's options.
  *
  * @param configFile the {@code --config-file} path, or null
  * @param configEnvVar the {@code --config-env-var} name, or null

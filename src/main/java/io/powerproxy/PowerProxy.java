@@ -173,8 +173,8 @@ public final class PowerProxy {
     }
 
     /**
-     * Handles SIGTERM and SIGINT itself, so that a graceful stop ends with exit code 0 (§1) rather than the
-     * JVM's 143 for a signal.
+     * Handles SIGTERM and SIGINT itself, so that a graceful stop ends with exit code 0 (README "Stopping (SIGTERM,
+     * Ctrl+C)") rather than the JVM's 143 for a signal.
      */
     @SuppressWarnings("restriction")
     private static void onSignals(Runnable stop) {

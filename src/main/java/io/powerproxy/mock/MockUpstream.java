@@ -14,7 +14,7 @@ import java.util.Objects;
 
 /**
  * The upstream that {@code aoai.mock_response} puts in place of Azure: it answers every request with the
- * configured JSON, and a streaming request with the same content as a well-formed SSE stream (§9).
+ * configured JSON, and a streaming request with the same content as a well-formed SSE stream.
  *
  * <p>All three bodies are built once, at creation, so that load tests of the proxy alone measure the proxy.
  * The mock does not wait; the caller waits {@link #waitBeforeReturn()} before it sends the answer.

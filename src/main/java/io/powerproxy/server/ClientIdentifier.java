@@ -11,7 +11,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Finds the client of a request from its {@code api-key} or {@code Authorization: Bearer} header (§4).
+ * Finds the client of a request from its {@code api-key} or {@code Authorization: Bearer} header (README "1. Client
+ * identification").
  *
  * <p>Keys are looked up by their SHA-256 digest and then compared with {@link MessageDigest#isEqual}, so the time
  * taken does not tell an attacker how much of a guessed key was right.

@@ -13,8 +13,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The proxy's own endpoints under {@code /powerproxy/}: the liveness and readiness probes (§3). They need no
- * client key, because orchestrators call them.
+ * The proxy's own endpoints under {@code /powerproxy/}: the liveness and readiness probes (README "Health
+ * probes"). They need no client key, because orchestrators call them.
  */
 final class OwnEndpointsHandler implements HttpHandler {
 

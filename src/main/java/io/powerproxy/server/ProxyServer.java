@@ -8,6 +8,7 @@ import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.streaming.IdleTimeout;
 import io.powerproxy.upstream.ForwardedHeaders;
 import io.powerproxy.upstream.Balancer;
+import io.powerproxy.upstream.Failover;
 import io.powerproxy.upstream.TokenSource;
 import io.powerproxy.upstream.UpstreamClient;
 import java.io.IOException;
@@ -93,7 +94,8 @@ public final class ProxyServer implements AutoCloseable {
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
-        Upstream upstream = new Upstream(Balancer.create(config.aoai().endpoints(), balancerClock, null), upstreamClient, headerRules, mock);
+        Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null),
+                upstreamClient), headerRules, mock);
         IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
 
         HttpServer server = tls == null ? HttpServer.create(address, 1024) : TlsListener.create(address, 1024, tls);

@@ -21,7 +21,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Chooses the order in which a request tries its targets, and remembers which targets are blocked (§5).
+ * Chooses the order in which a request tries its targets, and remembers which targets are blocked (README "3. Which deployment, which target").
  *
  * <p>Order: endpoints by {@code priority} (default: config order), then within each endpoint its stand-ins by
  * their {@code priority} (default: config order), so that a config without priorities is tried exactly as the
@@ -152,7 +152,7 @@ public final class Balancer {
         return List.copyOf(tiers);
     }
 
-    public List<Endpoint> endpoints() {
+    List<Endpoint> endpoints() {
         return endpoints;
     }
 
@@ -164,7 +164,7 @@ public final class Balancer {
      * @param streaming whether the request streams; non-streaming ones skip targets by their non-streaming fraction
      * @throws ProxyException 404 {@code DeploymentNotFound} when nothing serves that deployment
      */
-    public List<Target> plan(String deployment, boolean streaming) {
+    List<Target> plan(String deployment, boolean streaming) {
         if (deployment == null) {
             return deploymentIndependent;
         }
@@ -227,13 +227,13 @@ public final class Balancer {
     }
 
     /** Whether the target may not be tried now for that deployment. */
-    public boolean isBlocked(Target target, String deployment) {
+    boolean isBlocked(Target target, String deployment) {
         long now = clock.getAsLong();
         return target.blockedUntil(deployment) > now || target.endpoint().unreachable().until() > now;
     }
 
-    /** Blocks a target that answered 429, 408 or 5xx, for as long as the answer's headers say (§5). */
-    public Duration block(Target target, String deployment, int status, java.util.function.Function<String, String> header) {
+    /** Blocks a target that answered 429, 408 or 5xx, for as long as the answer's headers say. */
+    Duration block(Target target, String deployment, int status, java.util.function.Function<String, String> header) {
         Duration duration = RetryAfter.from(header, java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC));
         long now = clock.getAsLong();
         target.blockUntil(deployment, now + Math.max(0, duration.toMillis()), now);
@@ -247,7 +247,7 @@ public final class Balancer {
      *
      * @return how long the target stays blocked from now on
      */
-    public Duration blockTimedOut(Target target, String deployment, String what) {
+    Duration blockTimedOut(Target target, String deployment, String what) {
         long now = clock.getAsLong();
         FaultBlock.Fault fault = target.faults(deployment, now).fault(now, RetryAfter.DEFAULT);
         log(target.describe(), what, fault);
@@ -261,7 +261,7 @@ public final class Balancer {
      *
      * @return how long the endpoint stays blocked from now on
      */
-    public Duration blockUnreachable(Endpoint endpoint, String what) {
+    Duration blockUnreachable(Endpoint endpoint, String what) {
         FaultBlock.Fault fault = endpoint.unreachable().fault(clock.getAsLong(), RetryAfter.DEFAULT);
         log(endpoint.name(), what, fault);
         return fault.blockedFor();
@@ -271,7 +271,7 @@ public final class Balancer {
      * The target answered (whatever the status): its host is reachable and it answers in time, so the next network
      * fault of either counts as the first again. Blocks already running stay.
      */
-    public void answered(Target target, String deployment) {
+    void answered(Target target, String deployment) {
         target.endpoint().unreachable().answered();
         target.answered(deployment);
     }
@@ -300,7 +300,7 @@ public final class Balancer {
      *
      * @return the permit, to be closed when the response has been passed on; empty when none came free in time
      */
-    public Optional<Permit> acquire(Endpoint endpoint) throws InterruptedException {
+    Optional<Permit> acquire(Endpoint endpoint) throws InterruptedException {
         Duration wait = endpoint.config().timeouts().pool();
         if (endpoint.permits().tryAcquire() || endpoint.permits().tryAcquire(wait.toNanos(), TimeUnit.NANOSECONDS)) {
             return Optional.of(new Permit(endpoint));
@@ -314,7 +314,7 @@ public final class Balancer {
      * The answer when no target could serve the request: 429 with {@code retry-after-ms} and {@code retry-after}
      * set to the time until the earliest of its targets unblocks.
      */
-    public ProxyException noTargetLeft(String deployment, List<Target> tried) {
+    ProxyException noTargetLeft(String deployment, List<Target> tried) {
         long now = clock.getAsLong();
         long earliest = Long.MAX_VALUE;
         for (Target target : allTargets(deployment, tried)) {

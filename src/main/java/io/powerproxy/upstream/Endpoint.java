@@ -52,7 +52,7 @@ public final class Endpoint {
         return new Endpoint(config, origin, unreachable);
     }
 
-    public EndpointConfig config() {
+    EndpointConfig config() {
         return config;
     }
 
@@ -61,11 +61,11 @@ public final class Endpoint {
     }
 
     /** Whether the endpoint authenticates with its own API key (else with an Entra ID token). */
-    public boolean hasKey() {
+    boolean hasKey() {
         return config.key() != null;
     }
 
-    public HttpClient.Version version() {
+    HttpClient.Version version() {
         return version;
     }
 
@@ -73,7 +73,7 @@ public final class Endpoint {
      * The upstream URI for a request path and query. The path must start with a single {@code /}; the result
      * always has this endpoint's scheme, host and port, whatever the path holds.
      */
-    public URI uri(String rawPath, String rawQuery) {
+    URI uri(String rawPath, String rawQuery) {
         StringBuilder sb = new StringBuilder(origin.length() + basePath.length() + rawPath.length() + 64);
         sb.append(origin).append(basePath).append(rawPath);
         if (rawQuery != null) {

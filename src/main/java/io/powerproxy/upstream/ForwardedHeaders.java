@@ -13,8 +13,8 @@ import java.util.regex.Pattern;
  * The sender of each hop sets its own framing headers.
  *
  * <p>Towards the upstream, also never: {@code api-key} and {@code Authorization} (the client's credentials are
- * replaced by the endpoint's, §4), {@code Accept-Encoding} (the proxy reads usage from the bodies, so it asks
- * for them uncompressed), and headers whose lower-case name does not match
+ * replaced by the endpoint's, see README "2. Upstream authentication"), {@code Accept-Encoding} (the proxy
+ * reads usage from the bodies, so it asks for them uncompressed), and headers whose lower-case name does not match
  * {@code aoai.forward_http_header_only_if_name_matches} at its start, as Python's {@code re.match} would.
  */
 public final class ForwardedHeaders {
@@ -37,7 +37,7 @@ public final class ForwardedHeaders {
     }
 
     /** Whether a client's request header goes to the upstream. */
-    public boolean toUpstream(String name) {
+    boolean toUpstream(String name) {
         String lower = name.toLowerCase(Locale.ROOT);
         if (isHopByHop(lower) || REPLACED_UPSTREAM.contains(lower)) {
             return false;
@@ -51,7 +51,7 @@ public final class ForwardedHeaders {
     }
 
     /** Whether a lower-case header name is hop-by-hop (never forwarded in either direction). */
-    public static boolean isHopByHop(String lowerCaseName) {
+    static boolean isHopByHop(String lowerCaseName) {
         return HOP_BY_HOP.contains(lowerCaseName) || lowerCaseName.startsWith("proxy-") || lowerCaseName.startsWith(":");
     }
 
@@ -59,7 +59,7 @@ public final class ForwardedHeaders {
      * Also drops the headers named by the request's own {@code Connection} header, which are hop-by-hop for that
      * message (RFC 9110 §7.6.1).
      */
-    public static boolean namedByConnection(String lowerCaseName, List<String> connectionValues) {
+    static boolean namedByConnection(String lowerCaseName, List<String> connectionValues) {
         if (connectionValues == null) {
             return false;
         }

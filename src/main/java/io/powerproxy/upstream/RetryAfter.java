@@ -7,7 +7,7 @@ import java.time.format.DateTimeParseException;
 import java.util.function.Function;
 
 /**
- * How long a target that answered 429, 408 or 5xx stays blocked (§5): {@code retry-after-ms}, else
+ * How long a target that answered 429, 408 or 5xx stays blocked (README "3. Which deployment, which target"): {@code retry-after-ms}, else
  * {@code retry-after} (seconds or an HTTP date), else {@code x-ratelimit-reset-requests} /
  * {@code x-ratelimit-reset-tokens} (seconds, or OpenAI's {@code 1m30s} form), else 10 seconds.
  */

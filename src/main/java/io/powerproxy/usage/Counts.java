@@ -12,10 +12,10 @@ import java.util.Objects;
  * @param source whether the upstream reported the counts or the proxy estimated them
  * @param model the model the answer names, else the caller's hint; may be null
  */
-public record Counts(long promptTokens, long completionTokens, long totalTokens, UsageRecord.UsageSource source,
+record Counts(long promptTokens, long completionTokens, long totalTokens, UsageRecord.UsageSource source,
         String model) {
 
-    public Counts {
+    Counts {
         Objects.requireNonNull(source, "source");
     }
 

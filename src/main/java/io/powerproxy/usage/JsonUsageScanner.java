@@ -197,7 +197,7 @@ public final class JsonUsageScanner {
      * @param operation the kind of call
      * @param modelHint the model to report when the answer names none; may be null
      */
-    public Counts counts(JsonNode request, Operation operation, String modelHint) {
+    Counts counts(JsonNode request, Operation operation, String modelHint) {
         if (notAnObject || depth != 0 || inString) {
             return ResponseUsage.none(modelHint);
         }

@@ -18,7 +18,7 @@ import io.powerproxy.usage.UsageRecord.Operation;
  * Anything else (images, audio, files, error answers, bodies that are not JSON) counts zero, as estimated.
  * Nothing here throws on bad input.
  */
-public final class ResponseUsage {
+final class ResponseUsage {
 
     private static final ObjectMapper JSON = Json.MAPPER;
 
@@ -34,7 +34,7 @@ public final class ResponseUsage {
      * @param modelHint the model to report, and to pick the encoding, when the body names none; may be null
      * @return the counts, with the model the body names, else {@code modelHint}
      */
-    public static Counts of(byte[] body, JsonNode request, Operation operation, String modelHint) {
+    static Counts of(byte[] body, JsonNode request, Operation operation, String modelHint) {
         return of(parseObject(body), request, operation, modelHint);
     }
 
@@ -70,7 +70,7 @@ public final class ResponseUsage {
      * @param modelHint the model to report; may be null
      * @return zero counts
      */
-    public static Counts none(String modelHint) {
+    static Counts none(String modelHint) {
         return Counts.estimated(0, 0, modelHint);
     }
 

@@ -29,10 +29,10 @@ import java.util.Map;
  * <p>The encoding is that of the model the stream reports, else o200k_base; once a part has been counted,
  * the rest of the stream is counted with the same encoding.
  */
-public final class StreamUsage {
+final class StreamUsage {
 
     /** What an event was, for the caller deciding whether to forward it. */
-    public enum Event {
+    enum Event {
         /** A JSON chunk, counted; it may have carried usage along with its choices. */
         CHUNK,
         /**
@@ -57,7 +57,7 @@ public final class StreamUsage {
     private long countedTokens;
 
     /** Creates an accumulator for one streamed answer. */
-    public StreamUsage() {
+    StreamUsage() {
     }
 
     /**
@@ -66,7 +66,7 @@ public final class StreamUsage {
      * @param data the event's data, or null for an event without data
      * @return what the event was; {@link Event#USAGE_ONLY} for the usage chunk
      */
-    public Event onData(String data) {
+    Event onData(String data) {
         StreamChunk chunk = StreamChunk.parse(data);
         if (chunk == null) {
             return Event.IGNORED;
@@ -98,7 +98,7 @@ public final class StreamUsage {
      * @param modelHint the model to report, and to pick the encoding, when the stream named none; may be null
      * @return the counts, with the model the stream reported, else {@code modelHint}
      */
-    public Counts finish(JsonNode request, String modelHint) {
+    Counts finish(JsonNode request, String modelHint) {
         String resolvedModel = model != null ? model : modelHint;
         if (reported != null) {
             return new Counts(reported.promptTokens(), reported.completionTokens(), reported.totalTokens(),

@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
  * {@link #count(Encoding, String)} or {@link Encoding#countTokensOrdinary}, never {@link Encoding#countTokens},
  * which throws on text that contains a special token such as {@code <|endoftext|>}.
  */
-public final class TokenEncodings {
+final class TokenEncodings {
 
     // Family names, anywhere in the name but not glued to a preceding letter or digit; o200k is tried first
     // so that gpt-4o and gpt-4.1 are not taken for gpt-4.
@@ -40,7 +40,7 @@ public final class TokenEncodings {
      * @param model a model name as the upstream reports it, a deployment name, or null
      * @return {@link EncodingType#CL100K_BASE} for the older families, else {@link EncodingType#O200K_BASE}
      */
-    public static EncodingType typeFor(String model) {
+    static EncodingType typeFor(String model) {
         if (model == null || model.isBlank()) {
             return EncodingType.O200K_BASE;
         }
@@ -61,7 +61,7 @@ public final class TokenEncodings {
      * @param model a model name as the upstream reports it, a deployment name, or null
      * @return the encoding, shared by all callers
      */
-    public static Encoding forModel(String model) {
+    static Encoding forModel(String model) {
         return Registry.INSTANCE.getEncoding(typeFor(model));
     }
 
@@ -72,7 +72,7 @@ public final class TokenEncodings {
      * @param text the text, or null
      * @return the number of tokens, 0 for null or empty text
      */
-    public static int count(Encoding encoding, String text) {
+    static int count(Encoding encoding, String text) {
         return text == null || text.isEmpty() ? 0 : encoding.countTokensOrdinary(text);
     }
 

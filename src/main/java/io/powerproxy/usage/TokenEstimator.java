@@ -32,7 +32,7 @@ import java.util.Map;
  * requests their {@code input} and {@code instructions}): a string or an array of strings by its tokens, an
  * array of token ids by its length.
  */
-public final class TokenEstimator {
+final class TokenEstimator {
 
     /** Tokens that wrap each chat message ({@code <|start|>role<|message|>...<|end|>}). */
     static final int TOKENS_PER_MESSAGE = 3;
@@ -69,7 +69,7 @@ public final class TokenEstimator {
      * @param model the model or deployment that picks the encoding; when null, the body's {@code model}
      * @return the estimate; 0 for null or for a body that is none of chat, completions, embeddings or responses
      */
-    public static long promptTokens(JsonNode request, String model) {
+    static long promptTokens(JsonNode request, String model) {
         if (request == null || !request.isObject()) {
             return 0;
         }
@@ -96,7 +96,7 @@ public final class TokenEstimator {
      * @param model the model or deployment that picks the encoding, or null
      * @return the number of tokens
      */
-    public static long completionTokens(CharSequence text, String model) {
+    static long completionTokens(CharSequence text, String model) {
         return text == null ? 0 : TokenEncodings.count(TokenEncodings.forModel(model), text.toString());
     }
 

@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * What one request that reached an upstream used (§6): the billing record every usage sink writes.
+ * What one request that reached an upstream used (README "Usage records and token counting"): the billing record every usage sink writes.
  *
  * <p>The first twelve fields are the Python original's columns, in its order; the rest are new.
  *
