@@ -243,7 +243,7 @@ public final class ExchangeState {
         attributes.put(key, value);
     }
 
-    /** Opens the request to the plugins' changes: their request hooks run now. */
+    /** Opens the request to the plugins' changes (once): their request hooks run now. */
     void openForChanges() {
         if (changes == null) {
             changes = new RequestChanges(this);
@@ -262,9 +262,6 @@ public final class ExchangeState {
     void applyChanges() {
         RequestChanges pending = changes;
         changes = null;
-        if (pending == null) {
-            return;
-        }
         Map<String, List<String>> headers = pending.headers();
         if (headers != null) {
             requestHeaders = headers;
