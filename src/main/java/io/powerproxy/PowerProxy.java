@@ -11,6 +11,7 @@ import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.PluginJars;
 import io.powerproxy.plugins.AllowDeployments;
+import io.powerproxy.plugins.CapMaxTokens;
 import io.powerproxy.plugins.LimitUsage;
 import io.powerproxy.plugins.LogUsageToConsole;
 import io.powerproxy.plugins.LogUsageToCsvFile;
@@ -102,7 +103,7 @@ public final class PowerProxy {
             config = ConfigLoader.parse(text.get().yaml());
             // Before any plugin builds an HttpClient (LogUsageToLogAnalytics does): the JDK reads these only once.
             ProxyServer.useJdkDefaults(config);
-            pipeline = Pipeline.of(pluginRegistry(env).createAll(config));
+            pipeline = pluginRegistry(env).createPipeline(config);
         } catch (ConfigException e) {
             err.println("The configuration from " + text.get().origin() + " is not valid:");
             e.problems().forEach(problem -> err.println("  - " + problem));
@@ -190,6 +191,7 @@ public final class PowerProxy {
     static PluginRegistry pluginRegistry(Map<String, String> env) {
         List<PluginFactory> builtIns = List.of(
                 AllowDeployments.factory(),
+                CapMaxTokens.factory(),
                 LimitUsage.factory(),
                 LogUsageToConsole.factory(),
                 LogUsageToCsvFile.factory(),

@@ -1,26 +1,25 @@
 package io.powerproxy.pipeline;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.powerproxy.config.ClientConfig;
-import io.powerproxy.json.Json;
-import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.time.Instant;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
 /**
- * Everything that belongs to one request, from arrival to the last byte: the one place for per-request state.
+ * What a plugin sees of one request, from arrival to the last byte: a read-only view.
  *
- * <p>The core fills the typed fields as the request goes on (client, deployment, target, status); plugins read
- * them. A plugin that needs private per-request data declares a {@link Key} and uses {@link #put} and
- * {@link #get}. An exchange is used by one request's thread at a time and is not shared between requests.
+ * <p>Only the proxy records the client, deployment, target, status and streaming flag; a plugin reads them here and
+ * cannot change them, nor the bytes the proxy forwards and counts: bodies come as read-only buffers, the JSON body
+ * as a copy, headers as read-only maps. A plugin changes the request before it goes upstream through
+ * {@link #changeRequest()}, and refuses it by throwing {@link ProxyException}. A plugin that needs private
+ * per-request data declares a {@link Key} and uses {@link #put} and {@link #get}.
+ *
+ * <p>An exchange is used by one request's thread at a time and is not shared between requests.
  */
 public final class Exchange {
-
-    private static final ObjectMapper JSON = Json.MAPPER;
 
     /** A typed key for a plugin's private per-request data; compare by identity, so keep one static instance. */
     public static final class Key<T> {
@@ -41,201 +40,140 @@ public final class Exchange {
         }
     }
 
-    private final String requestId;
-    private final Instant receivedAt;
-    private final long receivedNanos;
-    private final String method;
-    private final String path;
-    private final String query;
-    private final Map<String, List<String>> requestHeaders;
+    private final ExchangeState state;
 
-    private byte[] requestBody = new byte[0];
-    private JsonNode requestJson;
-    private boolean requestJsonParsed;
-    private ClientConfig client;
-    private String deployment;
-    private boolean streaming;
-    private String endpointName;
-    private String standinDeployment;
-    private int status;
-    private Map<String, List<String>> responseHeaders = Map.of();
-    private Map<Key<?>, Object> attributes;
-
-    /**
-     * Creates the exchange for a request that just arrived.
-     *
-     * @param requestHeaders the request's headers; lookups by name must be case-insensitive
-     */
-    public Exchange(String requestId, Instant receivedAt, long receivedNanos, String method, String path, String query,
-            Map<String, List<String>> requestHeaders) {
-        this.requestId = requestId;
-        this.receivedAt = receivedAt;
-        this.receivedNanos = receivedNanos;
-        this.method = method;
-        this.path = path;
-        this.query = query;
-        this.requestHeaders = requestHeaders;
+    Exchange(ExchangeState state) {
+        this.state = state;
     }
 
     /** A short id that names this request in logs, usage records and the {@code x-powerproxy-request-id} response header. */
     public String requestId() {
-        return requestId;
+        return state.requestId();
     }
 
     /** When the request arrived (wall clock, UTC). */
     public Instant receivedAt() {
-        return receivedAt;
+        return state.receivedAt();
     }
 
     /** {@link System#nanoTime()} when the request arrived, for durations. */
     public long receivedNanos() {
-        return receivedNanos;
+        return state.receivedNanos();
     }
 
     /** The HTTP method, upper case. */
     public String method() {
-        return method;
+        return state.method();
     }
 
     /** The raw (still percent-encoded) request path as the client sent it. */
     public String path() {
-        return path;
+        return state.path();
     }
 
-    /** The raw query string without {@code ?}, or null. */
+    /**
+     * The raw query string without {@code ?}, or null: as the client sent it during the request hooks, with the
+     * plugins' changes after them.
+     */
     public String query() {
-        return query;
+        return state.query();
     }
 
-    /** The request's headers as the client sent them; names are matched case-insensitively. */
+    /**
+     * The request's headers, read-only, names matched case-insensitively: as the client sent them during the request
+     * hooks, with the plugins' changes after them (the forwarding rules of "Headers" in the README still apply).
+     */
     public Map<String, List<String>> requestHeaders() {
-        return requestHeaders;
+        return state.readOnlyRequestHeaders();
     }
 
     /** The first value of a request header, or null. */
     public String requestHeader(String name) {
-        List<String> values = requestHeaders.get(name);
-        return values == null || values.isEmpty() ? null : values.get(0);
-    }
-
-    /** The request body as received; empty when there is none. Must not be changed. */
-    public byte[] requestBody() {
-        return requestBody;
-    }
-
-    /** Set by the core once the body has been read. */
-    public void requestBody(byte[] body) {
-        this.requestBody = Objects.requireNonNull(body, "body");
-        this.requestJson = null;
-        this.requestJsonParsed = false;
+        return state.requestHeader(name);
     }
 
     /**
-     * The request body parsed as a JSON object, parsed at most once; null when the body is not a JSON object.
-     * The returned tree is shared: treat it as read-only.
+     * The request body, as a read-only buffer over the bytes (no copy); empty before {@link Plugin#onClientIdentified}
+     * and when there is none. After the request hooks, the body with the plugins' changes: the bytes sent upstream.
      */
-    public JsonNode requestJson() {
-        if (!requestJsonParsed) {
-            requestJsonParsed = true;
-            requestJson = parseObject(requestBody);
-        }
-        return requestJson;
+    public ByteBuffer requestBody() {
+        return ByteBuffer.wrap(state.requestBody()).asReadOnlyBuffer();
     }
 
-    private static JsonNode parseObject(byte[] body) {
-        int i = 0;
-        while (i < body.length && Character.isWhitespace(body[i])) {
-            i++;
-        }
-        if (i == body.length || body[i] != '{') {
-            return null;
-        }
-        try {
-            JsonNode node = JSON.readTree(body);
-            return node != null && node.isObject() ? node : null;
-        } catch (IOException e) {
-            return null;
-        }
+    /**
+     * A copy of the request body parsed as a JSON object, or null when it is not one (or not read yet). Each call
+     * makes a new copy, so changing it changes nothing: use {@link #changeRequest()} for that.
+     */
+    public JsonNode requestJson() {
+        JsonNode json = state.requestJson();
+        return json == null ? null : json.deepCopy();
     }
 
     /** The client that sent the request; null until it was identified. */
     public ClientConfig client() {
-        return client;
+        return state.client();
     }
 
-    public void client(ClientConfig client) {
-        this.client = client;
-    }
-
-    /** The deployment the client asked for (a virtual deployment name when such are configured), or null. */
+    /**
+     * The deployment the client asked for (a virtual deployment name when such are configured), or null when the
+     * request names none.
+     */
     public String deployment() {
-        return deployment;
-    }
-
-    public void deployment(String deployment) {
-        this.deployment = deployment;
+        return state.deployment();
     }
 
     /** Whether the client asked for a streamed answer ({@code "stream": true} in its JSON body). */
     public boolean streaming() {
-        return streaming;
-    }
-
-    public void streaming(boolean streaming) {
-        this.streaming = streaming;
+        return state.streaming();
     }
 
     /** The name of the endpoint that serves the request, or null before one was chosen. */
     public String endpointName() {
-        return endpointName;
+        return state.endpointName();
     }
 
     /** The real deployment (stand-in) that serves the request, or null when the endpoint took it as asked. */
     public String standinDeployment() {
-        return standinDeployment;
-    }
-
-    /** Set by the core for each attempt at a target. */
-    public void target(String endpointName, String standinDeployment) {
-        this.endpointName = endpointName;
-        this.standinDeployment = standinDeployment;
+        return state.standinDeployment();
     }
 
     /** The status sent (or being sent) to the client; 0 before there is one, 499 when the client went away. */
     public int status() {
-        return status;
+        return state.status();
     }
 
-    public void status(int status) {
-        this.status = status;
-    }
-
-    /** The upstream response's headers (names lower case); empty before the upstream answered. */
+    /** The upstream response's headers (names lower case), read-only; empty before the upstream answered. */
     public Map<String, List<String>> responseHeaders() {
-        return responseHeaders;
-    }
-
-    public void responseHeaders(Map<String, List<String>> headers) {
-        this.responseHeaders = Objects.requireNonNull(headers, "headers");
+        return state.responseHeaders();
     }
 
     /** The first value of an upstream response header (name in lower case), or null. */
     public String responseHeader(String lowerCaseName) {
-        List<String> values = responseHeaders.get(lowerCaseName);
-        return values == null || values.isEmpty() ? null : values.get(0);
+        return state.responseHeader(lowerCaseName);
+    }
+
+    /**
+     * The changes to make to the request before it goes upstream; only in {@link Plugin#onRequestReceived} and
+     * {@link Plugin#onClientIdentified}. Every call in one request returns the same changes, shared by the plugins.
+     *
+     * @throws IllegalStateException in any later hook: the request has gone upstream
+     */
+    public RequestChanges changeRequest() {
+        RequestChanges changes = state.changes();
+        if (changes == null) {
+            throw new IllegalStateException("the request can only be changed in onRequestReceived and"
+                    + " onClientIdentified, before it goes upstream");
+        }
+        return changes;
     }
 
     /** A plugin's private per-request value, or null. */
-    @SuppressWarnings("unchecked")
     public <T> T get(Key<T> key) {
-        return attributes == null ? null : (T) attributes.get(key);
+        return state.get(key);
     }
 
     /** Stores a plugin's private per-request value. */
     public <T> void put(Key<T> key, T value) {
-        if (attributes == null) {
-            attributes = new IdentityHashMap<>(4);
-        }
-        attributes.put(key, value);
+        state.put(key, value);
     }
 }

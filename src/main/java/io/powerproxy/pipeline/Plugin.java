@@ -1,6 +1,7 @@
 package io.powerproxy.pipeline;
 
 import io.powerproxy.streaming.SseEvent;
+import java.nio.ByteBuffer;
 import io.powerproxy.usage.UsageRecord;
 
 /**
@@ -12,8 +13,13 @@ import io.powerproxy.usage.UsageRecord;
  *       immutable or thread-safe.</li>
  *   <li>Anything that belongs to one request lives in the {@link Exchange} (typed fields, or
  *       {@link Exchange#put(Exchange.Key, Object)} for a plugin's private data), never in a plugin field.</li>
- *   <li>A hook that runs before the upstream call may reject the request by throwing {@link ProxyException};
- *       the client then gets that status and error, and no upstream is called.</li>
+ *   <li>A plugin reads the request through a read-only {@link Exchange}: only the proxy records the client,
+ *       deployment, target, status and usage. The request hooks ({@link #onRequestReceived},
+ *       {@link #onClientIdentified}) may change the request through {@link Exchange#changeRequest()}; the changes
+ *       are applied once, after the last plugin's {@code onClientIdentified}.</li>
+ *   <li>A request hook may reject the request by throwing {@link ProxyException}; the client then gets that
+ *       status and error, and no upstream is called. Any other exception there is logged with the plugin's name
+ *       and the client gets 500.</li>
  *   <li>Hooks run in the order of {@code plugins[]} in the config, on the request's own virtual thread: blocking
  *       is allowed but adds to the client's latency. Hooks after the upstream call must not throw; an exception
  *       there is logged and the request goes on.</li>
@@ -25,7 +31,11 @@ public interface Plugin extends AutoCloseable {
     default void onRequestReceived(Exchange exchange) {
     }
 
-    /** The client was identified from its key or token; {@link Exchange#client()} is set. */
+    /**
+     * The client was identified from its key or token and the body was read: {@link Exchange#client()},
+     * {@link Exchange#deployment()} and {@link Exchange#requestJson()} are known. The last chance to change the
+     * request ({@link Exchange#changeRequest()}) or to refuse it.
+     */
     default void onClientIdentified(Exchange exchange) {
     }
 
@@ -36,9 +46,9 @@ public interface Plugin extends AutoCloseable {
     /**
      * The whole body of a JSON answer that the proxy held before passing it on is available (answers up to 4 MiB,
      * when the proxy's memory for bodies has room). Larger answers, and other content types, pass through as they
-     * arrive and are not shown here. The array must not be changed.
+     * arrive and are not shown here. The buffer is a read-only view of the bytes the client gets.
      */
-    default void onResponseBody(Exchange exchange, byte[] body) {
+    default void onResponseBody(Exchange exchange, ByteBuffer body) {
     }
 
     /**

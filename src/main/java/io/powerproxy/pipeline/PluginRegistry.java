@@ -48,7 +48,18 @@ public final class PluginRegistry {
      * @throws ConfigException with every problem of every plugin: unknown names and invalid settings
      */
     public List<Plugin> createAll(ProxyConfig config) throws ConfigException {
+        return createPipeline(config).plugins();
+    }
+
+    /**
+     * Creates the configured plugins in config order, as the pipeline that names each in its log lines by its
+     * {@code plugins[].name}.
+     *
+     * @throws ConfigException with every problem of every plugin: unknown names and invalid settings
+     */
+    public Pipeline createPipeline(ProxyConfig config) throws ConfigException {
         List<String> problems = new ArrayList<>();
+        List<String> names = new ArrayList<>();
         List<Plugin> plugins = new ArrayList<>();
         for (PluginConfig settings : config.plugins()) {
             PluginFactory factory = factories.get(settings.name());
@@ -59,6 +70,7 @@ public final class PluginRegistry {
             }
             try {
                 plugins.add(factory.create(new PluginContext(settings, config)));
+                names.add(settings.name());
             } catch (ConfigException e) {
                 problems.addAll(e.problems());
             }
@@ -67,6 +79,6 @@ public final class PluginRegistry {
             plugins.forEach(Plugin::close);
             throw new ConfigException(problems);
         }
-        return List.copyOf(plugins);
+        return Pipeline.named(names, plugins);
     }
 }

@@ -1,7 +1,7 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpExchange;
-import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.streaming.ClientGoneException;
@@ -53,7 +53,7 @@ final class AnswerRelay {
      * @throws ClientGoneException when writing to the client fails
      * @throws IOException an {@code UpstreamBrokeOff} when the upstream fails after the status went out
      */
-    void relay(HttpExchange http, Exchange exchange, UpstreamAnswer answer, UsageAccounting accounting,
+    void relay(HttpExchange http, ExchangeState exchange, UpstreamAnswer answer, UsageAccounting accounting,
             Runnable recordUsage) throws IOException {
         accounting.answered();
         exchange.status(answer.status());

@@ -1,7 +1,7 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpExchange;
-import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.usage.JsonUsageScanner;
 import io.powerproxy.usage.UsageAccounting;
@@ -35,7 +35,7 @@ final class HeldJsonRelay {
      *
      * @param declared the answer's Content-Length, or -1
      */
-    void relay(HttpExchange http, Exchange exchange, InputStream body, long declared, UsageAccounting accounting,
+    void relay(HttpExchange http, ExchangeState exchange, InputStream body, long declared, UsageAccounting accounting,
             Runnable recordUsage) throws IOException {
         BodyMemory.Reservation held = bodyMemory.newReservation();
         try {
@@ -68,7 +68,7 @@ final class HeldJsonRelay {
         }
     }
 
-    private void relayHeld(HttpExchange http, Exchange exchange, byte[] bytes, UsageAccounting accounting,
+    private void relayHeld(HttpExchange http, ExchangeState exchange, byte[] bytes, UsageAccounting accounting,
             Runnable recordUsage) throws IOException {
         accounting.body(bytes);
         pipeline.responseBody(exchange, bytes);
@@ -84,7 +84,7 @@ final class HeldJsonRelay {
      * arrives (the buffer stays reserved until the answer ends, since the caller still refers to it). An answer that
      * ends right at the buffer's end is passed on whole instead.
      */
-    private void passOnHeldPart(HttpExchange http, Exchange exchange, InputStream body, byte[] buffer,
+    private void passOnHeldPart(HttpExchange http, ExchangeState exchange, InputStream body, byte[] buffer,
             UsageAccounting accounting, Runnable recordUsage) throws IOException {
         byte[] block = new byte[PassThroughRelay.BLOCK];
         int n = PassThroughRelay.readBeforeStatus(exchange, body, block, 0, block.length);

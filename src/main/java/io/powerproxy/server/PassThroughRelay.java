@@ -1,7 +1,7 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpExchange;
-import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.streaming.ClientGoneException;
 import io.powerproxy.usage.JsonUsageScanner;
@@ -33,7 +33,7 @@ final class PassThroughRelay {
      * @param declared the answer's Content-Length, or -1
      * @param scanner picks the usage out of a JSON answer on the way; null for other answers
      */
-    static void relay(HttpExchange http, Exchange exchange, InputStream body, long declared, JsonUsageScanner scanner,
+    static void relay(HttpExchange http, ExchangeState exchange, InputStream body, long declared, JsonUsageScanner scanner,
             UsageAccounting accounting, Runnable recordUsage) throws IOException {
         byte[] block = new byte[BLOCK];
         int n = declared == 0 ? -1 : readBeforeStatus(exchange, body, block, 0, block.length);
@@ -83,7 +83,7 @@ final class PassThroughRelay {
     }
 
     /** Reads the upstream's answer before its status went out: a failure becomes a 502 error for the client. */
-    static int readBeforeStatus(Exchange exchange, InputStream body, byte[] buffer, int offset, int length) {
+    static int readBeforeStatus(ExchangeState exchange, InputStream body, byte[] buffer, int offset, int length) {
         try {
             return body.read(buffer, offset, length);
         } catch (IOException e) {

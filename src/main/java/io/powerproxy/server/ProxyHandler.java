@@ -5,6 +5,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import io.powerproxy.logging.Printable;
 import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.streaming.ClientGoneException;
@@ -63,7 +64,7 @@ final class ProxyHandler implements HttpHandler {
     @Override
     public void handle(HttpExchange http) {
         long started = System.nanoTime();
-        Exchange exchange = new Exchange(newRequestId(), Instant.now(), started, http.getRequestMethod(),
+        ExchangeState exchange = new ExchangeState(newRequestId(), Instant.now(), started, http.getRequestMethod(),
                 http.getRequestURI().getRawPath(), http.getRequestURI().getRawQuery(), http.getRequestHeaders());
         RequestBody body = new RequestBody(http, bodyMemory, MAX_BODY_BYTES);
         boolean abort = false;
@@ -102,7 +103,7 @@ final class ProxyHandler implements HttpHandler {
     }
 
     /** The request's story: who asks, for which deployment, whether plugins let it pass, who answers, what it used. */
-    private void serve(HttpExchange http, Exchange exchange, RequestBody body)
+    private void serve(HttpExchange http, ExchangeState exchange, RequestBody body)
             throws IOException, InterruptedException {
         RequestLimits.check(http);
         RequestPath path = RequestPath.parse(http.getRequestURI());
@@ -114,10 +115,11 @@ final class ProxyHandler implements HttpHandler {
         JsonNode json = exchange.requestJson();
         exchange.deployment(path.deployment() != null ? path.deployment() : AzureNames.deploymentInBody(json));
         exchange.streaming(json != null && json.path("stream").isBoolean() && json.path("stream").booleanValue());
-        UsageAccounting accounting = UsageAccounting.start(path.rawPath(), path.rawQuery(), path.v1(), json,
-                exchange.streaming());
-        exchange.put(ACCOUNTING, accounting);
+        // Applies the plugins' changes: from here on the request is what goes upstream and what is counted.
         pipeline.clientIdentified(exchange);
+        UsageAccounting accounting = UsageAccounting.start(path.rawPath(), exchange.query(), path.v1(),
+                exchange.requestJson(), exchange.streaming());
+        exchange.put(ACCOUNTING, accounting);
 
         UpstreamAnswer answer = upstream.mock() != null
                 ? answerFromMock(exchange, accounting)
@@ -131,19 +133,19 @@ final class ProxyHandler implements HttpHandler {
      * exchange being closed): the body's memory is free again for the client's next request, and the usage record is
      * made. The body's bytes stay with the exchange.
      */
-    private void lastBytesLeaving(Exchange exchange, RequestBody body) {
+    private void lastBytesLeaving(ExchangeState exchange, RequestBody body) {
         body.release();
         recordUsage(exchange);
     }
 
     /** The request as one target gets it: the target's deployment name where the client named one, path or body. */
-    private static UpstreamRequest requestFor(Target target, Exchange exchange, RequestPath path,
+    private static UpstreamRequest requestFor(Target target, ExchangeState exchange, RequestPath path,
             ClientIdentifier.Identity identity, UsageAccounting accounting) throws IOException {
         exchange.target(target.endpoint().name(), target.standinName());
         String requested = exchange.deployment();
         String deployment = requested == null ? null : target.deploymentFor(requested);
         UpstreamRequest request = new UpstreamRequest(exchange.method(),
-                deployment == null ? path.rawPath() : path.withDeployment(deployment), path.rawQuery(),
+                deployment == null ? path.rawPath() : path.withDeployment(deployment), exchange.query(),
                 exchange.requestHeaders(), UpstreamBody.of(exchange.requestBody(), exchange.requestJson(),
                         path.deployment() == null ? deployment : null, accounting.askUpstreamForUsage()),
                 identity.passThroughToken());
@@ -151,7 +153,7 @@ final class ProxyHandler implements HttpHandler {
         return request;
     }
 
-    private UpstreamAnswer answerFromMock(Exchange exchange, UsageAccounting accounting) throws InterruptedException {
+    private UpstreamAnswer answerFromMock(ExchangeState exchange, UsageAccounting accounting) throws InterruptedException {
         exchange.target("mock", null);
         boolean includeUsage = accounting.clientAskedForUsage() || accounting.askUpstreamForUsage();
         accounting.attemptStarted();
@@ -169,7 +171,7 @@ final class ProxyHandler implements HttpHandler {
      * before the answer's last byte leaves (so that a sink that writes the record at once has it on disk before the
      * client has the whole answer), and again when the request ends, which makes the record only if it was not made.
      */
-    private void recordUsage(Exchange exchange) {
+    private void recordUsage(ExchangeState exchange) {
         UsageAccounting accounting = exchange.get(ACCOUNTING);
         if (accounting == null) {
             return;
@@ -193,7 +195,7 @@ final class ProxyHandler implements HttpHandler {
      *
      * @return whether the response had started and the connection must be dropped
      */
-    private boolean failed(HttpExchange http, Exchange exchange, RequestBody body, Throwable bug) {
+    private boolean failed(HttpExchange http, ExchangeState exchange, RequestBody body, Throwable bug) {
         if (!liveness.fatal(bug, "handling request " + exchange.requestId() + " " + Printable.of(exchange.method())
                 + " " + Printable.of(exchange.path()))) {
             LOG.error("request {} failed: {} {}", exchange.requestId(), Printable.of(exchange.method()),
@@ -222,7 +224,7 @@ final class ProxyHandler implements HttpHandler {
         throw new ResponseAborted();
     }
 
-    private void reject(HttpExchange http, Exchange exchange, RequestBody body, ProxyException rejection) {
+    private void reject(HttpExchange http, ExchangeState exchange, RequestBody body, ProxyException rejection) {
         if (http.getResponseCode() != -1) {
             // Headers are out: the status can no longer change, so the broken response is cut off instead.
             LOG.warn("request {}: {} after the response had started: {}", exchange.requestId(), rejection.code(),
@@ -245,7 +247,7 @@ final class ProxyHandler implements HttpHandler {
     }
 
     /** One line per request; every value in it that a client chose is escaped, so it cannot forge a line. */
-    private static void logAccess(Exchange exchange, long started) {
+    private static void logAccess(ExchangeState exchange, long started) {
         ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
                 Printable.of(exchange.method()), Printable.of(exchange.path()),
                 exchange.client() == null ? "-" : Printable.of(exchange.client().name()),
@@ -253,7 +255,7 @@ final class ProxyHandler implements HttpHandler {
                 Printable.of(targetName(exchange)), exchange.status(), (System.nanoTime() - started) / 1_000_000);
     }
 
-    private static String targetName(Exchange exchange) {
+    private static String targetName(ExchangeState exchange) {
         if (exchange.endpointName() == null) {
             return "-";
         }

@@ -1,7 +1,7 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpExchange;
-import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.streaming.ClientGoneException;
 import io.powerproxy.streaming.SseCopier;
@@ -24,7 +24,7 @@ final class StreamRelay {
     }
 
     /** Passes the whole stream on; the status and response headers are set on the exchange but not sent yet. */
-    void relay(HttpExchange http, Exchange exchange, InputStream body, UsageAccounting accounting, Runnable recordUsage)
+    void relay(HttpExchange http, ExchangeState exchange, InputStream body, UsageAccounting accounting, Runnable recordUsage)
             throws IOException {
         http.sendResponseHeaders(exchange.status(), 0);
         OutputStream client = http.getResponseBody();

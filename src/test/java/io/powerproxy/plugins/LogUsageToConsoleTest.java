@@ -11,6 +11,7 @@ import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.testing.TestUsageRecord;
@@ -46,8 +47,8 @@ class LogUsageToConsoleTest {
     }
 
     private static Exchange exchange(String requestId) {
-        return new Exchange(requestId, Instant.parse("2026-11-25T10:15:30.123Z"), System.nanoTime(), "POST",
-                "/openai/deployments/gpt-4o/chat/completions", "api-version=2024-10-21", Map.of());
+        return new ExchangeState(requestId, Instant.parse("2026-11-25T10:15:30.123Z"), System.nanoTime(), "POST",
+                "/openai/deployments/gpt-4o/chat/completions", "api-version=2024-10-21", Map.of()).view();
     }
 
     @Test

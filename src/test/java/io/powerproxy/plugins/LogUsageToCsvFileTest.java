@@ -10,6 +10,7 @@ import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.usage.UsageRecord;
@@ -64,8 +65,8 @@ class LogUsageToCsvFileTest {
     }
 
     static Exchange exchange(UsageRecord usage) {
-        return new Exchange(usage.requestId(), usage.requestReceivedUtc(), System.nanoTime(), "POST",
-                "/openai/deployments/gpt-4o/chat/completions", "api-version=2024-10-21", Map.of());
+        return new ExchangeState(usage.requestId(), usage.requestReceivedUtc(), System.nanoTime(), "POST",
+                "/openai/deployments/gpt-4o/chat/completions", "api-version=2024-10-21", Map.of()).view();
     }
 
     private Path file(String name) {

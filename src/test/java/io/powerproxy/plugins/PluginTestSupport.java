@@ -3,6 +3,7 @@ package io.powerproxy.plugins;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
+import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.UsageRecord;
@@ -24,11 +25,11 @@ final class PluginTestSupport {
 
     /** An exchange of the n-th client of the context, asking for a deployment (or none). */
     static Exchange exchange(PluginContext context, int client, String deployment) {
-        Exchange exchange = new Exchange("req-" + System.nanoTime(), Instant.now(), System.nanoTime(), "POST",
+        ExchangeState exchange = new ExchangeState("req-" + System.nanoTime(), Instant.now(), System.nanoTime(), "POST",
                 "/openai/deployments/" + deployment + "/chat/completions", null, Map.of());
         exchange.client(context.clients().get(client));
         exchange.deployment(deployment);
-        return exchange;
+        return exchange.view();
     }
 
     static UsageRecord usage(Exchange exchange, long totalTokens) {

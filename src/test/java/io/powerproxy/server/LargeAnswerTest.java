@@ -10,6 +10,7 @@ import io.powerproxy.testing.LargeJsonUpstream;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.RecordingPlugin;
 import io.powerproxy.usage.UsageRecord;
+import java.nio.ByteBuffer;
 import java.io.InputStream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -137,8 +138,8 @@ class LargeAnswerTest {
         private final List<Long> sizes = new CopyOnWriteArrayList<>();
 
         @Override
-        public void onResponseBody(Exchange exchange, byte[] body) {
-            sizes.add((long) body.length);
+        public void onResponseBody(Exchange exchange, ByteBuffer body) {
+            sizes.add((long) body.remaining());
         }
 
         List<Long> sizes() {

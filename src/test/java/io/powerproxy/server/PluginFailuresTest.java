@@ -19,6 +19,7 @@ import io.powerproxy.testing.RawHttp;
 import io.powerproxy.testing.RecordingPlugin;
 import io.powerproxy.testing.ScriptedSseUpstream;
 import io.powerproxy.usage.UsageRecord;
+import java.nio.ByteBuffer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -88,7 +89,7 @@ class PluginFailuresTest {
         }
 
         @Override
-        public void onResponseBody(Exchange exchange, byte[] body) {
+        public void onResponseBody(Exchange exchange, ByteBuffer body) {
             maybeThrow("responseBody");
         }
 
@@ -104,7 +105,7 @@ class PluginFailuresTest {
     }
 
     @Test
-    void aPluginThatThrowsBeforeTheUpstreamCallGives500NamingTheRequestId() throws Exception {
+    void aPluginThatThrowsBeforeTheUpstreamCallGives500NamingTheRequestIdAndIsNamedInTheLog() throws Exception {
         RecordingPlugin recorder = new RecordingPlugin();
         try (CapturedLogs logs = CapturedLogs.start();
                 ProxyHarness proxy = proxyWith(new Broken("requestReceived"), recorder)) {
@@ -115,7 +116,7 @@ class PluginFailuresTest {
             AuthenticationTest.assertAzureError(response, "InternalServerError", "request id " + requestId);
             assertFalse(response.body().contains("plugin bug"), "the exception stays in the log: " + response.body());
             assertEquals(0, azure.getAllServeEvents().size(), "nothing went upstream");
-            assertTrue(logs.containing("request " + requestId + " failed").stream()
+            assertTrue(logs.containing("plugin Broken failed in onRequestReceived for request " + requestId).stream()
                     .anyMatch(line -> line.startsWith("ERROR") && line.contains("plugin bug in requestReceived")),
                     String.join("\n", logs.lines()));
             // A record comes just after the answer: only once the proxy stopped, and with it every handler, is none due.

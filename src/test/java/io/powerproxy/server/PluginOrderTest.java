@@ -7,6 +7,7 @@ import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.usage.UsageRecord;
+import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
@@ -32,7 +33,7 @@ class PluginOrderTest {
         }
 
         @Override
-        public void onResponseBody(Exchange exchange, byte[] body) {
+        public void onResponseBody(Exchange exchange, ByteBuffer body) {
             calls.add(name + " responseBody");
         }
 
