@@ -57,9 +57,9 @@ import org.slf4j.LoggerFactory;
  * file never ends with a line break; the original's columns and values ({@link OriginalFormat#csvRow}). A file of
  * that name that exists already (two starts within one second) is left alone for {@code YYYYMMDD-HHMMSS.2.logs.csv}.
  *
- * <p>Durability, in either format: each row is appended with one {@code write(2)} on the request's thread, under a lock that keeps the
- * rows in the order their calls took it, so a process crash loses no row whose {@code onUsage} returned. A
- * background thread forces the files to disk ({@code fdatasync}) every {@link #SYNC_INTERVAL}, so a machine crash
+ * <p>Durability, in either format: each row is appended with one {@code write(2)} on the request's thread, under a
+ * lock that keeps the rows in the order their calls took it, so a process crash loses no row whose {@code onUsage}
+ * returned. A background thread forces the files to disk ({@code fdatasync}) every {@link #SYNC_INTERVAL}, so a machine crash
  * loses at most the rows of that last interval. A row that cannot be written (disk full, an I/O error) is logged at
  * ERROR as one JSON line with every column instead, and the request goes on.
  */
