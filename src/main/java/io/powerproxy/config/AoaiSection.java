@@ -21,7 +21,7 @@ final class AoaiSection {
     private static final ObjectMapper JSON = JsonMapper.builder()
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .build();
-    private static final Set<String> AOAI_KEYS = Set.of("endpoints", "forward_http_header_only_if_name_matches",
+    static final Set<String> KEYS = Set.of("endpoints", "forward_http_header_only_if_name_matches",
             "mock_response");
     private static final Set<String> MOCK_RESPONSE_KEYS = Set.of("ms_to_wait_before_return", "json");
 
@@ -43,7 +43,7 @@ final class AoaiSection {
         if (aoai == null) {
             return null;
         }
-        read.warnUnknownKeys(aoai, "aoai", AOAI_KEYS);
+        read.warnUnknownKeys(aoai, "aoai", KEYS);
         Pattern headerFilter = headerFilter(aoai);
         MockResponse mockResponse = mockResponse(aoai);
         boolean mocked = aoai.get("mock_response") != null;

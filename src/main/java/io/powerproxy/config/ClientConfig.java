@@ -10,7 +10,8 @@ import java.util.Map;
  * @param description free text, or null
  * @param key the client's own key, or null when {@code usesEntraIdAuth}
  * @param usesEntraIdAuth whether this client stands for every caller that sends an Entra ID bearer token
- * @param deploymentsAllowed the (virtual) deployments this client may use; null when not configured
+ * @param deploymentsAllowed the (virtual) deployments this client may use; null when the key is missing, empty when
+ *     it is left empty (as in the original, no deployment then)
  * @param settings every key of the client's YAML mapping, for plugins that define client settings of their own
  * @param path where this client is in the config, e.g. {@code clients[2]}, for error messages
  */

@@ -34,8 +34,9 @@ final class ClientsSection {
         if (usesEntraIdAuth) {
             checkOnlyEntraClient(path);
         }
-        List<String> deploymentsAllowed = deploymentsAllowed(client.get("deployments_allowed"),
-                path + ".deployments_allowed");
+        List<String> deploymentsAllowed = client.containsKey("deployments_allowed")
+                ? deploymentsAllowed(client.get("deployments_allowed"), path + ".deployments_allowed")
+                : null;
         return new ClientConfig(name, description, key, usesEntraIdAuth, deploymentsAllowed, client, path);
     }
 
@@ -64,13 +65,13 @@ final class ClientsSection {
         }
     }
 
-    /** A comma-separated string or a list of names; null when not set, empty for a placeholder. */
+    /**
+     * A comma-separated string or a list of names; empty for a placeholder, and for the key left empty
+     * ({@code deployments_allowed:}), which in the original allowed no deployment.
+     */
     private List<String> deploymentsAllowed(Object value, String path) {
-        if (value == null) {
-            return null;
-        }
         List<String> names = new ArrayList<>();
-        if (problems.isPlaceholder(path)) {
+        if (value == null || problems.isPlaceholder(path)) {
             return names;
         }
         if (value instanceof List<?> items) {

@@ -6,7 +6,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -16,9 +15,13 @@ import java.util.regex.Pattern;
 public final class ConfigLoader {
 
     private static final Pattern SECRET_NAME = Pattern.compile("key|passw|pwd|secret|connection_?string|token(?!s)");
-    private static final Set<String> TOP_LEVEL_KEYS = Set.of("clients", "plugins", "aoai",
+    /** The top-level keys, in the order a problem lists them. */
+    private static final List<String> TOP_LEVEL_KEYS = List.of("clients", "plugins", "aoai",
             "user_assigned_managed_identity_client_id",
             "azure_subscription_id", "region", "resource_group", "unique_prefix");
+    private static final String FIXED_CLIENT_GONE = " is not supported anymore: remove it and set"
+            + " 'uses_entra_id_auth: true' on the one client that stands for every caller with an Entra ID token (this"
+            + " replaced fixed_client in the Python original too)";
 
     private ConfigLoader() {
     }
@@ -49,7 +52,7 @@ public final class ConfigLoader {
         }
         Map<String, Object> root = SettingReader.asMap(rootValue);
         SettingReader read = new SettingReader(problems);
-        read.warnUnknownKeys(root, "", TOP_LEVEL_KEYS);
+        checkTopLevelKeys(root, problems);
         List<ClientConfig> clients = new ClientsSection(read, problems).build(root);
         List<PluginConfig> plugins = plugins(root, read);
         AoaiConfig aoai = new AoaiSection(read, problems).build(root);
@@ -58,6 +61,30 @@ public final class ConfigLoader {
             identity = null;
         }
         return problems.isEmpty() ? new ProxyConfig(clients, plugins, aoai, identity) : null;
+    }
+
+    /**
+     * An unknown top-level key is a problem, not a warning: a mistyped section ({@code plugin:} for {@code plugins:})
+     * would otherwise start a proxy without its plugins. Unknown keys further down are warned about. Keys starting
+     * with {@code x-} are free, as in Docker Compose files: they hold YAML anchors for {@code <<:} merges.
+     */
+    private static void checkTopLevelKeys(Map<String, Object> root, ConfigProblems problems) {
+        for (String key : root.keySet()) {
+            if (TOP_LEVEL_KEYS.contains(key) || key.startsWith("x-")) {
+                continue;
+            }
+            if (key.equalsIgnoreCase("fixed_client")) {
+                problems.add(key + FIXED_CLIENT_GONE);
+                continue;
+            }
+            String meant = DidYouMean.closest(key, TOP_LEVEL_KEYS);
+            if (meant == null && AoaiSection.KEYS.contains(key)) {
+                meant = "aoai." + key;
+            }
+            problems.add(key + " is not a top-level key of the configuration: "
+                    + (meant != null ? "did you mean '" + meant + "'?" : "the top level holds "
+                    + String.join(", ", TOP_LEVEL_KEYS)));
+        }
     }
 
     /** Only the name is checked here: the rest of an entry are the plugin's own settings. */

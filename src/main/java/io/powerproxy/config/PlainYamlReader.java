@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Pattern;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
@@ -33,6 +34,9 @@ import org.yaml.snakeyaml.nodes.Tag;
  */
 final class PlainYamlReader {
 
+    private static final Pattern PLACEHOLDER = Pattern.compile(
+            "_{3,}|<will be set by deployment script>|https?://_{3,}\\.[^/\\s]*/?");
+
     private final ConfigProblems problems;
     private final ScalarConstructor scalarConstructor = new ScalarConstructor();
 
@@ -40,9 +44,13 @@ final class PlainYamlReader {
         this.problems = problems;
     }
 
-    /** Whether a text is still the deployment script's placeholder instead of a value. */
+    /**
+     * Whether a text is still a placeholder of the original's example instead of a value: the whole text is
+     * {@code ___} (or more underscores), {@code <will be set by deployment script>}, or the example's endpoint URL
+     * {@code https://___.openai.azure.com/}. Text that merely contains {@code ___} (a description, a key) is a value.
+     */
     static boolean isPlaceholder(String text) {
-        return text.contains("___") || text.contains("<will be set by deployment script>");
+        return PLACEHOLDER.matcher(text.strip()).matches();
     }
 
     /** The document as plain values, or null when it is not YAML or empty (a problem says which). */

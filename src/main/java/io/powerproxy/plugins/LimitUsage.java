@@ -20,8 +20,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Tokens per minute per client and deployment (README "LimitUsage"): a client whose budget for the current minute is
- * used up gets 429 with {@code retry-after} to the next minute and {@code x-ratelimit-remaining-tokens}, before
- * anything is sent upstream.
+ * used up gets 429 with {@code retry-after-ms} and {@code retry-after} to the next minute and
+ * {@code x-ratelimit-remaining-tokens}, before anything is sent upstream.
  *
  * <p>Budgets come from each client's {@code max_tokens_per_minute_in_k}: one number for every deployment, or a
  * map from deployment to number. A deployment missing from a client's map is not limited. Requests that name no
@@ -167,10 +167,13 @@ public final class LimitUsage implements Plugin {
                     .withHeader("retry-after", "1");
         }
         if (spent >= limit) {
-            long retryAfterSeconds = Math.max(1, ((minute + 1) * 60_000 - now + 999) / 1000);
+            long retryAfterMs = (minute + 1) * 60_000 - now;
+            long retryAfterSeconds = Math.max(1, (retryAfterMs + 999) / 1000);
+            // retry-after-ms too, as the 429 when every target is blocked: the openai SDKs prefer it to retry-after.
             throw ProxyException.of(429, "TooManyRequests", "Client '" + client.name() + "' has used its "
                             + limit + " tokens per minute for deployment '" + deployment + "'. Retry after "
                             + retryAfterSeconds + " s, when the next minute starts.")
+                    .withHeader("retry-after-ms", Long.toString(retryAfterMs))
                     .withHeader("retry-after", Long.toString(retryAfterSeconds))
                     .withHeader("x-ratelimit-remaining-tokens", "0");
         }

@@ -28,13 +28,15 @@ import java.util.regex.Pattern;
  *     {@code credential_client_secret}, or null to use a managed identity or DefaultAzureCredential
  * @param managedIdentityClientId the top-level {@code user_assigned_managed_identity_client_id}, or null
  * @param extendedColumns {@code extended_columns}: whether rows carry the new columns too
+ * @param originalTable {@code format: original}: whether rows are typed for the table the original's deployment
+ *     script created ({@code RequestReceivedUtc} text as Python wrote it, {@code AoaiRoundtripTimeMS} a whole number)
  * @param logDir {@code log_dir}: where the spool and the dead-letter file are, default {@value #DEFAULT_LOG_DIR}
  * @param batchMaxRows {@code batch_max_rows}: the most rows per upload
  * @param batchMaxAge {@code batch_max_seconds}: how long a row waits for more to fill its batch
  * @param retryMax {@code retry_max_seconds}: the longest pause between attempts while Log Analytics fails
  */
 record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, ServicePrincipal servicePrincipal,
-        String managedIdentityClientId, boolean extendedColumns, Path logDir, int batchMaxRows, Duration batchMaxAge,
+        String managedIdentityClientId, boolean extendedColumns, boolean originalTable, Path logDir, int batchMaxRows, Duration batchMaxAge,
         Duration retryMax) {
 
     static final String DEFAULT_STREAM = "Custom-AzureOpenAIUsage_PP_CL";
@@ -48,8 +50,8 @@ record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, Serv
     /** Every setting, in the order messages list them. */
     static final Set<String> KEYS = Collections.unmodifiableSet(new LinkedHashSet<>(List.of("log_ingestion_endpoint",
             "data_collection_rule_id", "stream_name", "credential_tenant_id", "credential_client_id",
-            "credential_client_secret", "extended_columns", "log_dir", "batch_max_rows", "batch_max_seconds",
-            "retry_max_seconds")));
+            "credential_client_secret", "extended_columns", OriginalFormat.SETTING, "log_dir", "batch_max_rows",
+            "batch_max_seconds", "retry_max_seconds")));
     private static final List<String> CREDENTIAL_KEYS = List.of("credential_tenant_id", "credential_client_id",
             "credential_client_secret");
     private static final Pattern RULE_ID = Pattern.compile("dcr-[0-9A-Za-z]+");
@@ -90,6 +92,11 @@ record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, Serv
         String stream = stream(settings.get("stream_name"), path + ".stream_name", problems);
         ServicePrincipal principal = servicePrincipal(settings, path, problems);
         boolean extended = flag(settings.get("extended_columns"), false, path + ".extended_columns", problems);
+        boolean originalTable = OriginalFormat.chosen(config, problems);
+        if (originalTable && extended) {
+            problems.add(path + ".extended_columns cannot be true with " + OriginalFormat.SETTING + ": "
+                    + OriginalFormat.ORIGINAL + ": the original's table has none of the extended columns");
+        }
         Path logDir = logDir(settings.getOrDefault("log_dir", DEFAULT_LOG_DIR), path + ".log_dir", problems);
         int batchMaxRows = wholeNumber(settings.get("batch_max_rows"), DEFAULT_BATCH_MAX_ROWS, 1, MAX_BATCH_MAX_ROWS,
                 path + ".batch_max_rows", problems);
@@ -101,7 +108,7 @@ record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, Serv
             throw new ConfigException(problems);
         }
         return new LogAnalyticsSettings(endpoint, ruleId, stream, principal,
-                context.config().userAssignedManagedIdentityClientId(), extended, logDir, batchMaxRows, batchMaxAge,
+                context.config().userAssignedManagedIdentityClientId(), extended, originalTable, logDir, batchMaxRows, batchMaxAge,
                 retryMax);
     }
 
@@ -251,7 +258,7 @@ record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, Serv
     public String toString() {
         return "LogAnalyticsSettings[endpoint=" + endpoint + ", ruleId=" + ruleId + ", streamName=" + streamName
                 + ", servicePrincipal=" + servicePrincipal + ", managedIdentityClientId=" + managedIdentityClientId
-                + ", extendedColumns=" + extendedColumns + ", logDir=" + logDir + ", batchMaxRows=" + batchMaxRows
+                + ", extendedColumns=" + extendedColumns + ", originalTable=" + originalTable + ", logDir=" + logDir + ", batchMaxRows=" + batchMaxRows
                 + ", batchMaxAge=" + batchMaxAge + ", retryMax=" + retryMax + "]";
     }
 }

@@ -23,8 +23,11 @@ import java.util.Set;
  * instead, with the {@link UsageRecord#COLUMNS} as keys in that order, numbers and booleans as JSON numbers and
  * booleans, and {@code null} for what is missing:
  * <pre>{"request_received_utc":"2026-11-25T10:15:30.123Z","client":"Team A","is_streaming":false,"prompt_tokens":14,...}</pre>
- * Each line is printed and flushed on the request's thread before {@link #onUsage} returns, so it has reached stdout
- * (one {@code write(2)}) before the answer's last byte leaves.
+ * With {@code format: original} it prints the original's block of "Label : value" lines instead
+ * ({@link OriginalFormat#consoleBlock}), for scripts that parse the original's output.
+ *
+ * <p>Each line (or block) is printed and flushed on the request's thread before {@link #onUsage} returns, so it has
+ * reached stdout (one {@code write(2)}) before the answer's last byte leaves.
  */
 public final class LogUsageToConsole implements Plugin {
 
@@ -32,9 +35,11 @@ public final class LogUsageToConsole implements Plugin {
     private static final ObjectMapper JSON = Json.MAPPER;
 
     private final PrintStream out;
+    private final boolean original;
 
-    private LogUsageToConsole(PrintStream out) {
+    private LogUsageToConsole(PrintStream out, boolean original) {
         this.out = out;
+        this.original = original;
     }
 
     /** The factory that registers this plugin under its name; it prints to {@link System#out}. */
@@ -46,22 +51,23 @@ public final class LogUsageToConsole implements Plugin {
     static PluginFactory factory(PrintStream out) {
         return PluginFactory.of(NAME, context -> {
             List<String> problems = new ArrayList<>();
-            Settings.rejectUnknown(context.settings(), Set.of(), problems);
+            Settings.rejectUnknown(context.settings(), Set.of(OriginalFormat.SETTING), problems);
+            boolean original = OriginalFormat.chosen(context.settings(), problems);
             if (!problems.isEmpty()) {
                 throw new ConfigException(problems);
             }
-            return new LogUsageToConsole(out == null ? System.out : out);
+            return new LogUsageToConsole(out == null ? System.out : out, original);
         });
     }
 
     /**
-     * Prints the line with one {@code print}, so that lines of other threads cannot land inside it (a
+     * Prints the line (or block) with one {@code print}, so that lines of other threads cannot land inside it (a
      * {@link PrintStream} locks around each call), and flushes it to stdout. {@link PrintStream} reports no I/O
      * errors, so a closed stdout loses the line without a word, as it would any log line.
      */
     @Override
     public void onUsage(Exchange exchange, UsageRecord usage) {
-        out.print(json(usage) + "\n");
+        out.print(original ? OriginalFormat.consoleBlock(usage) : json(usage) + "\n");
         out.flush();
     }
 

@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.io.FileNotFoundException;
 import java.io.InputStream;
 import java.io.RandomAccessFile;
-import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
@@ -21,9 +20,11 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.LocalDate;
+import java.time.LocalDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
@@ -50,9 +51,15 @@ import org.slf4j.LoggerFactory;
  *       missing value is an empty field, an empty text is {@code ""}.</li>
  * </ul>
  *
- * <p>Durability: each row is appended with one {@code write(2)} on the request's thread, under a lock that keeps the
- * rows in the order their calls took it, so a process crash loses no row whose {@code onUsage} returned. A
- * background thread forces the files to disk ({@code fdatasync}) every {@link #SYNC_INTERVAL}, so a machine crash
+ * <p>With {@code format: original} it writes the Python original's file instead, for scripts that parse it: one file
+ * per start, {@code YYYYMMDD-HHMMSS.logs.csv} after the local time of the start as the original named it, made with
+ * its header when the plugin starts; the header without a line break and each row after a {@code \n}, so that the
+ * file never ends with a line break; the original's columns and values ({@link OriginalFormat#csvRow}). A file of
+ * that name that exists already (two starts within one second) is left alone for {@code YYYYMMDD-HHMMSS.2.logs.csv}.
+ *
+ * <p>Durability, in either format: each row is appended with one {@code write(2)} on the request's thread, under a
+ * lock that keeps the rows in the order their calls took it, so a process crash loses no row whose {@code onUsage}
+ * returned. A background thread forces the files to disk ({@code fdatasync}) every {@link #SYNC_INTERVAL}, so a machine crash
  * loses at most the rows of that last interval. A row that cannot be written (disk full, an I/O error) is logged at
  * ERROR as one JSON line with every column instead, and the request goes on.
  */
@@ -68,34 +75,62 @@ public final class LogUsageToCsvFile implements Plugin {
      */
     static final Duration SYNC_INTERVAL = Duration.ofSeconds(1);
     static final String HEADER = String.join(",", UsageRecord.COLUMNS);
+    private static final Set<String> SETTINGS = new LinkedHashSet<>(List.of(LOG_DIR, OriginalFormat.SETTING));
     private static final String CRLF = "\r\n";
     private static final Logger LOG = LoggerFactory.getLogger(LogUsageToCsvFile.class);
 
-    private final DailyFiles files;
+    private final CsvFiles files;
     private final Thread syncer;
     private final CountDownLatch closing = new CountDownLatch(1);
 
-    private LogUsageToCsvFile(DailyFiles files) {
+    private LogUsageToCsvFile(CsvFiles files) {
         this.files = files;
         this.syncer = Thread.ofPlatform().daemon().name(NAME + "-sync").unstarted(this::syncUntilClosed);
     }
 
     /** The factory that registers this plugin under its name. */
     public static PluginFactory factory() {
-        return PluginFactory.of(NAME, context -> create(logDir(context)));
+        return PluginFactory.of(NAME, context -> {
+            List<String> problems = new ArrayList<>();
+            Settings.rejectUnknown(context.settings(), SETTINGS, problems);
+            boolean original = OriginalFormat.chosen(context.settings(), problems);
+            Path dir = logDir(context, problems);
+            if (!original) {
+                return create(dir);
+            }
+            try {
+                // Local time, as the original's time.strftime named its files.
+                return createOriginal(dir, LocalDateTime.now());
+            } catch (IOException e) {
+                throw new ConfigException(context.settings().path() + "." + LOG_DIR + " '" + dir
+                        + "' cannot hold a new usage file: " + e);
+            }
+        });
     }
 
-    /** A sink writing to the given directory, which must exist; starts its sync thread. */
+    /** A sink writing a file per UTC day to the given directory, which must exist; starts its sync thread. */
     static LogUsageToCsvFile create(Path dir) {
-        LogUsageToCsvFile sink = new LogUsageToCsvFile(new DailyFiles(Objects.requireNonNull(dir, "dir")));
+        return start(new CsvFiles(Objects.requireNonNull(dir, "dir"), new DailyLayout()));
+    }
+
+    /**
+     * A sink writing the original's format to the given directory, which must exist, into one file named after
+     * {@code startedAt}, which it makes now with its header; starts its sync thread.
+     */
+    static LogUsageToCsvFile createOriginal(Path dir, LocalDateTime startedAt) throws IOException {
+        CsvFiles files = new CsvFiles(Objects.requireNonNull(dir, "dir"), new OriginalLayout(startedAt));
+        files.startOriginalFile();
+        return start(files);
+    }
+
+    private static LogUsageToCsvFile start(CsvFiles files) {
+        LogUsageToCsvFile sink = new LogUsageToCsvFile(files);
         sink.syncer.start();
         return sink;
     }
 
-    /** The checked {@code log_dir}: created when missing, and writable. */
-    private static Path logDir(PluginContext context) throws ConfigException {
-        List<String> problems = new ArrayList<>();
-        Settings.rejectUnknown(context.settings(), Set.of(LOG_DIR), problems);
+    /** The checked {@code log_dir}: created when missing, and writable; throws the problems found so far too. */
+    private static Path logDir(PluginContext context, List<String> problems) throws ConfigException {
         String path = context.settings().path() + "." + LOG_DIR;
         Object value = context.settings().settings().getOrDefault(LOG_DIR, DEFAULT_LOG_DIR);
         Path dir = null;
@@ -161,8 +196,93 @@ public final class LogUsageToCsvFile implements Plugin {
 
     /** The CSV file name for a day and a suffix number (1 for none): {@code 20261125.logs.csv}, {@code 20261125.2.logs.csv}. */
     static String fileName(LocalDate day, int number) {
-        String date = day.format(DateTimeFormatter.BASIC_ISO_DATE);
-        return number == 1 ? date + ".logs.csv" : date + "." + number + ".logs.csv";
+        return fileName(day.format(DateTimeFormatter.BASIC_ISO_DATE), number);
+    }
+
+    private static String fileName(String base, int number) {
+        return number == 1 ? base + ".logs.csv" : base + "." + number + ".logs.csv";
+    }
+
+    /** Which file a record goes to, and the bytes that append its row there. */
+    private interface Layout {
+
+        /** The key of the record's file: its UTC day, or the one file of this start. */
+        String fileKey(UsageRecord usage);
+
+        /** The file for a key, among the numbered files of its name. */
+        Path chooseFile(Path dir, String key) throws IOException;
+
+        /** The bytes that append the record's row to a file of that size, whose last line is still open or not. */
+        byte[] append(UsageRecord usage, long size, boolean openLine);
+    }
+
+    /** This proxy's format: a file per UTC day, RFC 4180 with CRLF after each line, our header. */
+    private static final class DailyLayout implements Layout {
+
+        @Override
+        public String fileKey(UsageRecord usage) {
+            return LocalDate.ofInstant(usage.requestReceivedUtc(), ZoneOffset.UTC).format(DateTimeFormatter.BASIC_ISO_DATE);
+        }
+
+        /** The first of the day's numbered files that is new, empty or has our header. */
+        @Override
+        public Path chooseFile(Path dir, String key) throws IOException {
+            for (int number = 1; ; number++) {
+                Path candidate = dir.resolve(fileName(key, number));
+                String header = firstLine(candidate);
+                if (header == null || header.equals(HEADER)) {
+                    return candidate;
+                }
+                LOG.warn("{}: {} has other columns than this version writes; writing to the next file instead",
+                        NAME, candidate);
+            }
+        }
+
+        @Override
+        public byte[] append(UsageRecord usage, long size, boolean openLine) {
+            String before = size == 0 ? HEADER + CRLF : openLine ? CRLF : "";
+            return (before + row(usage)).getBytes(UTF_8);
+        }
+    }
+
+    /** The Python original's format: one file per start, rows after a {@code \n}, its header, columns and values. */
+    private static final class OriginalLayout implements Layout {
+
+        static final String KEY = "start";
+        private static final DateTimeFormatter STARTED = DateTimeFormatter.ofPattern("uuuuMMdd-HHmmss");
+
+        private final String base;
+
+        OriginalLayout(LocalDateTime startedAt) {
+            this.base = startedAt.format(STARTED);
+        }
+
+        @Override
+        public String fileKey(UsageRecord usage) {
+            return KEY;
+        }
+
+        /** The first of the start's numbered files that does not exist: another process may be writing one that does. */
+        @Override
+        public Path chooseFile(Path dir, String key) {
+            for (int number = 1; ; number++) {
+                Path candidate = dir.resolve(fileName(base, number));
+                if (!Files.exists(candidate)) {
+                    return candidate;
+                }
+            }
+        }
+
+        @Override
+        public byte[] append(UsageRecord usage, long size, boolean openLine) {
+            String before = size == 0 ? OriginalFormat.CSV_HEADER + "\n" : openLine ? "\n" : "";
+            return (before + OriginalFormat.csvRow(usage)).getBytes(UTF_8);
+        }
+
+        /** What a new file starts with: the header, without a line break (LogUsageToCsvFile.py, lines 44-46). */
+        static byte[] header() {
+            return OriginalFormat.CSV_HEADER.getBytes(UTF_8);
+        }
     }
 
     /** One record as a CSV row with its CRLF. */
@@ -202,29 +322,47 @@ public final class LogUsageToCsvFile implements Plugin {
     }
 
     /**
-     * The open day files. Appends run on request threads under {@link #lock}, one {@code write(2)} each; the sync
+     * The open files. Appends run on request threads under {@link #lock}, one {@code write(2)} each; the sync
      * thread forces the channels outside the lock (a channel may be forced while another thread writes to it).
      */
-    private static final class DailyFiles {
+    private static final class CsvFiles {
 
         private static final int DAYS_OPEN = 2;
 
         private final Path dir;
+        private final Layout layout;
         private final ReentrantLock lock = new ReentrantLock();
-        /** Guarded by {@link #lock}. */
-        private final TreeMap<LocalDate, DayFile> open = new TreeMap<>();
+        /** By {@link Layout#fileKey}, oldest day first. Guarded by {@link #lock}. */
+        private final TreeMap<String, DayFile> open = new TreeMap<>();
         /** Guarded by {@link #lock}. */
         private boolean closed;
         private volatile String problem;
 
-        DailyFiles(Path dir) {
+        CsvFiles(Path dir, Layout layout) {
             this.dir = dir;
+            this.layout = layout;
+        }
+
+        /** Makes this start's file now, with the original's header, as the original did when it started. */
+        void startOriginalFile() throws IOException {
+            lock.lock();
+            try {
+                DayFile file = DayFile.open(layout.chooseFile(dir, OriginalLayout.KEY));
+                try {
+                    file.append(OriginalLayout.header());
+                } catch (IOException e) {
+                    file.close();
+                    throw e;
+                }
+                open.put(OriginalLayout.KEY, file);
+            } finally {
+                lock.unlock();
+            }
         }
 
         /** Appends a record's row; returns null when it was written, else why not. */
         String append(UsageRecord usage) {
-            byte[] row = row(usage).getBytes(UTF_8);
-            LocalDate day = LocalDate.ofInstant(usage.requestReceivedUtc(), ZoneOffset.UTC);
+            String day = layout.fileKey(usage);
             lock.lock();
             try {
                 if (closed) {
@@ -237,13 +375,13 @@ public final class LogUsageToCsvFile implements Plugin {
                     file = null;
                 }
                 if (file == null) {
-                    file = DayFile.open(chooseFile(day));
+                    file = DayFile.open(layout.chooseFile(dir, day));
                     open.put(day, file);
                     if (open.size() > DAYS_OPEN) {
                         close(open.pollFirstEntry().getValue());
                     }
                 }
-                file.append(row);
+                file.append(layout.append(usage, file.size(), file.openLine()));
                 problem = null;
                 return null;
             } catch (IOException | RuntimeException e) {
@@ -294,40 +432,27 @@ public final class LogUsageToCsvFile implements Plugin {
             }
         }
 
-        /** The file for a day: the first of its numbered files that is new, empty or has our header. */
-        private Path chooseFile(LocalDate day) throws IOException {
-            for (int number = 1; ; number++) {
-                Path candidate = dir.resolve(fileName(day, number));
-                String header = firstLine(candidate);
-                if (header == null || header.equals(HEADER)) {
-                    return candidate;
-                }
-                LOG.warn("{}: {} has other columns than this version writes; writing to the next file instead",
-                        NAME, candidate);
-            }
-        }
+    }
 
-        /** The first line of a file without its line ending, or null when the file is missing or empty. */
-        private static String firstLine(Path file) throws IOException {
-            byte[] start;
-            try (InputStream in = Files.newInputStream(file)) {
-                start = in.readNBytes(8192);
-            } catch (NoSuchFileException e) {
-                return null;
-            }
-            if (start.length == 0) {
-                return null;
-            }
-            String text = new String(start, UTF_8);
-            int end = text.indexOf('\n');
-            String line = end < 0 ? text : text.substring(0, end);
-            return line.endsWith("\r") ? line.substring(0, line.length() - 1) : line;
+    /** The first line of a file without its line ending, or null when the file is missing or empty. */
+    private static String firstLine(Path file) throws IOException {
+        byte[] start;
+        try (InputStream in = Files.newInputStream(file)) {
+            start = in.readNBytes(8192);
+        } catch (NoSuchFileException e) {
+            return null;
         }
-
+        if (start.length == 0) {
+            return null;
+        }
+        String text = new String(start, UTF_8);
+        int end = text.indexOf('\n');
+        String line = end < 0 ? text : text.substring(0, end);
+        return line.endsWith("\r") ? line.substring(0, line.length() - 1) : line;
     }
 
     /**
-     * One day's file, open to append. Only the lock holder of {@link DailyFiles} writes it, so {@link #size} is the
+     * One usage file (a day's, or a start's in the original's format), open to append. Only the lock holder of {@link CsvFiles} writes it, so {@link #size} is the
      * file's size as this process left it.
      */
     private static final class DayFile {
@@ -336,7 +461,7 @@ public final class LogUsageToCsvFile implements Plugin {
         private final RandomAccessFile file;
         private final Object fileKey;
         private long size;
-        /** The next write must start with CRLF: a crash (or the original's format) left the last line open. */
+        /** The last line has no line break yet: a crash left it so, or the original's format always does. */
         private boolean openLine;
 
         private DayFile(Path path, RandomAccessFile file, Object fileKey, long size, boolean openLine) {
@@ -373,6 +498,14 @@ public final class LogUsageToCsvFile implements Plugin {
             return path;
         }
 
+        long size() {
+            return size;
+        }
+
+        boolean openLine() {
+            return openLine;
+        }
+
         /**
          * Whether the path still names this file. One {@code stat(2)} per row, so that a deleted directory or a file
          * moved away (log rotation) is noticed before a row goes into a file nobody will read.
@@ -386,21 +519,14 @@ public final class LogUsageToCsvFile implements Plugin {
         }
 
         /**
-         * Writes the row (after the header when the file is empty) with one {@code write(2)}. On failure the file is
+         * Writes the bytes (a row, with what must come before it) with one {@code write(2)}. On failure the file is
          * cut back to where it was, so that no half row stays for the next one to extend.
          */
-        void append(byte[] row) throws IOException {
-            ByteBuffer bytes;
-            if (size == 0 || openLine) {
-                byte[] before = ((size == 0 ? HEADER : "") + CRLF).getBytes(UTF_8);
-                bytes = ByteBuffer.allocate(before.length + row.length).put(before).put(row).flip();
-            } else {
-                bytes = ByteBuffer.wrap(row);
-            }
-            int length = bytes.remaining();
+        void append(byte[] bytes) throws IOException {
+            int length = bytes.length;
             try {
                 file.seek(size);
-                file.write(bytes.array(), bytes.arrayOffset() + bytes.position(), length);
+                file.write(bytes, 0, length);
             } catch (IOException e) {
                 try {
                     file.setLength(size);
@@ -411,7 +537,7 @@ public final class LogUsageToCsvFile implements Plugin {
                 throw e;
             }
             size += length;
-            openLine = false;
+            openLine = length > 0 && bytes[length - 1] != '\n';
         }
 
         void force() {

@@ -47,6 +47,9 @@ import org.slf4j.LoggerFactory;
  * Delivery is at least once; a row is sent twice only when the process dies between an accepted upload and the
  * journal's acknowledgement of it, or when the service accepted a request whose answer never arrived. With
  * {@code extended_columns: true} every row carries its {@code RequestId}, by which KQL can remove such doubles.
+ *
+ * <p>With {@code format: original} the rows are those the original sent, for a table its deployment script created
+ * ({@link LogAnalyticsRows#originalJson}).
  */
 public final class LogUsageToLogAnalytics implements Plugin {
 
@@ -78,12 +81,15 @@ public final class LogUsageToLogAnalytics implements Plugin {
     private final LogAnalyticsDelivery delivery;
     private final LogsIngestionClient client;
     private final boolean extendedColumns;
+    private final boolean originalTable;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private LogUsageToLogAnalytics(LogAnalyticsDelivery delivery, LogsIngestionClient client, boolean extendedColumns) {
+    private LogUsageToLogAnalytics(LogAnalyticsDelivery delivery, LogsIngestionClient client, boolean extendedColumns,
+            boolean originalTable) {
         this.delivery = delivery;
         this.client = client;
         this.extendedColumns = extendedColumns;
+        this.originalTable = originalTable;
     }
 
     /** The factory that registers this plugin under its name. */
@@ -148,10 +154,12 @@ public final class LogUsageToLogAnalytics implements Plugin {
         Duration firstRetry = FIRST_RETRY.compareTo(settings.retryMax()) < 0 ? FIRST_RETRY : settings.retryMax();
         LogAnalyticsDelivery delivery = LogAnalyticsDelivery.start(uploader, spool, settings.batchMaxRows(),
                 settings.batchMaxAge(), new LogAnalyticsDelivery.Backoff(firstRetry, settings.retryMax()));
-        LOG.info("{}: usage records go to stream {} of rule {} at {} as {}, {} columns; spool in {}, rejected rows"
-                        + " to {}", NAME, settings.streamName(), settings.ruleId(), settings.endpoint(),
-                settings.credentialDescription(), extended ? "extended" : "the original's", spoolDir, deadLetters.file());
-        return new LogUsageToLogAnalytics(delivery, client, extended);
+        String columns = settings.originalTable() ? "the original's columns and values"
+                : extended ? "extended columns" : "the original's columns";
+        LOG.info("{}: usage records go to stream {} of rule {} at {} as {}, {}; spool in {}, rejected rows to {}", NAME,
+                settings.streamName(), settings.ruleId(), settings.endpoint(), settings.credentialDescription(), columns,
+                spoolDir, deadLetters.file());
+        return new LogUsageToLogAnalytics(delivery, client, extended, settings.originalTable());
     }
 
     /** The credential the settings choose: the service principal, else the user-assigned identity, else the default. */
@@ -186,7 +194,7 @@ public final class LogUsageToLogAnalytics implements Plugin {
     /** Appends the record to the journal before it returns; never throws. */
     @Override
     public void onUsage(Exchange exchange, UsageRecord usage) {
-        String row = LogAnalyticsRows.json(usage, extendedColumns);
+        String row = originalTable ? LogAnalyticsRows.originalJson(usage) : LogAnalyticsRows.json(usage, extendedColumns);
         try {
             delivery.journal(row);
         } catch (IOException | RuntimeException e) {

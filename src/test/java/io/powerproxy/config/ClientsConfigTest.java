@@ -203,12 +203,22 @@ class ClientsConfigTest {
     }
 
     @Test
-    void deploymentsAllowedAbsentOrNullIsNullAndEmptyIsAnEmptyList() {
+    void deploymentsAllowedAbsentIsNullAndEmptyIsAnEmptyList() {
         assertNull(deploymentsAllowed("description: no deployments_allowed"));
-        assertNull(deploymentsAllowed("deployments_allowed:"));
-        assertNull(deploymentsAllowed("deployments_allowed: null"));
         assertEquals(List.of(), deploymentsAllowed("deployments_allowed: ''"));
         assertEquals(List.of(), deploymentsAllowed("deployments_allowed: []"));
+    }
+
+    /**
+     * The original's AllowDeployments (app/plugins/AllowDeployments/AllowDeployments.py, lines 51-58) turned a value
+     * that is neither text nor a list into an empty list, which allows no deployment; its client schema (lines 31-35)
+     * accepts null. So {@code deployments_allowed:} left empty loads, and allows nothing.
+     */
+    @Test
+    void deploymentsAllowedLeftEmptyOrNullLoadsAsNoDeploymentAsInTheOriginal() {
+        assertEquals(List.of(), deploymentsAllowed("deployments_allowed:"));
+        assertEquals(List.of(), deploymentsAllowed("deployments_allowed: null"));
+        assertEquals(List.of(), deploymentsAllowed("deployments_allowed: ~"));
     }
 
     @Test

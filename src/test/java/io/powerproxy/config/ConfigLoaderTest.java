@@ -142,7 +142,7 @@ class ConfigLoaderTest {
     }
 
     @Test
-    void unknownKeysAreWarnedAboutWithTheirPathButAreNotFatal() {
+    void unknownKeysBelowTheTopLevelAreWarnedAboutWithTheirPathButAreNotFatal() {
         List<String> warnings = warningsWhileLoading("""
                 clients:
                   - name: Team 1
@@ -165,11 +165,9 @@ class ConfigLoaderTest {
                           model: x
                   mock_respons: {}
                   mock_response: {json: {}, wait_ms: 3}
-                extra: 1
                 """);
 
         assertEquals(List.of(
-                "Config key extra is unknown and ignored",
                 "Config key aoai.mock_respons is unknown and ignored",
                 "Config key aoai.mock_response.wait_ms is unknown and ignored",
                 "Config key aoai.endpoints[0].colour is unknown and ignored",
@@ -188,13 +186,75 @@ class ConfigLoaderTest {
                       list: [ok, "<will be set by deployment script>"]
                 """ + ONE_ENDPOINT + """
                 region: ___
-                unique_prefix: pp___x
+                unique_prefix: " _____ "
                 """);
 
         assertEquals(List.of(
                 "plugins[0].nested.list[1] is still a placeholder ('<will be set by deployment script>'): fill it in",
                 "region is still a placeholder ('___'): fill it in",
-                "unique_prefix is still a placeholder ('pp___x'): fill it in"), problems);
+                "unique_prefix is still a placeholder (' _____ '): fill it in"), problems);
+    }
+
+    @Test
+    void aValueThatOnlyContainsThreeUnderscoresIsAValueNotAPlaceholder() {
+        ProxyConfig config = load("""
+                clients:
+                  - name: Team ___ 1
+                    description: Fill in the ___ fields of the form, or see <will be set by deployment script>.
+                    key: key___of___team-1-0123
+                plugins:
+                  - name: SomePlugin
+                    prefix: pp___x
+                aoai:
+                  endpoints:
+                    - name: East
+                      url: https://east.openai.azure.com/___/
+                unique_prefix: pp___x
+                """);
+
+        ClientConfig client = config.clients().getFirst();
+        assertEquals("Team ___ 1", client.name());
+        assertEquals("Fill in the ___ fields of the form, or see <will be set by deployment script>.",
+                client.description());
+        assertEquals("key___of___team-1-0123", client.key());
+        assertEquals("pp___x", config.plugins().getFirst().settings().get("prefix"));
+        assertEquals("https://east.openai.azure.com/___", config.aoai().endpoints().getFirst().url().toString());
+    }
+
+    @Test
+    void anUnknownTopLevelKeyIsAnErrorWithADidYouMeanHint() {
+        assertEquals(List.of("plugin is not a top-level key of the configuration: did you mean 'plugins'?"),
+                problems(ONE_CLIENT + ONE_ENDPOINT + "plugin:\n  - name: LogUsageToConsole\n"));
+        assertEquals(List.of("Aoai is not a top-level key of the configuration: did you mean 'aoai'?",
+                "aoai is required: it lists the Azure OpenAI endpoints"),
+                problems(ONE_CLIENT + ONE_ENDPOINT.replace("aoai:", "Aoai:")));
+        assertEquals(List.of("user_assigned_identity_client_id is not a top-level key of the configuration: did you"
+                + " mean 'user_assigned_managed_identity_client_id'?"),
+                problems(ONE_CLIENT + ONE_ENDPOINT + "user_assigned_identity_client_id: abc\n"));
+    }
+
+    @Test
+    void anAoaiKeyAtTheTopLevelIsAnErrorThatPointsUnderAoai() {
+        assertEquals(List.of("mock_response is not a top-level key of the configuration: did you mean"
+                + " 'aoai.mock_response'?"), problems(ONE_CLIENT + ONE_ENDPOINT + "mock_response: {json: {}}\n"));
+    }
+
+    @Test
+    void anUnknownTopLevelKeyLikeNoneKnownIsAnErrorListingTheTopLevelKeys() {
+        assertEquals(List.of("extra is not a top-level key of the configuration: the top level holds clients, plugins,"
+                + " aoai, user_assigned_managed_identity_client_id, azure_subscription_id, region, resource_group,"
+                + " unique_prefix"), problems(ONE_CLIENT + ONE_ENDPOINT + "extra: 1\n"));
+    }
+
+    /** As the original's app/config.schema.json (lines 54-71), which refused both spellings at the top level. */
+    @Test
+    void fixedClientIsAnErrorWithTheMigrationInEitherSpelling() {
+        String migration = " is not supported anymore: remove it and set 'uses_entra_id_auth: true' on the one client"
+                + " that stands for every caller with an Entra ID token (this replaced fixed_client in the Python"
+                + " original too)";
+
+        assertEquals(List.of("fixed_client" + migration), problems(ONE_CLIENT + ONE_ENDPOINT + "fixed_client: Team 1\n"));
+        assertEquals(List.of("FIXED_CLIENT" + migration), problems(ONE_CLIENT + ONE_ENDPOINT + "FIXED_CLIENT: Team 1\n"));
     }
 
     @Test
@@ -209,10 +269,10 @@ class ConfigLoaderTest {
         List<String> problems = problems(ONE_CLIENT + """
                 plugins:
                   - name: LogUsageToLogAnalytics
-                    credential_client_secret: my___secret
-                    redis: {redis_password: pass___word}
-                    api_keys: [k___1]
-                    access_token: tok___en
+                    credential_client_secret: ___
+                    redis: {redis_password: <will be set by deployment script>}
+                    api_keys: [____]
+                    access_token: ___
                 """ + ONE_ENDPOINT);
 
         assertEquals(List.of(
@@ -248,7 +308,8 @@ class ConfigLoaderTest {
                       non_streaming_fraction: 0.5
                 """);
 
-        assertEquals(8, problems.size(), String.join("\n", problems));
+        // 7: the Redis password starts with ___ but is not only ___, so it is a value, not a placeholder.
+        assertEquals(7, problems.size(), String.join("\n", problems));
         problems.forEach(problem -> assertFalse(problem.contains("client-secret"), problem));
     }
 

@@ -62,6 +62,26 @@ class AllowDeploymentsTest {
         assertDoesNotThrow(() -> plugin.onClientIdentified(exchange(context, 1, null)));
     }
 
+    /**
+     * As the original (app/plugins/AllowDeployments/AllowDeployments.py, lines 51-58): a {@code deployments_allowed}
+     * that is neither text nor a list left the list empty, so the client was refused every deployment.
+     */
+    @Test
+    void aClientWhoseDeploymentsAllowedIsLeftEmptyStartsAndIsRefusedEveryDeployment() throws Exception {
+        PluginContext context = context("""
+                - name: Team 1
+                  key: team-1-key-0123456789
+                  deployments_allowed:
+                """, "- name: AllowDeployments");
+        AllowDeployments plugin = AllowDeployments.create(context);
+
+        ProxyException refused = assertThrows(ProxyException.class,
+                () -> plugin.onClientIdentified(exchange(context, 0, "gpt-4o")));
+
+        assertEquals(401, refused.status());
+        assertTrue(refused.getMessage().contains("'gpt-4o'"), refused.getMessage());
+    }
+
     @Test
     void everyClientNeedsDeploymentsAllowedAndTheErrorNamesIt() throws Exception {
         PluginContext context = context("""

@@ -60,6 +60,20 @@ class LimitUsageTest {
     }
 
     @Test
+    void the429CarriesRetryAfterMsToTheMillisecondAsTheAllBlocked429Does() throws Exception {
+        PluginContext context = context(CLIENTS, "- name: LimitUsage");
+        LimitUsage plugin = plugin(context);
+        now.addAndGet(250);
+
+        use(plugin, exchange(context, 1, "gpt-4o"), 1500);
+        ProxyException refused = assertThrows(ProxyException.class,
+                () -> plugin.onClientIdentified(exchange(context, 1, "gpt-4o")));
+
+        assertEquals("44750", refused.headers().get("retry-after-ms"));
+        assertEquals("45", refused.headers().get("retry-after"));
+    }
+
+    @Test
     void theBudgetRefillsWhenTheNextMinuteStarts() throws Exception {
         PluginContext context = context(CLIENTS, "- name: LimitUsage");
         LimitUsage plugin = plugin(context);

@@ -117,6 +117,62 @@ class LogUsageToConsoleTest {
         plugin.close();
     }
 
+    /**
+     * What the original printed for the two requests of {@link LogUsageToCsvFileOriginalFormatTest}, built from its
+     * code: one {@code print} per request of the block in app/plugins/LogUsage/LogUsageToConsole.py (lines 25-39), so
+     * Python's {@code str()} of each value (True/False, None) and the empty line {@code print} adds. The same text came
+     * out of the original's LogUsageToConsole run unchanged (Python 3.11) on these two requests.
+     */
+    @Test
+    void formatOriginalPrintsTheOriginalsBlockPerRequestByteForByte() throws Exception {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        Plugin plugin = LogUsageToConsole.factory(new PrintStream(bytes, true, UTF_8))
+                .create(context("- name: LogUsageToConsole\n  format: original"));
+
+        plugin.onUsage(null, LogUsageToCsvFileOriginalFormatTest.TEAM_A_SWEDEN);
+        plugin.onUsage(null, LogUsageToCsvFileOriginalFormatTest.TEAM_B_STANDIN);
+
+        assertEquals("""
+                ---
+                Request Received UTC            : 2026-11-25 10:15:30.123000+00:00
+                Client                          : Team A
+                Is Streaming                    : False
+                Prompt Tokens                   : 8
+                Completion Tokens               : 2
+                Total Tokens                    : 10
+                Azure OpenAI Roundtrip Time     : 412 ms
+                Azure OpenAI Region             : Sweden Central
+                Azure OpenAI Endpoint           : Sweden
+                Azure OpenAI Virtual Deployment : None
+                Azure OpenAI Standin Deployment : None
+                Azure OpenAI API Version        : 2024-10-21
+
+                ---
+                Request Received UTC            : 2026-11-25 10:15:31+00:00
+                Client                          : Team B
+                Is Streaming                    : True
+                Prompt Tokens                   : 14
+                Completion Tokens               : 21
+                Total Tokens                    : 35
+                Azure OpenAI Roundtrip Time     : 1203 ms
+                Azure OpenAI Region             : None
+                Azure OpenAI Endpoint           : France
+                Azure OpenAI Virtual Deployment : gpt-4o
+                Azure OpenAI Standin Deployment : gpt-4o-ptu
+                Azure OpenAI API Version        :\s
+
+                """, bytes.toString(UTF_8));
+    }
+
+    @Test
+    void aFormatOtherThanOriginalOrDefaultIsAConfigErrorNamingItsPath() {
+        ConfigException error = assertThrows(ConfigException.class, () -> LogUsageToConsole.factory()
+                .create(context("- name: LogUsageToConsole\n  format: [original]")));
+
+        assertEquals(List.of("plugins[0].format must be original (the Python original's format) or default (this"
+                + " proxy's, also when not set), got a list"), error.problems());
+    }
+
     @Test
     void anUnknownSettingIsAConfigErrorNamingItsPath() {
         ConfigException error = assertThrows(ConfigException.class, () -> LogUsageToConsole.factory()
