@@ -50,7 +50,7 @@ class LogUsageToLogAnalyticsShutdownTest {
 
     @Test
     void aSigtermWhileLogAnalyticsIsDownSpoolsEveryRecordAndTheNextStartSendsThemOnceInOrder() throws Exception {
-        try (HttpsWireMock azure = HttpsWireMock.start(dir)) {
+        try (HttpsWireMock azure = HttpsWireMock.start()) {
             LogUsageToLogAnalyticsTest.stubTokenAndIngestion(azure);
             // The child gets its token as an App Service managed identity does, from IDENTITY_ENDPOINT: so it reaches
             // neither Entra ID nor IMDS.

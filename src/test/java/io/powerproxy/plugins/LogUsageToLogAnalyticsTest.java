@@ -76,8 +76,6 @@ class LogUsageToLogAnalyticsTest {
     static final String REQUEST_ID = "x-powerproxy-request-id";
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @TempDir
-    static Path certificates;
     static HttpsWireMock azure;
     private static CapturedLogs logs;
 
@@ -86,7 +84,7 @@ class LogUsageToLogAnalyticsTest {
 
     @BeforeAll
     static void startAzure() {
-        azure = HttpsWireMock.start(certificates);
+        azure = HttpsWireMock.start();
         logs = CapturedLogs.start();
     }
 

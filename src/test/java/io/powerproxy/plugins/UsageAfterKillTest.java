@@ -82,7 +82,7 @@ class UsageAfterKillTest {
 
     @Test
     void aKillUnderLoadLeavesEveryAnsweredRequestsRowToLogAnalyticsWhichTheNextStartUploads() throws Exception {
-        try (HttpsWireMock azure = HttpsWireMock.start(dir)) {
+        try (HttpsWireMock azure = HttpsWireMock.start()) {
             LogUsageToLogAnalyticsTest.stubTokenAndIngestion(azure);
             String yaml = LogUsageToLogAnalyticsTest.config(azure, dir.resolve("logs"), "extended_columns: true");
             Path configFile = Files.writeString(dir.resolve("config.yaml"), yaml);

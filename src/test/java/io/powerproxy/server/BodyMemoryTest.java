@@ -3,16 +3,16 @@ package io.powerproxy.server;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.RawHttp;
+import io.powerproxy.testing.WireMockUpstream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -24,18 +24,18 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Request bodies in flight share a bounded amount of heap; the request that would cross it gets 503, not an OOM. */
 class BodyMemoryTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 
-    private WireMockServer azure;
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
 
     @BeforeEach
     void start() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(post(anyUrl()).willReturn(okJson("{\"ok\":true}")));
         System.setProperty(BodyMemory.PROPERTY, "1");
     }
@@ -43,7 +43,6 @@ class BodyMemoryTest {
     @AfterEach
     void stop() {
         System.clearProperty(BodyMemory.PROPERTY);
-        azure.stop();
     }
 
     @Test

@@ -3,12 +3,11 @@ package io.powerproxy.server;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.streaming.SseEvent;
@@ -18,6 +17,7 @@ import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.RawHttp;
 import io.powerproxy.testing.RecordingPlugin;
 import io.powerproxy.testing.ScriptedSseUpstream;
+import io.powerproxy.testing.WireMockUpstream;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.io.InputStream;
@@ -31,9 +31,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A plugin that throws, or a request the upstream client cannot carry, costs neither the answer nor the usage record
@@ -47,18 +47,12 @@ class PluginFailuresTest {
             "choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],\
             "usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}""";
 
-    private WireMockServer azure;
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
 
     @BeforeEach
     void start() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(post(anyUrl()).willReturn(okJson(ANSWER)));
-    }
-
-    @AfterEach
-    void stop() {
-        azure.stop();
     }
 
     /** The proxy in front of the WireMock Azure, with these plugins in this order. */

@@ -8,28 +8,28 @@ import static com.github.tomakehurst.wiremock.client.WireMock.getRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.WireMockUpstream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Virtual deployments are served by their stand-ins: the path or the v1 body's {@code model} is rewritten (§5). */
 class VirtualDeploymentTest {
 
-    private WireMockServer azure;
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
     private ProxyHarness proxy;
 
     @BeforeEach
     void start() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(any(anyUrl()).willReturn(okJson("{\"ok\":true}")));
         proxy = ProxyHarness.start(Configs.withAoai("""
                 endpoints:
@@ -49,7 +49,6 @@ class VirtualDeploymentTest {
     @AfterEach
     void stop() {
         proxy.close();
-        azure.stop();
     }
 
     @Test
