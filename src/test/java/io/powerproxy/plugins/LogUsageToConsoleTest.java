@@ -55,12 +55,12 @@ class LogUsageToConsoleTest {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         Plugin plugin = LogUsageToConsole.factory(new PrintStream(bytes, true, UTF_8))
                 .create(context("- name: LogUsageToConsole"));
-        UsageRecord full = new UsageRecord(Instant.parse("2026-11-25T10:15:30.123Z"), "Team \"A\"\nBerlin", true, 14, 21,
-                35, 812.5, "swedencentral", "Sweden", "gpt-4o", "gpt-4o-2", "2024-10-21", 200, UsageRecord.Operation.CHAT,
-                "gpt-4o-2024-08-06", UsageRecord.UsageSource.REPORTED, "req-1");
-        UsageRecord sparse = new UsageRecord(Instant.parse("2026-11-25T10:15:31Z"), "Team A", false, 3, 0, 3, 5.0,
-                null, "mock", null, null, null, 499, UsageRecord.Operation.OTHER, null,
-                UsageRecord.UsageSource.ESTIMATED, "req-2");
+        UsageRecord full = TestUsageRecord.of("req-1").received(Instant.parse("2026-11-25T10:15:30.123Z"))
+                .client("Team \"A\"\nBerlin").streaming(true).tokens(14, 21).roundtripMs(812.5).region("swedencentral")
+                .deployment("gpt-4o", "gpt-4o-2").model("gpt-4o-2024-08-06").build();
+        UsageRecord sparse = TestUsageRecord.of("req-2").received(Instant.parse("2026-11-25T10:15:31Z"))
+                .tokens(3, 0).roundtripMs(5.0).endpoint("mock").deployment(null, null).apiVersion(null).status(499)
+                .operation(UsageRecord.Operation.OTHER).model(null).source(UsageRecord.UsageSource.ESTIMATED).build();
 
         plugin.onUsage(exchange("req-1"), full);
         plugin.onUsage(exchange("req-2"), sparse);

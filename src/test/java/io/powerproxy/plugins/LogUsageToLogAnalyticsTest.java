@@ -28,6 +28,7 @@ import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.HttpsWireMock;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.net.http.HttpResponse;
@@ -155,9 +156,9 @@ class LogUsageToLogAnalyticsTest {
 
     @Test
     void aUsageRecordBecomesOneGzippedIngestionRequestWithATokenFromEntraIdAndTheOriginalsColumns() throws Exception {
-        UsageRecord usage = new UsageRecord(Instant.parse("2026-11-25T10:15:30.123Z"), "Team A", true, 8, 2, 10, 412.5,
-                "Sweden Central", "Sweden", "gpt-4o", "gpt-4o-ptu", "2024-10-21", 200, UsageRecord.Operation.CHAT,
-                "gpt-4o-2024-08-06", UsageRecord.UsageSource.REPORTED, "req-0001");
+        UsageRecord usage = TestUsageRecord.of("req-0001").received(Instant.parse("2026-11-25T10:15:30.123Z"))
+                .streaming(true).tokens(8, 2).roundtripMs(412.5).region("Sweden Central")
+                .deployment("gpt-4o", "gpt-4o-ptu").model("gpt-4o-2024-08-06").build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, config(azure, dir, "batch_max_seconds: 0.1"))) {
             plugin.onUsage(null, usage);
             awaitTrue(() -> uploads().size() == 1, "one upload");
@@ -196,9 +197,10 @@ class LogUsageToLogAnalyticsTest {
 
     @Test
     void extendedColumnsAddStatusOperationModelUsageSourceAndRequestId() throws Exception {
-        UsageRecord usage = new UsageRecord(Instant.parse("2026-11-25T10:15:30Z"), "Team \"B\", Ünicode", false, 8, 0,
-                8, 12, null, "Sweden", null, null, null, 499, UsageRecord.Operation.EMBEDDINGS, null,
-                UsageRecord.UsageSource.ESTIMATED, "req-0002");
+        UsageRecord usage = TestUsageRecord.of("req-0002").received(Instant.parse("2026-11-25T10:15:30Z"))
+                .client("Team \"B\", Ünicode").tokens(8, 0).roundtripMs(12).deployment(null, null).apiVersion(null)
+                .status(499).operation(UsageRecord.Operation.EMBEDDINGS).model(null)
+                .source(UsageRecord.UsageSource.ESTIMATED).build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, config(azure, dir, """
                 extended_columns: true
                 batch_max_seconds: 0.1"""))) {
@@ -232,9 +234,7 @@ class LogUsageToLogAnalyticsTest {
                     case "small" -> 10;
                     default -> 400_000;
                 };
-                plugin.onUsage(null, new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null,
-                        null, null, 200, UsageRecord.Operation.CHAT, "m".repeat(modelLength),
-                        UsageRecord.UsageSource.REPORTED, id));
+                plugin.onUsage(null, simple(id).model("m".repeat(modelLength)).build());
             }
             awaitTrue(() -> deliveredIds().size() == 4, "four rows delivered");
         }
@@ -408,8 +408,7 @@ class LogUsageToLogAnalyticsTest {
                 extended_columns: true
                 batch_max_seconds: 0.05
                 retry_max_seconds: 1""");
-        UsageRecord usage = new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null, null, null,
-                200, UsageRecord.Operation.CHAT, "gpt-4o", UsageRecord.UsageSource.REPORTED, "req-auth");
+        UsageRecord usage = simple("req-auth").build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, yaml)) {
             plugin.onUsage(null, usage);
             awaitTrue(() -> plugin.readinessProblem() != null, "the failure is noticed");
@@ -432,8 +431,7 @@ class LogUsageToLogAnalyticsTest {
                 extended_columns: true
                 batch_max_seconds: 0.05
                 retry_max_seconds: 1""");
-        UsageRecord usage = new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null, null, null,
-                200, UsageRecord.Operation.CHAT, "gpt-4o", UsageRecord.UsageSource.REPORTED, "req-429");
+        UsageRecord usage = simple("req-429").build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, yaml)) {
             plugin.onUsage(null, usage);
             awaitTrue(() -> deliveredIds().equals(List.of("req-429")), "delivered after the throttling");
@@ -443,6 +441,11 @@ class LogUsageToLogAnalyticsTest {
         assertEquals(List.of(429, 204), uploads.stream().map(Upload::status).toList());
         Duration waited = Duration.between(uploads.get(0).received(), uploads.get(1).received());
         assertTrue(waited.compareTo(Duration.ofMillis(1900)) >= 0, "retried after " + waited);
+    }
+
+    /** A record of now with neither deployment nor api-version, as the mock upstream gives. */
+    private static TestUsageRecord simple(String requestId) {
+        return TestUsageRecord.of(requestId).received(Instant.now()).deployment(null, null).apiVersion(null);
     }
 
     /** Sends {@code count} chat requests from {@code clients} concurrent clients, collecting the answered request ids. */
