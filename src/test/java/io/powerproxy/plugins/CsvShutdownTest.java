@@ -8,6 +8,7 @@ import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.ProxyHarness;
 import java.io.IOException;
@@ -29,7 +30,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -162,20 +162,17 @@ class CsvShutdownTest {
     }
 
     /** Waits until the CSV files in a directory hold at least this many complete rows (after their headers). */
-    private static void awaitCompleteRows(Path logDir, int expected) throws IOException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (true) {
-            int rows = 0;
-            for (Path csv : csvFiles(logDir)) {
-                String text = Files.readString(csv, UTF_8);
-                rows += text.split("\r\n", -1).length - 2;
-            }
-            if (rows >= expected) {
-                return;
-            }
-            assertTrue(System.nanoTime() < deadline, "only " + rows + " of " + expected + " rows within 30 s");
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+    private static void awaitCompleteRows(Path logDir, int expected) {
+        Await.until(expected + " complete rows", () -> completeRows(logDir) >= expected);
+    }
+
+    private static int completeRows(Path logDir) throws IOException {
+        int rows = 0;
+        for (Path csv : csvFiles(logDir)) {
+            String text = Files.readString(csv, UTF_8);
+            rows += text.split("\r\n", -1).length - 2;
         }
+        return rows;
     }
 
     /** How many rows each request id has, over every CSV file of the directory. */

@@ -90,7 +90,7 @@ class LimitUsageWithRedisTest {
 
         /** Waits until the usage of every answered request is booked (LimitUsage books before the recorder sees it). */
         void awaitRecords(int count) throws InterruptedException {
-            assertEquals(count, recorder.await(count, Duration.ofSeconds(10)).size());
+            assertEquals(count, recorder.await(count).size());
         }
 
         @Override

@@ -16,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.stubbing.StubMapping;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.HttpsWireMock;
 import java.io.IOException;
@@ -86,11 +87,10 @@ class LogUsageToLogAnalyticsShutdownTest {
 
             azure.server().removeStub(outage);
             try (LogUsageToLogAnalytics next = LogUsageToLogAnalyticsTest.plugin(azure, yaml)) {
-                LogUsageToLogAnalyticsTest.awaitTrue(
-                        () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).size() >= spooled.size(), "the spool is sent");
-                LogUsageToLogAnalyticsTest.awaitTrue(() -> LogUsageToLogAnalyticsTest.spooledIds(spoolDir).isEmpty(),
-                        "the spool is emptied");
-                LogUsageToLogAnalyticsTest.awaitTrue(() -> next.readinessProblem() == null, "ready");
+                Await.until("the spool is sent",
+                        () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).size() >= spooled.size());
+                Await.until("the spool is emptied", () -> LogUsageToLogAnalyticsTest.spooledIds(spoolDir).isEmpty());
+                Await.until("ready", () -> next.readinessProblem() == null);
             }
             assertEquals(spooled, LogUsageToLogAnalyticsTest.deliveredIds(azure), "every spooled row once, in order");
         }

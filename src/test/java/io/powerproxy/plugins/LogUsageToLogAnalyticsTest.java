@@ -25,6 +25,7 @@ import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.HttpsWireMock;
 import io.powerproxy.testing.ProxyHarness;
@@ -161,7 +162,7 @@ class LogUsageToLogAnalyticsTest {
                 .deployment("gpt-4o", "gpt-4o-ptu").model("gpt-4o-2024-08-06").build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, config(azure, dir, "batch_max_seconds: 0.1"))) {
             plugin.onUsage(null, usage);
-            awaitTrue(() -> uploads().size() == 1, "one upload");
+            Await.until("one upload", () -> uploads().size() == 1);
         }
 
         LoggedRequest upload = uploads().getFirst().request();
@@ -205,7 +206,7 @@ class LogUsageToLogAnalyticsTest {
                 extended_columns: true
                 batch_max_seconds: 0.1"""))) {
             plugin.onUsage(null, usage);
-            awaitTrue(() -> uploads().size() == 1, "one upload");
+            Await.until("one upload", () -> uploads().size() == 1);
         }
 
         JsonNode row = JSON.readTree(uploads().getFirst().request().getBodyAsString()).get(0);
@@ -236,7 +237,7 @@ class LogUsageToLogAnalyticsTest {
                 };
                 plugin.onUsage(null, simple(id).model("m".repeat(modelLength)).build());
             }
-            awaitTrue(() -> deliveredIds().size() == 4, "four rows delivered");
+            Await.until("four rows delivered", () -> deliveredIds().size() == 4);
         }
 
         assertEquals(List.of("big-1", "big-2", "big-3", "small"), deliveredIds());
@@ -259,7 +260,7 @@ class LogUsageToLogAnalyticsTest {
         Set<String> answered = ConcurrentHashMap.newKeySet();
         try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(plugin(azure, yaml)))) {
             load(proxy, 5000, 32, answered, null);
-            awaitTrue(() -> deliveredIds().size() >= 5000, "5,000 rows delivered");
+            Await.until("5,000 rows delivered", () -> deliveredIds().size() >= 5000);
         }
 
         List<Upload> uploads = uploads();
@@ -291,8 +292,8 @@ class LogUsageToLogAnalyticsTest {
             assertTrue(halfway.await(30, TimeUnit.SECONDS), "the load runs");
             outage = azure.server().stubFor(post(urlPathMatching("/dataCollectionRules/.*")).atPriority(1)
                     .willReturn(aResponse().withStatus(503).withBody("{\"error\":{\"code\":\"ServiceUnavailable\"}}")));
-            awaitTrue(() -> uploads().stream().filter(upload -> upload.status() == 503).count() >= 2,
-                    "two failed uploads, a second apart");
+            Await.until("two failed uploads, a second apart",
+                    () -> uploads().stream().filter(upload -> upload.status() == 503).count() >= 2);
             String problem = plugin.readinessProblem();
             assertNotNull(problem, "not ready while Log Analytics fails");
             assertTrue(problem.startsWith("Log Analytics unreachable since "), problem);
@@ -300,8 +301,8 @@ class LogUsageToLogAnalyticsTest {
                     problem);
             azure.server().removeStub(outage);
             loadDone.get(60, TimeUnit.SECONDS);
-            awaitTrue(() -> deliveredIds().size() >= 2000, "2,000 rows delivered");
-            awaitTrue(() -> plugin.readinessProblem() == null, "ready again");
+            Await.until("2,000 rows delivered", () -> deliveredIds().size() >= 2000);
+            Await.until("ready again", () -> plugin.readinessProblem() == null);
         }
 
         assertEquals(2000, answered.size());
@@ -323,7 +324,7 @@ class LogUsageToLogAnalyticsTest {
         Set<String> answered = ConcurrentHashMap.newKeySet();
         try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(first))) {
             load(proxy, 200, 8, answered, null);
-            awaitTrue(() -> first.readinessProblem() != null, "the outage is noticed");
+            Await.until("the outage is noticed", () -> first.readinessProblem() != null);
         }
         assertEquals(200, answered.size());
         assertEquals(first.queued(), spooledIds(spoolDir), "the spool holds every row, in order");
@@ -331,8 +332,8 @@ class LogUsageToLogAnalyticsTest {
 
         azure.server().removeStub(outage);
         try (LogUsageToLogAnalytics second = plugin(azure, yaml)) {
-            awaitTrue(() -> deliveredIds().size() >= 200, "the spool is sent");
-            awaitTrue(() -> spooledIds(spoolDir).isEmpty(), "the spool is emptied");
+            Await.until("the spool is sent", () -> deliveredIds().size() >= 200);
+            Await.until("the spool is emptied", () -> spooledIds(spoolDir).isEmpty());
             assertNull(second.readinessProblem());
         }
         assertEquals(first.queued(), deliveredIds(), "every spooled row once, in order");
@@ -364,10 +365,10 @@ class LogUsageToLogAnalyticsTest {
             HttpResponse<String> rejected = proxy.postJson(CHAT, TEAM_B_KEY, BODY);
             assertEquals(200, rejected.statusCode());
             teamB = rejected.headers().firstValue(REQUEST_ID).orElseThrow();
-            awaitTrue(() -> Files.exists(deadLetters) && Files.readString(deadLetters).contains(teamB),
-                    "the rejected row is dead-lettered");
+            Await.until("the rejected row is dead-lettered",
+                    () -> Files.exists(deadLetters) && Files.readString(deadLetters).contains(teamB));
             load(proxy, 20, 4, after, null);
-            awaitTrue(() -> deliveredIds().containsAll(after), "later rows are delivered");
+            Await.until("later rows are delivered", () -> deliveredIds().containsAll(after));
             assertNull(plugin.readinessProblem(), "a rejection is not an outage");
         }
 
@@ -411,13 +412,13 @@ class LogUsageToLogAnalyticsTest {
         UsageRecord usage = simple("req-auth").build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, yaml)) {
             plugin.onUsage(null, usage);
-            awaitTrue(() -> plugin.readinessProblem() != null, "the failure is noticed");
+            Await.until("the failure is noticed", () -> plugin.readinessProblem() != null);
             assertTrue(plugin.readinessProblem().contains("1 records spooled"), plugin.readinessProblem());
             assertTrue(Files.notExists(dir.resolve("loganalytics-deadletter.jsonl")), "nothing dead-lettered");
 
             azure.server().removeStub(refusal);
-            awaitTrue(() -> deliveredIds().equals(List.of("req-auth")), "delivered once the secret works");
-            awaitTrue(() -> plugin.readinessProblem() == null, "ready again");
+            Await.until("delivered once the secret works", () -> deliveredIds().equals(List.of("req-auth")));
+            Await.until("ready again", () -> plugin.readinessProblem() == null);
         }
     }
 
@@ -434,7 +435,7 @@ class LogUsageToLogAnalyticsTest {
         UsageRecord usage = simple("req-429").build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, yaml)) {
             plugin.onUsage(null, usage);
-            awaitTrue(() -> deliveredIds().equals(List.of("req-429")), "delivered after the throttling");
+            Await.until("delivered after the throttling", () -> deliveredIds().equals(List.of("req-429")));
         }
 
         List<Upload> uploads = uploads();
@@ -563,21 +564,6 @@ class LogUsageToLogAnalyticsTest {
         List<String> names = new ArrayList<>();
         node.fieldNames().forEachRemaining(names::add);
         return names;
-    }
-
-    /** Polls a condition every 20 ms until it holds, failing after 30 s. */
-    static void awaitTrue(CheckedCondition condition, String what) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!condition.holds()) {
-            assertTrue(System.nanoTime() < deadline, "not within 30 s: " + what);
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
-        }
-    }
-
-    /** A condition that may throw, for {@link #awaitTrue}. */
-    @FunctionalInterface
-    interface CheckedCondition {
-        boolean holds() throws Exception;
     }
 
     /** Passes usage records on to the plugin and keeps the order in which they were queued. */

@@ -94,7 +94,7 @@ class RedisSlowAnswerTest {
                 Jedis admin = redis.client();
                 Replica replica = replica(config(redis.port(), ""))) {
             assertEquals(200, replica.chat());
-            replica.recorder().await(1, Duration.ofSeconds(10));
+            replica.recorder().await(1);
 
             // Redis answers nobody for 600 ms, less than the default timeout, as on a machine whose cores are busy.
             admin.clientPause(600);
@@ -107,7 +107,7 @@ class RedisSlowAnswerTest {
             for (Future<Integer> status : during) {
                 assertEquals(200, status.get());
             }
-            replica.recorder().await(6, Duration.ofSeconds(10));
+            replica.recorder().await(6);
 
             assertEquals(204, replica.readiness().statusCode());
             assertEquals(60, redisCount(redis), "every request's tokens were booked in Redis");
@@ -122,14 +122,14 @@ class RedisSlowAnswerTest {
                 Jedis admin = redis.client();
                 Replica replica = replica(config(redis.port(), "redis_timeout_ms: 300\nredis_fail_mode: closed"))) {
             assertEquals(200, replica.chat());
-            replica.recorder().await(1, Duration.ofSeconds(10));
+            replica.recorder().await(1);
 
             // Far longer than the timeout: the next request's budget check and update both time out, two failures.
             admin.clientPause(2_000);
             long started = System.nanoTime();
             assertEquals(200, replica.chat(), "served from the replica's own count, even in fail mode closed");
             assertTrue(System.nanoTime() - started >= Duration.ofMillis(300).toNanos(), "the check waited for Redis");
-            replica.recorder().await(2, Duration.ofSeconds(10));
+            replica.recorder().await(2);
 
             assertEquals(204, replica.readiness().statusCode());
             assertEquals(List.of(), log.messages(FailoverTokenBudgets.class, Level.WARN));

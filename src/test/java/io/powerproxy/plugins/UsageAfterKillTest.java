@@ -98,10 +98,9 @@ class UsageAfterKillTest {
 
             // The next start on the same log_dir uploads what the killed one had not.
             try (LogUsageToLogAnalytics next = LogUsageToLogAnalyticsTest.plugin(azure, yaml)) {
-                LogUsageToLogAnalyticsTest.awaitTrue(
-                        () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).containsAll(answered),
-                        "every answered request's row is uploaded");
-                LogUsageToLogAnalyticsTest.awaitTrue(() -> next.readinessProblem() == null, "ready");
+                Await.until("every answered request's row is uploaded",
+                        () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).containsAll(answered));
+                Await.until("ready", () -> next.readinessProblem() == null);
             } catch (AssertionError notAll) {
                 Set<String> delivered = new HashSet<>(LogUsageToLogAnalyticsTest.deliveredIds(azure));
                 List<String> missing = answered.stream().filter(id -> !delivered.contains(id)).sorted().toList();

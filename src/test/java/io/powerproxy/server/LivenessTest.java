@@ -5,13 +5,13 @@ import static com.github.tomakehurst.wiremock.client.WireMock.post;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.Plugin;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.WireMockUpstream;
@@ -23,6 +23,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -161,18 +162,13 @@ class LivenessTest {
     }
 
     /** The selector thread ends shortly after the shutdown; waits for the probe to see it, with a generous bound. */
-    private HttpResponse<String> awaitStatus(String path, int status) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (true) {
-            HttpResponse<String> response = get(path);
-            if (response.statusCode() == status) {
-                return response;
-            }
-            if (System.nanoTime() > deadline) {
-                fail(path + " still answers " + response.statusCode() + " " + response.body());
-            }
-            Thread.onSpinWait();
-        }
+    private HttpResponse<String> awaitStatus(String path, int status) {
+        AtomicReference<HttpResponse<String>> last = new AtomicReference<>();
+        Await.until(path + " answers " + status, () -> last.get().statusCode() + " " + last.get().body(), () -> {
+            last.set(get(path));
+            return last.get().statusCode() == status;
+        });
+        return last.get();
     }
 
     private URI uri(String path) {

@@ -87,7 +87,7 @@ class UsageRecordsTest {
                 ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(upstream.baseUrl()), null, List.of(recorder))) {
 
             List<Sent> sent = twoHundredInterleavedStreams(proxy);
-            recorder.await(200, Duration.ofSeconds(10));
+            recorder.await(200);
 
             Map<String, UsageRecord> records = recorder.byRequestId();
             assertEquals(200, records.size());
@@ -113,7 +113,7 @@ class UsageRecordsTest {
                 ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(upstream.baseUrl()), null, List.of(recorder))) {
 
             List<Sent> sent = twoHundredInterleavedStreams(proxy);
-            recorder.await(200, Duration.ofSeconds(10));
+            recorder.await(200);
 
             Map<String, UsageRecord> records = recorder.byRequestId();
             for (Sent request : sent) {
@@ -142,7 +142,7 @@ class UsageRecordsTest {
             HttpResponse<String> plain = proxy.postJson(CHAT, Configs.TEAM_A_KEY, STREAM_REQUEST);
             String askingForUsage = "{\"messages\":[],\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
             HttpResponse<String> asked = proxy.postJson(CHAT, Configs.TEAM_A_KEY, askingForUsage);
-            recorder.await(2, Duration.ofSeconds(5));
+            recorder.await(2);
 
             assertEquals(chunks + done, plain.body(), "exactly the upstream's stream less the usage chunk");
             assertEquals(chunks + usage + done, asked.body(), "a client that asked gets the usage chunk");
@@ -168,7 +168,7 @@ class UsageRecordsTest {
 
             proxy.postJson("/openai/deployments/gpt-4o/chat/completions?api-version=2024-06-01", Configs.TEAM_A_KEY,
                     STREAM_REQUEST);
-            List<UsageRecord> records = recorder.await(1, Duration.ofSeconds(5));
+            List<UsageRecord> records = recorder.await(1);
 
             azure.verify(postRequestedFor(urlPathMatching(".*")).withRequestBody(equalTo(STREAM_REQUEST)));
             assertEquals(UsageSource.ESTIMATED, records.get(0).usageSource());
@@ -196,7 +196,7 @@ class UsageRecordsTest {
                 """.formatted(azure.baseUrl())), null, List.of(recorder))) {
 
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_B_KEY, "{\"messages\":[]}");
-            UsageRecord record = recorder.await(1, Duration.ofSeconds(5)).get(0);
+            UsageRecord record = recorder.await(1).get(0);
 
             assertEquals("Team B", record.client());
             assertFalse(record.isStreaming());
@@ -232,7 +232,7 @@ class UsageRecordsTest {
             try (InputStream body = response.body()) {
                 body.readNBytes(400);
             }
-            UsageRecord record = recorder.await(1, Duration.ofSeconds(10)).get(0);
+            UsageRecord record = recorder.await(1).get(0);
 
             assertEquals(499, record.statusCode());
             assertEquals(UsageSource.ESTIMATED, record.usageSource());
@@ -282,7 +282,7 @@ class UsageRecordsTest {
 
             assertEquals(200, first.statusCode());
             assertEquals(200, second.statusCode());
-            assertEquals(2, recorder.await(2, Duration.ofSeconds(5)).size());
+            assertEquals(2, recorder.await(2).size());
             assertEquals(5, recorder.records().get(0).totalTokens());
         }
     }
