@@ -9,15 +9,13 @@ import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.testing.Await;
+import io.powerproxy.testing.ChildLoad;
 import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.ProxyHarness;
 import java.io.IOException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -28,8 +26,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -111,42 +107,16 @@ class CsvShutdownTest {
         // Port 0: the proxy binds a port the kernel picks and names it in its "ready on port N" line, so no other
         // process can take the port between choosing and binding it.
         try (ChildProxy proxy = ChildProxy.start(configFile, List.of())) {
-            Set<String> answered = ConcurrentHashMap.newKeySet();
-            AtomicInteger failed = new AtomicInteger();
-            // SIGTERM goes out once the load is in full swing (100 answers, about a second on an idle machine);
-            // the load goes on until the proxy is gone, bounded in requests and time.
-            CountDownLatch someAnswered = new CountDownLatch(100);
-            long loadEnds = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            // SIGTERM goes out once the load is in full swing (100 answers, about a second on an idle machine); the load
+            // goes on until the proxy is gone.
+            ChildLoad load = ChildLoad.start(proxy, proxy.uri(CHAT), KEY, BODY, 50);
             int exit;
-            try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                    .connectTimeout(Duration.ofSeconds(5)).build();
-                    ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
-                HttpRequest request = HttpRequest.newBuilder(proxy.uri(CHAT))
-                        .timeout(Duration.ofSeconds(30))
-                        .header("api-key", KEY)
-                        .header("Content-Type", "application/json")
-                        .POST(HttpRequest.BodyPublishers.ofString(BODY))
-                        .build();
-                for (int i = 0; i < 50; i++) {
-                    load.submit(() -> {
-                        for (int sent = 0; sent < 500 && System.nanoTime() < loadEnds && proxy.isAlive(); sent++) {
-                            try {
-                                HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
-                                if (response.statusCode() == 200) {
-                                    answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
-                                    someAnswered.countDown();
-                                }
-                            } catch (IOException refusedOrCut) {
-                                failed.incrementAndGet();
-                            }
-                        }
-                        return null;
-                    });
-                }
-                assertTrue(someAnswered.await(30, TimeUnit.SECONDS), "the proxy answers under load\n" + proxy.tail());
+            try (load) {
+                load.awaitAnswered(100);
                 proxy.sigterm();
                 exit = proxy.awaitExit();
             }
+            Set<String> answered = load.answered();
 
             String log = proxy.output();
             assertTrue(log.contains("stopped"), log);
@@ -156,7 +126,7 @@ class CsvShutdownTest {
             assertTrue(missing.isEmpty(), missing.size() + " of " + answered.size() + " answered requests have no row, e.g. "
                     + missing.subList(0, Math.min(5, missing.size())) + "\n" + proxy.tail());
             assertTrue(twice.isEmpty(), "requests with more than one row: " + twice);
-            assertTrue(answered.size() >= 100, "answered " + answered.size() + ", failed " + failed.get());
+            assertTrue(answered.size() >= 100, "answered " + answered.size() + ", failed " + load.failed());
             assertEquals(0, exit, "exit code after SIGTERM\n" + proxy.tail());
         }
     }

@@ -9,7 +9,6 @@ import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathMatching;
 import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.BODY;
 import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.CHAT;
-import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.REQUEST_ID;
 import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.TEAM_A_KEY;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -17,24 +16,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.stubbing.StubMapping;
 import io.powerproxy.testing.Await;
+import io.powerproxy.testing.ChildLoad;
 import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.HttpsWireMock;
-import java.io.IOException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -104,40 +95,17 @@ class LogUsageToLogAnalyticsShutdownTest {
                         "-Djavax.net.ssl.trustStoreType=PKCS12"),
                 Map.of("IDENTITY_ENDPOINT", azure.baseUrl() + MANAGED_IDENTITY_TOKEN_PATH,
                         "IDENTITY_HEADER", "identity-header-0000"))) {
-            CountDownLatch someAnswered = new CountDownLatch(100);
-            long loadEnds = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                    .connectTimeout(Duration.ofSeconds(5)).build();
-                    ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
-                HttpRequest request = HttpRequest.newBuilder(child.uri(CHAT))
-                        .timeout(Duration.ofSeconds(30))
-                        .header("api-key", TEAM_A_KEY)
-                        .header("Content-Type", "application/json")
-                        .POST(HttpRequest.BodyPublishers.ofString(BODY))
-                        .build();
-                for (int i = 0; i < 16; i++) {
-                    load.submit(() -> {
-                        for (int sent = 0; sent < 500 && System.nanoTime() < loadEnds && child.isAlive(); sent++) {
-                            try {
-                                HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
-                                if (response.statusCode() == 200) {
-                                    answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
-                                    someAnswered.countDown();
-                                }
-                            } catch (IOException refusedOrCut) {
-                                // The proxy is going away.
-                            }
-                        }
-                        return null;
-                    });
-                }
-                assertTrue(someAnswered.await(30, TimeUnit.SECONDS), "the child answers\n" + child.tail());
+            ChildLoad load = ChildLoad.start(child, child.uri(CHAT), TEAM_A_KEY, BODY, 16);
+            int exit;
+            try (load) {
+                load.awaitAnswered(100);
                 child.sigterm();
-                int exit = child.awaitExit();
-                String log = child.output();
-                assertTrue(log.contains("stay spooled"), log);
-                return exit;
+                exit = child.awaitExit();
             }
+            String log = child.output();
+            assertTrue(log.contains("stay spooled"), log);
+            answered.addAll(load.answered());
+            return exit;
         }
     }
 }

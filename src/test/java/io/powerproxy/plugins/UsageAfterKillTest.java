@@ -3,25 +3,17 @@ package io.powerproxy.plugins;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.powerproxy.testing.Await;
+import io.powerproxy.testing.ChildLoad;
 import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.HttpsWireMock;
-import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -115,40 +107,14 @@ class UsageAfterKillTest {
      * SIGKILL while the load goes on, and returns the request ids of every answer received completely.
      */
     private static Set<String> loadAndKill(ChildProxy proxy, int port, String key) throws Exception {
-        Set<String> answered = ConcurrentHashMap.newKeySet();
-        CountDownLatch enough = new CountDownLatch(ANSWERED_BEFORE_KILL);
-        long loadEnds = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(Duration.ofSeconds(5)).build();
-                ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
-            HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + CHAT))
-                    .timeout(Duration.ofSeconds(30))
-                    .header("api-key", key)
-                    .header("Content-Type", "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofString(BODY))
-                    .build();
-            for (int i = 0; i < 16; i++) {
-                load.submit(() -> {
-                    while (proxy.isAlive() && System.nanoTime() < loadEnds) {
-                        try {
-                            // ofString completes only once the whole body arrived: a cut answer is an IOException.
-                            HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
-                            if (response.statusCode() == 200 && response.body().contains("chatcmpl-1")) {
-                                answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
-                                enough.countDown();
-                            }
-                        } catch (IOException refusedOrCut) {
-                            // The proxy is gone.
-                        }
-                    }
-                    return null;
-                });
-            }
-            assertTrue(enough.await(60, TimeUnit.SECONDS), "the proxy answers under load\n" + proxy.tail());
+        ChildLoad load = ChildLoad.start(proxy, URI.create("http://127.0.0.1:" + port + CHAT), key, BODY, 16);
+        try (load) {
+            load.awaitAnswered(ANSWERED_BEFORE_KILL);
             // SIGKILL: Process.destroyForcibly on Linux.
             proxy.close();
             Await.until("the proxy is gone after SIGKILL", () -> !proxy.isAlive());
         }
+        Set<String> answered = load.answered();
         assertTrue(answered.size() >= ANSWERED_BEFORE_KILL, "answered " + answered.size());
         return answered;
     }
