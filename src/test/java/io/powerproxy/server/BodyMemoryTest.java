@@ -21,7 +21,6 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Locale;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -33,16 +32,12 @@ class BodyMemoryTest {
 
     @RegisterExtension
     static final WireMockExtension azure = WireMockUpstream.extension();
+    @RegisterExtension
+    static final BodyMemoryLimit memory = BodyMemoryLimit.ofMib(1);
 
     @BeforeEach
-    void start() {
+    void stubAzure() {
         azure.stubFor(post(anyUrl()).willReturn(okJson("{\"ok\":true}")));
-        System.setProperty(BodyMemory.PROPERTY, "1");
-    }
-
-    @AfterEach
-    void stop() {
-        System.clearProperty(BodyMemory.PROPERTY);
     }
 
     @Test

@@ -21,7 +21,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -41,16 +40,12 @@ class RefusedUploadTest {
 
     @RegisterExtension
     static final WireMockExtension azure = WireMockUpstream.extension();
+    @RegisterExtension
+    static final BodyMemoryLimit memory = BodyMemoryLimit.ofMib(16);
 
     @BeforeEach
-    void start() {
+    void stubAzure() {
         azure.stubFor(post(anyUrl()).willReturn(okJson("{\"ok\":true}")));
-        System.setProperty(BodyMemory.PROPERTY, "16");
-    }
-
-    @AfterEach
-    void stop() {
-        System.clearProperty(BodyMemory.PROPERTY);
     }
 
     @Test

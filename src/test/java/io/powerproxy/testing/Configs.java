@@ -1,5 +1,10 @@
 package io.powerproxy.testing;
 
+import io.powerproxy.config.ConfigException;
+import io.powerproxy.config.ConfigLoader;
+import io.powerproxy.config.EndpointConfig;
+import java.util.List;
+
 /** YAML configs for end-to-end tests. */
 public final class Configs {
 
@@ -24,6 +29,18 @@ public final class Configs {
                 aoai:
                 %s
                 """.formatted(TEAM_A_KEY, TEAM_B_KEY, aoaiSection.indent(2).stripTrailing());
+    }
+
+    /** The endpoints of an {@code aoai.endpoints} list (YAML list items), parsed and validated as the proxy does. */
+    public static List<EndpointConfig> endpoints(String endpointsYaml) throws ConfigException {
+        return ConfigLoader.parse("""
+                clients:
+                  - name: A
+                    key: a-key-0123456789
+                aoai:
+                  endpoints:
+                %s
+                """.formatted(endpointsYaml.indent(4).stripTrailing())).aoai().endpoints();
     }
 
     /** One endpoint at the given base URL, with the endpoint key, serving any deployment as asked. */
