@@ -11,6 +11,7 @@ import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.testing.Await;
 import io.powerproxy.testing.ChildLoad;
 import io.powerproxy.testing.ChildProxy;
+import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
 import java.io.IOException;
 import java.net.http.HttpResponse;
@@ -33,7 +34,6 @@ import org.junit.jupiter.api.io.TempDir;
 /** Every answered request has exactly one CSV row, under concurrent load and across a SIGTERM shutdown (§1, §7). */
 class CsvShutdownTest {
 
-    private static final String KEY = "team-a-key-0123456789";
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
     private static final String REQUEST_ID = "x-powerproxy-request-id";
@@ -42,24 +42,10 @@ class CsvShutdownTest {
     Path dir;
 
     private String config(Path logDir) {
-        return """
-                clients:
-                  - name: Team A
-                    key: %s
-                plugins:
-                  - name: LogUsageToCsvFile
-                    log_dir: '%s'
-                aoai:
-                  mock_response:
-                    ms_to_wait_before_return: 20
-                    json: {
-                      "id": "chatcmpl-1", "object": "chat.completion", "created": 1732500000,
-                      "model": "gpt-4o-2024-08-06",
-                      "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": "Hello."}}],
-                      "usage": {"completion_tokens": 2, "prompt_tokens": 8, "total_tokens": 10}
-                    }
-                """.formatted(KEY, logDir);
+        return Configs.pluginsOnMock("""
+                - name: LogUsageToCsvFile
+                  log_dir: '%s'
+                """.formatted(logDir), 20);
     }
 
     @Test
@@ -77,7 +63,7 @@ class CsvShutdownTest {
                 for (int i = 0; i < 1000; i++) {
                     requests.add(clients.submit(() -> {
                         start.await();
-                        HttpResponse<String> response = proxy.postJson(CHAT, KEY, BODY);
+                        HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, BODY);
                         assertEquals(200, response.statusCode(), response.body());
                         answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
                         return null;
@@ -109,7 +95,7 @@ class CsvShutdownTest {
         try (ChildProxy proxy = ChildProxy.start(configFile, List.of())) {
             // SIGTERM goes out once the load is in full swing (100 answers, about a second on an idle machine); the load
             // goes on until the proxy is gone.
-            ChildLoad load = ChildLoad.start(proxy, proxy.uri(CHAT), KEY, BODY, 50);
+            ChildLoad load = ChildLoad.start(proxy, proxy.uri(CHAT), Configs.TEAM_A_KEY, BODY, 50);
             int exit;
             try (load) {
                 load.awaitAnswered(100);

@@ -27,6 +27,7 @@ import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
+import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.HttpsWireMock;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.TestUsageRecord;
@@ -66,8 +67,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class LogUsageToLogAnalyticsTest {
 
-    static final String TEAM_A_KEY = "team-a-key-0123456789";
-    static final String TEAM_B_KEY = "team-b-key-9876543210";
+    static final String TEAM_A_KEY = Configs.TEAM_A_KEY;
+    static final String TEAM_B_KEY = Configs.TEAM_B_KEY;
     static final String SECRET = "sp-client-secret-never-shown-0123456789";
     static final String TOKEN = "la-access-token-from-entra-0123456789";
     static final String TENANT = "tenant-0000";
@@ -119,33 +120,16 @@ class LogUsageToLogAnalyticsTest {
 
     /** The config of a proxy on the mock upstream with two clients and this plugin, with more plugin settings. */
     static String config(HttpsWireMock azure, Path logDir, String moreSettings) {
-        return """
-                clients:
-                  - name: Team A
-                    key: %s
-                  - name: Team B
-                    key: %s
-                plugins:
-                  - name: LogUsageToLogAnalytics
-                    log_ingestion_endpoint: %s
-                    data_collection_rule_id: %s
-                    credential_tenant_id: %s
-                    credential_client_id: client-0000
-                    credential_client_secret: %s
-                    log_dir: '%s'
+        return Configs.pluginsOnMock("""
+                - name: LogUsageToLogAnalytics
+                  log_ingestion_endpoint: %s
+                  data_collection_rule_id: %s
+                  credential_tenant_id: %s
+                  credential_client_id: client-0000
+                  credential_client_secret: %s
+                  log_dir: '%s'
                 %s
-                aoai:
-                  mock_response:
-                    ms_to_wait_before_return: 0
-                    json: {
-                      "id": "chatcmpl-1", "object": "chat.completion", "created": 1732500000,
-                      "model": "gpt-4o-2024-08-06",
-                      "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": "Hello."}}],
-                      "usage": {"completion_tokens": 2, "prompt_tokens": 8, "total_tokens": 10}
-                    }
-                """.formatted(TEAM_A_KEY, TEAM_B_KEY, azure.baseUrl(), RULE, TENANT, SECRET, logDir,
-                moreSettings.indent(4).stripTrailing());
+                """.formatted(azure.baseUrl(), RULE, TENANT, SECRET, logDir, moreSettings.indent(2).stripTrailing()), 0);
     }
 
     /** The plugin as the proxy creates it, with the real credential wiring, trusting the test server. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.powerproxy.testing.Await;
 import io.powerproxy.testing.ChildLoad;
 import io.powerproxy.testing.ChildProxy;
+import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.HttpsWireMock;
 import java.net.URI;
 import java.nio.file.Files;
@@ -25,7 +26,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class UsageAfterKillTest {
 
-    private static final String KEY = "team-a-key-0123456789";
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
     private static final String REQUEST_ID = "x-powerproxy-request-id";
@@ -39,26 +39,13 @@ class UsageAfterKillTest {
     @Test
     void aKillUnderLoadLeavesACsvRowForEveryAnsweredRequest() throws Exception {
         Path logDir = dir.resolve("logs");
-        Path configFile = Files.writeString(dir.resolve("config.yaml"), """
-                clients:
-                  - name: Team A
-                    key: %s
-                plugins:
-                  - name: LogUsageToCsvFile
-                    log_dir: '%s'
-                aoai:
-                  mock_response:
-                    json: {
-                      "id": "chatcmpl-1", "object": "chat.completion", "created": 1732500000,
-                      "model": "gpt-4o-2024-08-06",
-                      "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": "Hello."}}],
-                      "usage": {"completion_tokens": 2, "prompt_tokens": 8, "total_tokens": 10}
-                    }
-                """.formatted(KEY, logDir));
+        Path configFile = Files.writeString(dir.resolve("config.yaml"), Configs.pluginsOnMock("""
+                - name: LogUsageToCsvFile
+                  log_dir: '%s'
+                """.formatted(logDir), 0));
         Set<String> answered;
         try (ChildProxy proxy = ChildProxy.start(configFile, List.of())) {
-            answered = loadAndKill(proxy, proxy.port(), KEY);
+            answered = loadAndKill(proxy, proxy.port(), Configs.TEAM_A_KEY);
         }
 
         Set<String> rows = new HashSet<>();
