@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import static io.powerproxy.plugins.PluginTestSupport.context;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,11 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.powerproxy.config.ConfigException;
-import io.powerproxy.config.ConfigLoader;
-import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
-import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.UsageRecord;
 import java.io.ByteArrayOutputStream;
@@ -30,20 +28,6 @@ import org.junit.jupiter.api.Test;
 class LogUsageToConsoleTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
-
-    private static PluginContext context(String pluginsYaml) throws ConfigException {
-        ProxyConfig config = ConfigLoader.parse("""
-                clients:
-                  - name: Team A
-                    key: team-a-key-0123456789
-                plugins:
-                %s
-                aoai:
-                  mock_response:
-                    json: {"ok": true}
-                """.formatted(pluginsYaml.indent(2).stripTrailing()));
-        return new PluginContext(config.plugins().getLast(), config);
-    }
 
     private static Exchange exchange(String requestId) {
         return new Exchange(requestId, Instant.parse("2026-11-25T10:15:30.123Z"), System.nanoTime(), "POST",

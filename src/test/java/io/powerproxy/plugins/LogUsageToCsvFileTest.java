@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import static io.powerproxy.plugins.PluginTestSupport.context;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -7,11 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.powerproxy.config.ConfigException;
-import io.powerproxy.config.ConfigLoader;
-import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
-import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
@@ -38,21 +36,6 @@ class LogUsageToCsvFileTest {
 
     @TempDir
     Path dir;
-
-    /** The plugin's context for a plugins[] entry, given as YAML lines. */
-    static PluginContext context(String pluginsYaml) throws ConfigException {
-        ProxyConfig config = ConfigLoader.parse("""
-                clients:
-                  - name: Team A
-                    key: team-a-key-0123456789
-                plugins:
-                %s
-                aoai:
-                  mock_response:
-                    json: {"ok": true}
-                """.formatted(pluginsYaml.indent(2).stripTrailing()));
-        return new PluginContext(config.plugins().getLast(), config);
-    }
 
     private Plugin plugin() throws ConfigException {
         return LogUsageToCsvFile.factory().create(context("- name: LogUsageToCsvFile\n  log_dir: '" + dir + "'"));
