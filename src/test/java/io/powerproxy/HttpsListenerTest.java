@@ -18,6 +18,7 @@ import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.server.ProxyServer;
 import io.powerproxy.server.TlsFiles;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -37,6 +38,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocket;
 import javax.net.ssl.TrustManagerFactory;
@@ -259,28 +261,17 @@ class HttpsListenerTest {
         }
     }
 
-    private interface Condition {
-        boolean holds() throws Exception;
-    }
-
-    private interface Diagnostics {
-        List<String> lines();
-    }
-
-    private static void waitFor(Condition condition, Diagnostics diagnostics) throws Exception {
-        long deadline = System.nanoTime() + DEADLINE.toNanos();
-        while (true) {
+    /**
+     * Waits until the condition holds; an {@link IOException} counts as not yet (a client that does not trust the old
+     * certificate fails until the swap), and a failure shows the captured log.
+     */
+    private static void waitFor(Await.Condition condition, Supplier<List<String>> log) {
+        Await.until("the certificate files were looked at again", log, () -> {
             try {
-                if (condition.holds()) {
-                    return;
-                }
-            } catch (IOException e) {
-                // The old certificate is not trusted by the renewed client until the swap: try again.
+                return condition.holds();
+            } catch (IOException notYet) {
+                return false;
             }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not within " + DEADLINE + ": " + diagnostics.lines());
-            }
-            Thread.sleep(50);
-        }
+        });
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.RawHttp;
@@ -251,17 +252,15 @@ class ShutdownTest {
         return events;
     }
 
-    /** Waits until connecting to the port is refused (the listening socket is closed), at most 30 s. */
-    private static void awaitRefused(int port) throws IOException, InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (true) {
+    /** Waits until connecting to the port is refused (the listening socket is closed). */
+    private static void awaitRefused(int port) {
+        Await.until("the proxy refuses connections after SIGTERM", () -> {
             try (Socket accepted = new Socket(InetAddress.getLoopbackAddress(), port)) {
-                assertTrue(System.nanoTime() < deadline, "the proxy still accepts connections 30 s after SIGTERM");
+                return false;
             } catch (ConnectException refused) {
-                return;
+                return true;
             }
-            Thread.sleep(20);
-        }
+        });
     }
 
     /** Reads byte by byte until the text read ends with {@code end} (or the stream ends). */

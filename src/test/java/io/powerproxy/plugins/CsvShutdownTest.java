@@ -8,15 +8,15 @@ import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.Await;
+import io.powerproxy.testing.ChildLoad;
 import io.powerproxy.testing.ChildProxy;
+import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
 import java.io.IOException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -27,9 +27,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,7 +34,6 @@ import org.junit.jupiter.api.io.TempDir;
 /** Every answered request has exactly one CSV row, under concurrent load and across a SIGTERM shutdown (§1, §7). */
 class CsvShutdownTest {
 
-    private static final String KEY = "team-a-key-0123456789";
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
     private static final String REQUEST_ID = "x-powerproxy-request-id";
@@ -46,24 +42,10 @@ class CsvShutdownTest {
     Path dir;
 
     private String config(Path logDir) {
-        return """
-                clients:
-                  - name: Team A
-                    key: %s
-                plugins:
-                  - name: LogUsageToCsvFile
-                    log_dir: '%s'
-                aoai:
-                  mock_response:
-                    ms_to_wait_before_return: 20
-                    json: {
-                      "id": "chatcmpl-1", "object": "chat.completion", "created": 1732500000,
-                      "model": "gpt-4o-2024-08-06",
-                      "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": "Hello."}}],
-                      "usage": {"completion_tokens": 2, "prompt_tokens": 8, "total_tokens": 10}
-                    }
-                """.formatted(KEY, logDir);
+        return Configs.pluginsOnMock("""
+                - name: LogUsageToCsvFile
+                  log_dir: '%s'
+                """.formatted(logDir), 20);
     }
 
     @Test
@@ -81,7 +63,7 @@ class CsvShutdownTest {
                 for (int i = 0; i < 1000; i++) {
                     requests.add(clients.submit(() -> {
                         start.await();
-                        HttpResponse<String> response = proxy.postJson(CHAT, KEY, BODY);
+                        HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, BODY);
                         assertEquals(200, response.statusCode(), response.body());
                         answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
                         return null;
@@ -111,42 +93,16 @@ class CsvShutdownTest {
         // Port 0: the proxy binds a port the kernel picks and names it in its "ready on port N" line, so no other
         // process can take the port between choosing and binding it.
         try (ChildProxy proxy = ChildProxy.start(configFile, List.of())) {
-            Set<String> answered = ConcurrentHashMap.newKeySet();
-            AtomicInteger failed = new AtomicInteger();
-            // SIGTERM goes out once the load is in full swing (100 answers, about a second on an idle machine);
-            // the load goes on until the proxy is gone, bounded in requests and time.
-            CountDownLatch someAnswered = new CountDownLatch(100);
-            long loadEnds = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            // SIGTERM goes out once the load is in full swing (100 answers, about a second on an idle machine); the load
+            // goes on until the proxy is gone.
+            ChildLoad load = ChildLoad.start(proxy, proxy.uri(CHAT), Configs.TEAM_A_KEY, BODY, 50);
             int exit;
-            try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                    .connectTimeout(Duration.ofSeconds(5)).build();
-                    ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
-                HttpRequest request = HttpRequest.newBuilder(proxy.uri(CHAT))
-                        .timeout(Duration.ofSeconds(30))
-                        .header("api-key", KEY)
-                        .header("Content-Type", "application/json")
-                        .POST(HttpRequest.BodyPublishers.ofString(BODY))
-                        .build();
-                for (int i = 0; i < 50; i++) {
-                    load.submit(() -> {
-                        for (int sent = 0; sent < 500 && System.nanoTime() < loadEnds && proxy.isAlive(); sent++) {
-                            try {
-                                HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
-                                if (response.statusCode() == 200) {
-                                    answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
-                                    someAnswered.countDown();
-                                }
-                            } catch (IOException refusedOrCut) {
-                                failed.incrementAndGet();
-                            }
-                        }
-                        return null;
-                    });
-                }
-                assertTrue(someAnswered.await(30, TimeUnit.SECONDS), "the proxy answers under load\n" + proxy.tail());
+            try (load) {
+                load.awaitAnswered(100);
                 proxy.sigterm();
                 exit = proxy.awaitExit();
             }
+            Set<String> answered = load.answered();
 
             String log = proxy.output();
             assertTrue(log.contains("stopped"), log);
@@ -156,26 +112,23 @@ class CsvShutdownTest {
             assertTrue(missing.isEmpty(), missing.size() + " of " + answered.size() + " answered requests have no row, e.g. "
                     + missing.subList(0, Math.min(5, missing.size())) + "\n" + proxy.tail());
             assertTrue(twice.isEmpty(), "requests with more than one row: " + twice);
-            assertTrue(answered.size() >= 100, "answered " + answered.size() + ", failed " + failed.get());
+            assertTrue(answered.size() >= 100, "answered " + answered.size() + ", failed " + load.failed());
             assertEquals(0, exit, "exit code after SIGTERM\n" + proxy.tail());
         }
     }
 
     /** Waits until the CSV files in a directory hold at least this many complete rows (after their headers). */
-    private static void awaitCompleteRows(Path logDir, int expected) throws IOException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (true) {
-            int rows = 0;
-            for (Path csv : csvFiles(logDir)) {
-                String text = Files.readString(csv, UTF_8);
-                rows += text.split("\r\n", -1).length - 2;
-            }
-            if (rows >= expected) {
-                return;
-            }
-            assertTrue(System.nanoTime() < deadline, "only " + rows + " of " + expected + " rows within 30 s");
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+    private static void awaitCompleteRows(Path logDir, int expected) {
+        Await.until(expected + " complete rows", () -> completeRows(logDir) >= expected);
+    }
+
+    private static int completeRows(Path logDir) throws IOException {
+        int rows = 0;
+        for (Path csv : csvFiles(logDir)) {
+            String text = Files.readString(csv, UTF_8);
+            rows += text.split("\r\n", -1).length - 2;
         }
+        return rows;
     }
 
     /** How many rows each request id has, over every CSV file of the directory. */

@@ -19,8 +19,6 @@ import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.FakeClock;
-import io.powerproxy.testing.ProxyHarness;
-import io.powerproxy.testing.RecordingPlugin;
 import io.powerproxy.testing.RedisServer;
 import io.powerproxy.usage.UsageRecord;
 import java.net.http.HttpResponse;
@@ -42,8 +40,6 @@ import redis.clients.jedis.Jedis;
  */
 class LimitUsageWithRedisTest {
 
-    private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-    private static final String ASK = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
     private static final String ANSWER = """
             {"id": "chatcmpl-1", "object": "chat.completion", "created": 1764072015, "model": "gpt-4o",
              "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hello"}}],
@@ -55,57 +51,19 @@ class LimitUsageWithRedisTest {
 
     /** Team A may use 10k tokens per minute, Team B 100 million; each request uses 1000. */
     private static String config(int redisPort, String moreRedisSettings) {
-        return """
-                clients:
-                  - name: Team A
-                    key: %s
-                    max_tokens_per_minute_in_k: 10
-                  - name: Team B
-                    key: %s
-                    max_tokens_per_minute_in_k: 100000
-                plugins:
-                  - name: LimitUsage
-                    redis:
-                      redis_host: 127.0.0.1
-                      redis_port: %d
-                      redis_ssl: false
-                %s
-                aoai:
-                  mock_response:
-                    json: %s
-                """.formatted(Configs.TEAM_A_KEY, Configs.TEAM_B_KEY, redisPort, moreRedisSettings.indent(6).stripTrailing(),
+        return RedisReplica.config("""
+                - name: Team A
+                  key: %s
+                  max_tokens_per_minute_in_k: 10
+                - name: Team B
+                  key: %s
+                  max_tokens_per_minute_in_k: 100000
+                """.formatted(Configs.TEAM_A_KEY, Configs.TEAM_B_KEY), redisPort, moreRedisSettings,
                 ANSWER.replace("\n", " "));
     }
 
-    /** One replica: its own LimitUsage from the config, then a recorder, behind a proxy on its own port. */
-    private record Replica(ProxyHarness proxy, LimitUsage limit, RecordingPlugin recorder) implements AutoCloseable {
-
-        HttpResponse<String> chat(String key) {
-            return proxy.postJson(CHAT, key, ASK);
-        }
-
-        HttpResponse<String> readiness() {
-            return proxy.send(proxy.request("/powerproxy/health/readiness").GET().build());
-        }
-
-        /** Waits until the usage of every answered request is booked (LimitUsage books before the recorder sees it). */
-        void awaitRecords(int count) throws InterruptedException {
-            assertEquals(count, recorder.await(count, Duration.ofSeconds(10)).size());
-        }
-
-        @Override
-        public void close() {
-            proxy.close();
-        }
-    }
-
-    private Replica replica(String yaml) throws Exception {
-        ProxyConfig config = ConfigLoader.parse(yaml);
-        LimitUsage limit = (LimitUsage) LimitUsage.factory(now::get,
-                        RedisOptions.DEFAULTS.withBreaker(Duration.ofSeconds(1), breakerClock))
-                .create(new PluginContext(config.plugins().get(0), config));
-        RecordingPlugin recorder = new RecordingPlugin();
-        return new Replica(ProxyHarness.start(yaml, null, List.of(limit, recorder)), limit, recorder);
+    private RedisReplica replica(String yaml) throws Exception {
+        return RedisReplica.start(yaml, now::get, RedisOptions.DEFAULTS.withBreaker(Duration.ofSeconds(1), breakerClock));
     }
 
     private long minute() {
@@ -140,9 +98,9 @@ class LimitUsageWithRedisTest {
     @Test
     void aClientsBudgetHoldsAcrossTwoReplicasSharingOneRedis() throws Exception {
         try (RedisServer redis = RedisServer.start();
-                Replica first = replica(config(redis.port(), "redis_timeout_ms: 2000"));
-                Replica second = replica(config(redis.port(), "redis_timeout_ms: 2000"))) {
-            List<Replica> replicas = List.of(first, second);
+                RedisReplica first = replica(config(redis.port(), "redis_timeout_ms: 2000"));
+                RedisReplica second = replica(config(redis.port(), "redis_timeout_ms: 2000"))) {
+            List<RedisReplica> replicas = List.of(first, second);
 
             int answered = 0;
             HttpResponse<String> response;
@@ -165,12 +123,12 @@ class LimitUsageWithRedisTest {
     @Test
     void twoHundredConcurrentRequestsAcrossTwoReplicasAddUpExactlyInRedis() throws Exception {
         try (RedisServer redis = RedisServer.start();
-                Replica first = replica(config(redis.port(), "redis_timeout_ms: 2000"));
-                Replica second = replica(config(redis.port(), "redis_timeout_ms: 2000"))) {
+                RedisReplica first = replica(config(redis.port(), "redis_timeout_ms: 2000"));
+                RedisReplica second = replica(config(redis.port(), "redis_timeout_ms: 2000"))) {
             List<Future<HttpResponse<String>>> responses = new ArrayList<>();
             try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
                 for (int i = 0; i < 200; i++) {
-                    Replica replica = i % 2 == 0 ? first : second;
+                    RedisReplica replica = i % 2 == 0 ? first : second;
                     responses.add(threads.submit(() -> replica.chat(Configs.TEAM_B_KEY)));
                 }
             }
@@ -181,7 +139,7 @@ class LimitUsageWithRedisTest {
             second.awaitRecords(100);
 
             long recorded = 0;
-            for (Replica replica : List.of(first, second)) {
+            for (RedisReplica replica : List.of(first, second)) {
                 recorded += replica.recorder().records().stream().mapToLong(UsageRecord::totalTokens).sum();
             }
             assertEquals(200_000, recorded);
@@ -195,7 +153,7 @@ class LimitUsageWithRedisTest {
             throws Exception {
         try (CapturedLogs log = CapturedLogs.start();
                 RedisServer redis = RedisServer.start();
-                Replica replica = replica(config(redis.port(), "redis_timeout_ms: 2000"))) {
+                RedisReplica replica = replica(config(redis.port(), "redis_timeout_ms: 2000"))) {
             String teamA = RedisTokenBudgets.key("Team A", "gpt-4o", minute());
             String teamB = RedisTokenBudgets.key("Team B", "gpt-4o", minute());
             for (int i = 1; i <= 3; i++) {
@@ -246,7 +204,7 @@ class LimitUsageWithRedisTest {
     @Test
     void withFailModeClosedRequestsThatNeedABudgetAreRefusedWith503WhileRedisIsDown() throws Exception {
         try (RedisServer redis = RedisServer.start();
-                Replica replica = replica(config(redis.port(), "redis_timeout_ms: 2000\nredis_fail_mode: closed"))) {
+                RedisReplica replica = replica(config(redis.port(), "redis_timeout_ms: 2000\nredis_fail_mode: closed"))) {
             assertEquals(200, replica.chat(Configs.TEAM_B_KEY).statusCode());
 
             redis.kill();

@@ -158,7 +158,7 @@ class LogAnalyticsJournalTest {
 
     @Test
     void aRowTheJournalCannotTakeIsLoggedAtErrorWithEveryColumnAndTheRequestGoesOn() throws Exception {
-        try (HttpsWireMock azure = HttpsWireMock.start(dir);
+        try (HttpsWireMock azure = HttpsWireMock.start();
                 CapturedLogs logs = CapturedLogs.start()) {
             LogUsageToLogAnalyticsTest.stubTokenAndIngestion(azure);
             LogUsageToLogAnalytics plugin = LogUsageToLogAnalyticsTest.plugin(azure,

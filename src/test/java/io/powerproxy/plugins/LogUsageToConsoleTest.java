@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import static io.powerproxy.plugins.PluginTestSupport.context;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,12 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.powerproxy.config.ConfigException;
-import io.powerproxy.config.ConfigLoader;
-import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Plugin;
-import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.UsageRecord;
 import java.io.ByteArrayOutputStream;
@@ -32,20 +30,6 @@ class LogUsageToConsoleTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private static PluginContext context(String pluginsYaml) throws ConfigException {
-        ProxyConfig config = ConfigLoader.parse("""
-                clients:
-                  - name: Team A
-                    key: team-a-key-0123456789
-                plugins:
-                %s
-                aoai:
-                  mock_response:
-                    json: {"ok": true}
-                """.formatted(pluginsYaml.indent(2).stripTrailing()));
-        return new PluginContext(config.plugins().getLast(), config);
-    }
-
     private static Exchange exchange(String requestId) {
         return new ExchangeState(requestId, Instant.parse("2026-11-25T10:15:30.123Z"), System.nanoTime(), "POST",
                 "/openai/deployments/gpt-4o/chat/completions", "api-version=2024-10-21", Map.of()).view();
@@ -56,12 +40,12 @@ class LogUsageToConsoleTest {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         Plugin plugin = LogUsageToConsole.factory(new PrintStream(bytes, true, UTF_8))
                 .create(context("- name: LogUsageToConsole"));
-        UsageRecord full = new UsageRecord(Instant.parse("2026-11-25T10:15:30.123Z"), "Team \"A\"\nBerlin", true, 14, 21,
-                35, 812.5, "swedencentral", "Sweden", "gpt-4o", "gpt-4o-2", "2024-10-21", 200, UsageRecord.Operation.CHAT,
-                "gpt-4o-2024-08-06", UsageRecord.UsageSource.REPORTED, "req-1");
-        UsageRecord sparse = new UsageRecord(Instant.parse("2026-11-25T10:15:31Z"), "Team A", false, 3, 0, 3, 5.0,
-                null, "mock", null, null, null, 499, UsageRecord.Operation.OTHER, null,
-                UsageRecord.UsageSource.ESTIMATED, "req-2");
+        UsageRecord full = TestUsageRecord.of("req-1").received(Instant.parse("2026-11-25T10:15:30.123Z"))
+                .client("Team \"A\"\nBerlin").streaming(true).tokens(14, 21).roundtripMs(812.5).region("swedencentral")
+                .deployment("gpt-4o", "gpt-4o-2").model("gpt-4o-2024-08-06").build();
+        UsageRecord sparse = TestUsageRecord.of("req-2").received(Instant.parse("2026-11-25T10:15:31Z"))
+                .tokens(3, 0).roundtripMs(5.0).endpoint("mock").deployment(null, null).apiVersion(null).status(499)
+                .operation(UsageRecord.Operation.OTHER).model(null).source(UsageRecord.UsageSource.ESTIMATED).build();
 
         plugin.onUsage(exchange("req-1"), full);
         plugin.onUsage(exchange("req-2"), sparse);

@@ -25,7 +25,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.OffsetDateTime;
@@ -223,7 +222,7 @@ class LogUsageToCsvFileOriginalFormatTest {
     @Test
     void aFormatOtherThanOriginalOrDefaultIsAConfigErrorNamingItsPath() {
         ConfigException error = assertThrows(ConfigException.class, () -> LogUsageToCsvFile.factory()
-                .create(LogUsageToCsvFileTest.context("- name: LogUsageToCsvFile\n  log_dir: '" + dir
+                .create(PluginTestSupport.context("- name: LogUsageToCsvFile\n  log_dir: '" + dir
                         + "'\n  format: python")));
 
         assertEquals(List.of("plugins[0].format must be original (the Python original's format) or default (this"
@@ -232,7 +231,7 @@ class LogUsageToCsvFileOriginalFormatTest {
 
     @Test
     void formatDefaultIsTodaysFormat() throws Exception {
-        try (Plugin plugin = LogUsageToCsvFile.factory().create(LogUsageToCsvFileTest.context(
+        try (Plugin plugin = LogUsageToCsvFile.factory().create(PluginTestSupport.context(
                 "- name: LogUsageToCsvFile\n  log_dir: '" + dir + "'\n  format: default"))) {
             plugin.onUsage(null, TEAM_A_SWEDEN);
         }
@@ -255,7 +254,7 @@ class LogUsageToCsvFileOriginalFormatTest {
                 ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(csv, recorder))) {
             HttpResponse<String> response = request.send(proxy);
             assertEquals(200, response.statusCode(), response.body());
-            return recorder.await(1, Duration.ofSeconds(10)).getFirst();
+            return recorder.await(1).getFirst();
         }
     }
 
@@ -283,7 +282,7 @@ class LogUsageToCsvFileOriginalFormatTest {
     }
 
     private Plugin plugin() throws ConfigException {
-        return LogUsageToCsvFile.factory().create(LogUsageToCsvFileTest.context(
+        return LogUsageToCsvFile.factory().create(PluginTestSupport.context(
                 "- name: LogUsageToCsvFile\n  log_dir: '" + dir + "'\n  format: original"));
     }
 

@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import static io.powerproxy.plugins.PluginTestSupport.context;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -7,12 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.powerproxy.config.ConfigException;
-import io.powerproxy.config.ConfigLoader;
-import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Plugin;
-import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -39,29 +38,13 @@ class LogUsageToCsvFileTest {
     @TempDir
     Path dir;
 
-    /** The plugin's context for a plugins[] entry, given as YAML lines. */
-    static PluginContext context(String pluginsYaml) throws ConfigException {
-        ProxyConfig config = ConfigLoader.parse("""
-                clients:
-                  - name: Team A
-                    key: team-a-key-0123456789
-                plugins:
-                %s
-                aoai:
-                  mock_response:
-                    json: {"ok": true}
-                """.formatted(pluginsYaml.indent(2).stripTrailing()));
-        return new PluginContext(config.plugins().getLast(), config);
-    }
-
     private Plugin plugin() throws ConfigException {
         return LogUsageToCsvFile.factory().create(context("- name: LogUsageToCsvFile\n  log_dir: '" + dir + "'"));
     }
 
     static UsageRecord usage(Instant received, String client, String requestId) {
-        return new UsageRecord(received, client, false, 14, 21, 35, 812.5, "swedencentral", "Sweden", "gpt-4o", null,
-                "2024-10-21", 200, UsageRecord.Operation.CHAT, "gpt-4o-2024-08-06", UsageRecord.UsageSource.REPORTED,
-                requestId);
+        return TestUsageRecord.of(requestId).received(received).client(client).tokens(14, 21).roundtripMs(812.5)
+                .region("swedencentral").model("gpt-4o-2024-08-06").build();
     }
 
     static Exchange exchange(UsageRecord usage) {
@@ -75,9 +58,10 @@ class LogUsageToCsvFileTest {
 
     @Test
     void fieldsWithCommasQuotesAndLineBreaksAreQuotedAndReadBackUnchanged() throws Exception {
-        UsageRecord tricky = new UsageRecord(NOV_25, "Team \"A\", Berlin\r\nsecond line", true, 1, 2, 3, 4.5,
-                "", "Sweden", "gpt-4o", null, null, 429, UsageRecord.Operation.EMBEDDINGS, "model,with\nbreak",
-                UsageRecord.UsageSource.ESTIMATED, "req-1");
+        UsageRecord tricky = TestUsageRecord.of("req-1").received(NOV_25).client("Team \"A\", Berlin\r\nsecond line")
+                .streaming(true).tokens(1, 2).roundtripMs(4.5).region("").apiVersion(null).status(429)
+                .operation(UsageRecord.Operation.EMBEDDINGS).model("model,with\nbreak")
+                .source(UsageRecord.UsageSource.ESTIMATED).build();
         UsageRecord plain = usage(NOV_25, "Team B", "req-2");
         Plugin plugin = plugin();
 

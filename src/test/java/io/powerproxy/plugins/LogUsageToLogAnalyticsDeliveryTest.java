@@ -1,9 +1,9 @@
 package io.powerproxy.plugins;
 
-import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.awaitTrue;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.powerproxy.testing.Await;
 import io.powerproxy.usage.Spool;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -86,7 +86,7 @@ class LogUsageToLogAnalyticsDeliveryTest {
         LogAnalyticsDelivery delivery = delivery(sender, Duration.ofMillis(20));
         try {
             journal(delivery, "a", "b", "c", "d", "e");
-            awaitTrue(() -> sender.accepted().size() == 5, "the rest is sent again");
+            Await.until("the rest is sent again", () -> sender.accepted().size() == 5);
         } finally {
             delivery.close(Duration.ofSeconds(5));
         }
@@ -100,21 +100,21 @@ class LogUsageToLogAnalyticsDeliveryTest {
         LogAnalyticsDelivery delivery = delivery(sender, Duration.ofMillis(20));
         try {
             journal(delivery, "a", "b");
-            awaitTrue(() -> delivery.problem() != null, "the failure is noticed");
+            Await.until("the failure is noticed", () -> delivery.problem() != null);
             String problem = delivery.problem();
             assertTrue(problem.startsWith("Log Analytics unreachable since ") && problem.contains("Status code 503")
                     && problem.contains("2 records spooled to " + dir), problem);
             journal(delivery, "c");
-            awaitTrue(() -> delivery.problem().contains("3 records spooled"), "the new row waits too");
-            awaitTrue(() -> sender.attempts.stream().anyMatch(rows -> rows.size() == 3), "a retry with the new row");
+            Await.until("the new row waits too", () -> delivery.problem().contains("3 records spooled"));
+            Await.until("a retry with the new row", () -> sender.attempts.stream().anyMatch(rows -> rows.size() == 3));
             // However often the journal was retried meanwhile, every batch offered so far starts with the oldest row.
             assertTrue(sender.attempts.stream().allMatch(rows -> rows.getFirst().equals("a")),
                     "nothing overtakes the waiting rows: " + sender.attempts);
             sender.up = true;
-            awaitTrue(() -> sender.accepted.size() == 3, "the journal is sent");
-            awaitTrue(() -> delivery.problem() == null, "recovered");
+            Await.until("the journal is sent", () -> sender.accepted.size() == 3);
+            Await.until("recovered", () -> delivery.problem() == null);
             journal(delivery, "d");
-            awaitTrue(() -> sender.accepted.size() == 4, "later rows are sent");
+            Await.until("later rows are sent", () -> sender.accepted.size() == 4);
             assertEquals(List.of("a", "b", "c", "d"), sender.accepted);
         } finally {
             delivery.close(Duration.ofSeconds(5));

@@ -1,6 +1,5 @@
 package io.powerproxy.plugins;
 
-import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.awaitTrue;
 import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.config;
 import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.plugin;
 import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.stubTokenAndIngestion;
@@ -12,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.powerproxy.config.ConfigException;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.HttpsWireMock;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -57,8 +57,6 @@ class LogUsageToLogAnalyticsOriginalTableTest {
             "AoaiStandinDeployment":"gpt-4o-ptu","AoaiApiVersion":""}]""";
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @TempDir
-    static Path certificates;
     static HttpsWireMock azure;
 
     @TempDir
@@ -66,7 +64,7 @@ class LogUsageToLogAnalyticsOriginalTableTest {
 
     @BeforeAll
     static void startAzure() {
-        azure = HttpsWireMock.start(certificates);
+        azure = HttpsWireMock.start();
     }
 
     @AfterAll
@@ -86,7 +84,7 @@ class LogUsageToLogAnalyticsOriginalTableTest {
                 batch_max_seconds: 0.1"""))) {
             plugin.onUsage(null, LogUsageToCsvFileOriginalFormatTest.TEAM_A_SWEDEN);
             plugin.onUsage(null, LogUsageToCsvFileOriginalFormatTest.TEAM_B_STANDIN);
-            awaitTrue(() -> sentRows().size() == 2, "two rows sent");
+            Await.until("two rows sent", () -> sentRows().size() == 2);
         }
 
         List<JsonNode> rows = sentRows();

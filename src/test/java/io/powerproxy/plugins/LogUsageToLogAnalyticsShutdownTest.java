@@ -9,31 +9,23 @@ import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathMatching;
 import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.BODY;
 import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.CHAT;
-import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.REQUEST_ID;
 import static io.powerproxy.plugins.LogUsageToLogAnalyticsTest.TEAM_A_KEY;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.stubbing.StubMapping;
+import io.powerproxy.testing.Await;
+import io.powerproxy.testing.ChildLoad;
 import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.HttpsWireMock;
-import java.io.IOException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -50,7 +42,7 @@ class LogUsageToLogAnalyticsShutdownTest {
 
     @Test
     void aSigtermWhileLogAnalyticsIsDownSpoolsEveryRecordAndTheNextStartSendsThemOnceInOrder() throws Exception {
-        try (HttpsWireMock azure = HttpsWireMock.start(dir)) {
+        try (HttpsWireMock azure = HttpsWireMock.start()) {
             LogUsageToLogAnalyticsTest.stubTokenAndIngestion(azure);
             // The child gets its token as an App Service managed identity does, from IDENTITY_ENDPOINT: so it reaches
             // neither Entra ID nor IMDS.
@@ -86,11 +78,10 @@ class LogUsageToLogAnalyticsShutdownTest {
 
             azure.server().removeStub(outage);
             try (LogUsageToLogAnalytics next = LogUsageToLogAnalyticsTest.plugin(azure, yaml)) {
-                LogUsageToLogAnalyticsTest.awaitTrue(
-                        () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).size() >= spooled.size(), "the spool is sent");
-                LogUsageToLogAnalyticsTest.awaitTrue(() -> LogUsageToLogAnalyticsTest.spooledIds(spoolDir).isEmpty(),
-                        "the spool is emptied");
-                LogUsageToLogAnalyticsTest.awaitTrue(() -> next.readinessProblem() == null, "ready");
+                Await.until("the spool is sent",
+                        () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).size() >= spooled.size());
+                Await.until("the spool is emptied", () -> LogUsageToLogAnalyticsTest.spooledIds(spoolDir).isEmpty());
+                Await.until("ready", () -> next.readinessProblem() == null);
             }
             assertEquals(spooled, LogUsageToLogAnalyticsTest.deliveredIds(azure), "every spooled row once, in order");
         }
@@ -104,40 +95,17 @@ class LogUsageToLogAnalyticsShutdownTest {
                         "-Djavax.net.ssl.trustStoreType=PKCS12"),
                 Map.of("IDENTITY_ENDPOINT", azure.baseUrl() + MANAGED_IDENTITY_TOKEN_PATH,
                         "IDENTITY_HEADER", "identity-header-0000"))) {
-            CountDownLatch someAnswered = new CountDownLatch(100);
-            long loadEnds = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                    .connectTimeout(Duration.ofSeconds(5)).build();
-                    ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
-                HttpRequest request = HttpRequest.newBuilder(child.uri(CHAT))
-                        .timeout(Duration.ofSeconds(30))
-                        .header("api-key", TEAM_A_KEY)
-                        .header("Content-Type", "application/json")
-                        .POST(HttpRequest.BodyPublishers.ofString(BODY))
-                        .build();
-                for (int i = 0; i < 16; i++) {
-                    load.submit(() -> {
-                        for (int sent = 0; sent < 500 && System.nanoTime() < loadEnds && child.isAlive(); sent++) {
-                            try {
-                                HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
-                                if (response.statusCode() == 200) {
-                                    answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
-                                    someAnswered.countDown();
-                                }
-                            } catch (IOException refusedOrCut) {
-                                // The proxy is going away.
-                            }
-                        }
-                        return null;
-                    });
-                }
-                assertTrue(someAnswered.await(30, TimeUnit.SECONDS), "the child answers\n" + child.tail());
+            ChildLoad load = ChildLoad.start(child, child.uri(CHAT), TEAM_A_KEY, BODY, 16);
+            int exit;
+            try (load) {
+                load.awaitAnswered(100);
                 child.sigterm();
-                int exit = child.awaitExit();
-                String log = child.output();
-                assertTrue(log.contains("stay spooled"), log);
-                return exit;
+                exit = child.awaitExit();
             }
+            String log = child.output();
+            assertTrue(log.contains("stay spooled"), log);
+            answered.addAll(load.answered());
+            return exit;
         }
     }
 }

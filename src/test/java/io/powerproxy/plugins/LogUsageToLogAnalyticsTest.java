@@ -25,9 +25,12 @@ import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
+import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.HttpsWireMock;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.TestUsageRecord;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.net.http.HttpResponse;
@@ -64,8 +67,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class LogUsageToLogAnalyticsTest {
 
-    static final String TEAM_A_KEY = "team-a-key-0123456789";
-    static final String TEAM_B_KEY = "team-b-key-9876543210";
+    static final String TEAM_A_KEY = Configs.TEAM_A_KEY;
+    static final String TEAM_B_KEY = Configs.TEAM_B_KEY;
     static final String SECRET = "sp-client-secret-never-shown-0123456789";
     static final String TOKEN = "la-access-token-from-entra-0123456789";
     static final String TENANT = "tenant-0000";
@@ -76,8 +79,6 @@ class LogUsageToLogAnalyticsTest {
     static final String REQUEST_ID = "x-powerproxy-request-id";
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @TempDir
-    static Path certificates;
     static HttpsWireMock azure;
     private static CapturedLogs logs;
 
@@ -86,7 +87,7 @@ class LogUsageToLogAnalyticsTest {
 
     @BeforeAll
     static void startAzure() {
-        azure = HttpsWireMock.start(certificates);
+        azure = HttpsWireMock.start();
         logs = CapturedLogs.start();
     }
 
@@ -119,33 +120,16 @@ class LogUsageToLogAnalyticsTest {
 
     /** The config of a proxy on the mock upstream with two clients and this plugin, with more plugin settings. */
     static String config(HttpsWireMock azure, Path logDir, String moreSettings) {
-        return """
-                clients:
-                  - name: Team A
-                    key: %s
-                  - name: Team B
-                    key: %s
-                plugins:
-                  - name: LogUsageToLogAnalytics
-                    log_ingestion_endpoint: %s
-                    data_collection_rule_id: %s
-                    credential_tenant_id: %s
-                    credential_client_id: client-0000
-                    credential_client_secret: %s
-                    log_dir: '%s'
+        return Configs.pluginsOnMock("""
+                - name: LogUsageToLogAnalytics
+                  log_ingestion_endpoint: %s
+                  data_collection_rule_id: %s
+                  credential_tenant_id: %s
+                  credential_client_id: client-0000
+                  credential_client_secret: %s
+                  log_dir: '%s'
                 %s
-                aoai:
-                  mock_response:
-                    ms_to_wait_before_return: 0
-                    json: {
-                      "id": "chatcmpl-1", "object": "chat.completion", "created": 1732500000,
-                      "model": "gpt-4o-2024-08-06",
-                      "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": "Hello."}}],
-                      "usage": {"completion_tokens": 2, "prompt_tokens": 8, "total_tokens": 10}
-                    }
-                """.formatted(TEAM_A_KEY, TEAM_B_KEY, azure.baseUrl(), RULE, TENANT, SECRET, logDir,
-                moreSettings.indent(4).stripTrailing());
+                """.formatted(azure.baseUrl(), RULE, TENANT, SECRET, logDir, moreSettings.indent(2).stripTrailing()), 0);
     }
 
     /** The plugin as the proxy creates it, with the real credential wiring, trusting the test server. */
@@ -157,12 +141,12 @@ class LogUsageToLogAnalyticsTest {
 
     @Test
     void aUsageRecordBecomesOneGzippedIngestionRequestWithATokenFromEntraIdAndTheOriginalsColumns() throws Exception {
-        UsageRecord usage = new UsageRecord(Instant.parse("2026-11-25T10:15:30.123Z"), "Team A", true, 8, 2, 10, 412.5,
-                "Sweden Central", "Sweden", "gpt-4o", "gpt-4o-ptu", "2024-10-21", 200, UsageRecord.Operation.CHAT,
-                "gpt-4o-2024-08-06", UsageRecord.UsageSource.REPORTED, "req-0001");
+        UsageRecord usage = TestUsageRecord.of("req-0001").received(Instant.parse("2026-11-25T10:15:30.123Z"))
+                .streaming(true).tokens(8, 2).roundtripMs(412.5).region("Sweden Central")
+                .deployment("gpt-4o", "gpt-4o-ptu").model("gpt-4o-2024-08-06").build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, config(azure, dir, "batch_max_seconds: 0.1"))) {
             plugin.onUsage(null, usage);
-            awaitTrue(() -> uploads().size() == 1, "one upload");
+            Await.until("one upload", () -> uploads().size() == 1);
         }
 
         LoggedRequest upload = uploads().getFirst().request();
@@ -198,14 +182,15 @@ class LogUsageToLogAnalyticsTest {
 
     @Test
     void extendedColumnsAddStatusOperationModelUsageSourceAndRequestId() throws Exception {
-        UsageRecord usage = new UsageRecord(Instant.parse("2026-11-25T10:15:30Z"), "Team \"B\", Ünicode", false, 8, 0,
-                8, 12, null, "Sweden", null, null, null, 499, UsageRecord.Operation.EMBEDDINGS, null,
-                UsageRecord.UsageSource.ESTIMATED, "req-0002");
+        UsageRecord usage = TestUsageRecord.of("req-0002").received(Instant.parse("2026-11-25T10:15:30Z"))
+                .client("Team \"B\", Ünicode").tokens(8, 0).roundtripMs(12).deployment(null, null).apiVersion(null)
+                .status(499).operation(UsageRecord.Operation.EMBEDDINGS).model(null)
+                .source(UsageRecord.UsageSource.ESTIMATED).build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, config(azure, dir, """
                 extended_columns: true
                 batch_max_seconds: 0.1"""))) {
             plugin.onUsage(null, usage);
-            awaitTrue(() -> uploads().size() == 1, "one upload");
+            Await.until("one upload", () -> uploads().size() == 1);
         }
 
         JsonNode row = JSON.readTree(uploads().getFirst().request().getBodyAsString()).get(0);
@@ -234,11 +219,9 @@ class LogUsageToLogAnalyticsTest {
                     case "small" -> 10;
                     default -> 400_000;
                 };
-                plugin.onUsage(null, new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null,
-                        null, null, 200, UsageRecord.Operation.CHAT, "m".repeat(modelLength),
-                        UsageRecord.UsageSource.REPORTED, id));
+                plugin.onUsage(null, simple(id).model("m".repeat(modelLength)).build());
             }
-            awaitTrue(() -> deliveredIds().size() == 4, "four rows delivered");
+            Await.until("four rows delivered", () -> deliveredIds().size() == 4);
         }
 
         assertEquals(List.of("big-1", "big-2", "big-3", "small"), deliveredIds());
@@ -261,7 +244,7 @@ class LogUsageToLogAnalyticsTest {
         Set<String> answered = ConcurrentHashMap.newKeySet();
         try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(plugin(azure, yaml)))) {
             load(proxy, 5000, 32, answered, null);
-            awaitTrue(() -> deliveredIds().size() >= 5000, "5,000 rows delivered");
+            Await.until("5,000 rows delivered", () -> deliveredIds().size() >= 5000);
         }
 
         List<Upload> uploads = uploads();
@@ -293,8 +276,8 @@ class LogUsageToLogAnalyticsTest {
             assertTrue(halfway.await(30, TimeUnit.SECONDS), "the load runs");
             outage = azure.server().stubFor(post(urlPathMatching("/dataCollectionRules/.*")).atPriority(1)
                     .willReturn(aResponse().withStatus(503).withBody("{\"error\":{\"code\":\"ServiceUnavailable\"}}")));
-            awaitTrue(() -> uploads().stream().filter(upload -> upload.status() == 503).count() >= 2,
-                    "two failed uploads, a second apart");
+            Await.until("two failed uploads, a second apart",
+                    () -> uploads().stream().filter(upload -> upload.status() == 503).count() >= 2);
             String problem = plugin.readinessProblem();
             assertNotNull(problem, "not ready while Log Analytics fails");
             assertTrue(problem.startsWith("Log Analytics unreachable since "), problem);
@@ -302,8 +285,8 @@ class LogUsageToLogAnalyticsTest {
                     problem);
             azure.server().removeStub(outage);
             loadDone.get(60, TimeUnit.SECONDS);
-            awaitTrue(() -> deliveredIds().size() >= 2000, "2,000 rows delivered");
-            awaitTrue(() -> plugin.readinessProblem() == null, "ready again");
+            Await.until("2,000 rows delivered", () -> deliveredIds().size() >= 2000);
+            Await.until("ready again", () -> plugin.readinessProblem() == null);
         }
 
         assertEquals(2000, answered.size());
@@ -325,7 +308,7 @@ class LogUsageToLogAnalyticsTest {
         Set<String> answered = ConcurrentHashMap.newKeySet();
         try (ProxyHarness proxy = ProxyHarness.start(yaml, null, List.of(first))) {
             load(proxy, 200, 8, answered, null);
-            awaitTrue(() -> first.readinessProblem() != null, "the outage is noticed");
+            Await.until("the outage is noticed", () -> first.readinessProblem() != null);
         }
         assertEquals(200, answered.size());
         assertEquals(first.queued(), spooledIds(spoolDir), "the spool holds every row, in order");
@@ -333,8 +316,8 @@ class LogUsageToLogAnalyticsTest {
 
         azure.server().removeStub(outage);
         try (LogUsageToLogAnalytics second = plugin(azure, yaml)) {
-            awaitTrue(() -> deliveredIds().size() >= 200, "the spool is sent");
-            awaitTrue(() -> spooledIds(spoolDir).isEmpty(), "the spool is emptied");
+            Await.until("the spool is sent", () -> deliveredIds().size() >= 200);
+            Await.until("the spool is emptied", () -> spooledIds(spoolDir).isEmpty());
             assertNull(second.readinessProblem());
         }
         assertEquals(first.queued(), deliveredIds(), "every spooled row once, in order");
@@ -366,10 +349,10 @@ class LogUsageToLogAnalyticsTest {
             HttpResponse<String> rejected = proxy.postJson(CHAT, TEAM_B_KEY, BODY);
             assertEquals(200, rejected.statusCode());
             teamB = rejected.headers().firstValue(REQUEST_ID).orElseThrow();
-            awaitTrue(() -> Files.exists(deadLetters) && Files.readString(deadLetters).contains(teamB),
-                    "the rejected row is dead-lettered");
+            Await.until("the rejected row is dead-lettered",
+                    () -> Files.exists(deadLetters) && Files.readString(deadLetters).contains(teamB));
             load(proxy, 20, 4, after, null);
-            awaitTrue(() -> deliveredIds().containsAll(after), "later rows are delivered");
+            Await.until("later rows are delivered", () -> deliveredIds().containsAll(after));
             assertNull(plugin.readinessProblem(), "a rejection is not an outage");
         }
 
@@ -410,17 +393,16 @@ class LogUsageToLogAnalyticsTest {
                 extended_columns: true
                 batch_max_seconds: 0.05
                 retry_max_seconds: 1""");
-        UsageRecord usage = new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null, null, null,
-                200, UsageRecord.Operation.CHAT, "gpt-4o", UsageRecord.UsageSource.REPORTED, "req-auth");
+        UsageRecord usage = simple("req-auth").build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, yaml)) {
             plugin.onUsage(null, usage);
-            awaitTrue(() -> plugin.readinessProblem() != null, "the failure is noticed");
+            Await.until("the failure is noticed", () -> plugin.readinessProblem() != null);
             assertTrue(plugin.readinessProblem().contains("1 records spooled"), plugin.readinessProblem());
             assertTrue(Files.notExists(dir.resolve("loganalytics-deadletter.jsonl")), "nothing dead-lettered");
 
             azure.server().removeStub(refusal);
-            awaitTrue(() -> deliveredIds().equals(List.of("req-auth")), "delivered once the secret works");
-            awaitTrue(() -> plugin.readinessProblem() == null, "ready again");
+            Await.until("delivered once the secret works", () -> deliveredIds().equals(List.of("req-auth")));
+            Await.until("ready again", () -> plugin.readinessProblem() == null);
         }
     }
 
@@ -434,17 +416,21 @@ class LogUsageToLogAnalyticsTest {
                 extended_columns: true
                 batch_max_seconds: 0.05
                 retry_max_seconds: 1""");
-        UsageRecord usage = new UsageRecord(Instant.now(), "Team A", false, 1, 1, 2, 1, null, "Sweden", null, null, null,
-                200, UsageRecord.Operation.CHAT, "gpt-4o", UsageRecord.UsageSource.REPORTED, "req-429");
+        UsageRecord usage = simple("req-429").build();
         try (LogUsageToLogAnalytics plugin = plugin(azure, yaml)) {
             plugin.onUsage(null, usage);
-            awaitTrue(() -> deliveredIds().equals(List.of("req-429")), "delivered after the throttling");
+            Await.until("delivered after the throttling", () -> deliveredIds().equals(List.of("req-429")));
         }
 
         List<Upload> uploads = uploads();
         assertEquals(List.of(429, 204), uploads.stream().map(Upload::status).toList());
         Duration waited = Duration.between(uploads.get(0).received(), uploads.get(1).received());
         assertTrue(waited.compareTo(Duration.ofMillis(1900)) >= 0, "retried after " + waited);
+    }
+
+    /** A record of now with neither deployment nor api-version, as the mock upstream gives. */
+    private static TestUsageRecord simple(String requestId) {
+        return TestUsageRecord.of(requestId).received(Instant.now()).deployment(null, null).apiVersion(null);
     }
 
     /** Sends {@code count} chat requests from {@code clients} concurrent clients, collecting the answered request ids. */
@@ -562,21 +548,6 @@ class LogUsageToLogAnalyticsTest {
         List<String> names = new ArrayList<>();
         node.fieldNames().forEachRemaining(names::add);
         return names;
-    }
-
-    /** Polls a condition every 20 ms until it holds, failing after 30 s. */
-    static void awaitTrue(CheckedCondition condition, String what) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!condition.holds()) {
-            assertTrue(System.nanoTime() < deadline, "not within 30 s: " + what);
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
-        }
-    }
-
-    /** A condition that may throw, for {@link #awaitTrue}. */
-    @FunctionalInterface
-    interface CheckedCondition {
-        boolean holds() throws Exception;
     }
 
     /** Passes usage records on to the plugin and keeps the order in which they were queued. */

@@ -29,7 +29,6 @@ import io.powerproxy.testing.RecordingPlugin;
 import io.powerproxy.usage.UsageRecord;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
@@ -151,7 +150,7 @@ class ModelInBodyTest {
         assertEquals(200, response.statusCode());
         azure.verify(postRequestedFor(urlEqualTo("/openai/assistants" + API_VERSION))
                 .withRequestBody(equalToJson("{\"model\":\"gpt-35-turbo-0125\",\"instructions\":\"be brief\"}")));
-        UsageRecord record = recorder.await(1, Duration.ofSeconds(30)).get(0);
+        UsageRecord record = recorder.await(1).get(0);
         assertEquals("Team A", record.client());
         assertEquals("gpt-35-turbo", record.aoaiVirtualDeployment());
         assertEquals("gpt-35-turbo-0125", record.aoaiStandinDeployment());
@@ -165,7 +164,7 @@ class ModelInBodyTest {
         assertEquals(200, response.statusCode());
         azure.verify(postRequestedFor(urlEqualTo("/openai/responses" + API_VERSION))
                 .withRequestBody(equalToJson("{\"model\":\"gpt-4o-paygo\",\"input\":\"hi\"}")));
-        UsageRecord record = recorder.await(1, Duration.ofSeconds(30)).get(0);
+        UsageRecord record = recorder.await(1).get(0);
         assertEquals("Team B", record.client());
         assertEquals("gpt-4o", record.aoaiVirtualDeployment());
         assertEquals("gpt-4o-paygo", record.aoaiStandinDeployment());
@@ -184,7 +183,7 @@ class ModelInBodyTest {
         assertEquals(RESPONSE_STREAM, response.body());
         azure.verify(postRequestedFor(urlEqualTo("/openai/responses" + API_VERSION))
                 .withRequestBody(equalToJson("{\"model\":\"gpt-4o-paygo\",\"input\":\"hi\",\"stream\":true}")));
-        UsageRecord record = recorder.await(1, Duration.ofSeconds(30)).get(0);
+        UsageRecord record = recorder.await(1).get(0);
         assertEquals("gpt-4o", record.aoaiVirtualDeployment());
         assertTrue(record.isStreaming());
         assertEquals(List.of(9L, 3L, 12L), List.of(record.promptTokens(), record.completionTokens(),
@@ -199,7 +198,7 @@ class ModelInBodyTest {
         HttpResponse<String> first = proxy.postJson("/openai/responses" + API_VERSION, TEAM_B_KEY,
                 "{\"model\":\"gpt-4o\",\"input\":\"hi\"}");
         assertEquals(200, first.statusCode());
-        assertEquals(1500, recorder.await(1, Duration.ofSeconds(30)).get(0).totalTokens());
+        assertEquals(1500, recorder.await(1).get(0).totalTokens());
 
         HttpResponse<String> second = proxy.postJson("/openai/responses" + API_VERSION, TEAM_B_KEY,
                 "{\"model\":\"gpt-4o\",\"input\":\"hi again\"}");
@@ -220,7 +219,7 @@ class ModelInBodyTest {
         azure.verify(1, getRequestedFor(urlEqualTo("/openai/assistants" + API_VERSION)));
         assertEquals(401, refused.statusCode());
         assertError(refused, "Unauthorized", "may not use APIs that name no deployment");
-        UsageRecord record = recorder.await(1, Duration.ofSeconds(30)).get(0);
+        UsageRecord record = recorder.await(1).get(0);
         assertEquals(null, record.aoaiVirtualDeployment());
     }
 

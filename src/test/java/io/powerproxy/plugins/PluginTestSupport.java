@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.pipeline.Exchange;
@@ -21,6 +22,21 @@ final class PluginTestSupport {
         ProxyConfig config = ConfigLoader.parse("clients:\n" + clientsYaml.indent(2) + "plugins:\n" + pluginYaml.indent(2)
                 + "aoai:\n  mock_response:\n    json: {\"ok\": true}\n");
         return new PluginContext(config.plugins().get(0), config);
+    }
+
+    /** The context of the last of the given plugins (YAML list items) in a config with one client, Team A. */
+    static PluginContext context(String pluginsYaml) throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                clients:
+                  - name: Team A
+                    key: team-a-key-0123456789
+                plugins:
+                %s
+                aoai:
+                  mock_response:
+                    json: {"ok": true}
+                """.formatted(pluginsYaml.indent(2).stripTrailing()));
+        return new PluginContext(config.plugins().getLast(), config);
     }
 
     /** An exchange of the n-th client of the context, asking for a deployment (or none). */

@@ -1,16 +1,11 @@
 package io.powerproxy.plugins;
 
-import io.powerproxy.testing.CapturedLogs;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.Level;
-import io.powerproxy.config.ConfigLoader;
-import io.powerproxy.config.ProxyConfig;
-import io.powerproxy.pipeline.PluginContext;
+import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.Configs;
-import io.powerproxy.testing.ProxyHarness;
-import io.powerproxy.testing.RecordingPlugin;
 import io.powerproxy.testing.RedisServer;
 import java.net.http.HttpResponse;
 import java.time.Duration;
@@ -30,54 +25,26 @@ import redis.clients.jedis.Jedis;
  */
 class RedisSlowAnswerTest {
 
-    private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-    private static final String ASK = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
-
     /** 12:00:15 on some day, in epoch ms: the test stays in this minute, whatever the real clock does. */
     private final AtomicLong now = new AtomicLong(1_764_072_015_000L);
 
     private static String config(int redisPort, String moreRedisSettings) {
-        return """
-                clients:
-                  - name: Team A
-                    key: %s
-                    max_tokens_per_minute_in_k: 100000
-                plugins:
-                  - name: LimitUsage
-                    redis:
-                      redis_host: 127.0.0.1
-                      redis_port: %d
-                      redis_ssl: false
-                %s
-                aoai:
-                  mock_response:
-                    json: {"object": "chat.completion", "choices": [], "usage": {"prompt_tokens": 6, "completion_tokens": 4, "total_tokens": 10}}
-                """.formatted(Configs.TEAM_A_KEY, redisPort, moreRedisSettings.indent(6).stripTrailing());
+        return RedisReplica.config("""
+                - name: Team A
+                  key: %s
+                  max_tokens_per_minute_in_k: 100000
+                """.formatted(Configs.TEAM_A_KEY), redisPort, moreRedisSettings, """
+                {"object": "chat.completion", "choices": [], "usage": {"prompt_tokens": 6, "completion_tokens": 4, \
+                "total_tokens": 10}}""");
     }
 
     /** A replica on the config with the production Redis options (breaker thresholds and clock). */
-    private record Replica(ProxyHarness proxy, RecordingPlugin recorder) implements AutoCloseable {
-
-        int chat() {
-            return proxy.postJson(CHAT, Configs.TEAM_A_KEY, ASK).statusCode();
-        }
-
-        HttpResponse<String> readiness() {
-            return proxy.send(proxy.request("/powerproxy/health/readiness").GET().build());
-        }
-
-        @Override
-        public void close() {
-            proxy.close();
-        }
+    private RedisReplica replica(String yaml) throws Exception {
+        return RedisReplica.start(yaml, now::get, RedisOptions.DEFAULTS);
     }
 
-    private Replica replica(String yaml) throws Exception {
-        ProxyConfig config = ConfigLoader.parse(yaml);
-        LimitUsage limit = (LimitUsage) LimitUsage.factory(now::get, RedisOptions.DEFAULTS)
-                .create(new PluginContext(config.plugins().get(0), config));
-        RecordingPlugin recorder = new RecordingPlugin();
-        return new Replica(ProxyHarness.start(yaml, null, List.of(limit, recorder)), recorder);
+    private int chat(RedisReplica replica) {
+        return replica.chat(Configs.TEAM_A_KEY).statusCode();
     }
 
     private long redisCount(RedisServer redis) {
@@ -92,22 +59,22 @@ class RedisSlowAnswerTest {
         try (CapturedLogs log = CapturedLogs.start();
                 RedisServer redis = RedisServer.start();
                 Jedis admin = redis.client();
-                Replica replica = replica(config(redis.port(), ""))) {
-            assertEquals(200, replica.chat());
-            replica.recorder().await(1, Duration.ofSeconds(10));
+                RedisReplica replica = replica(config(redis.port(), ""))) {
+            assertEquals(200, chat(replica));
+            replica.recorder().await(1);
 
             // Redis answers nobody for 600 ms, less than the default timeout, as on a machine whose cores are busy.
             admin.clientPause(600);
             List<Future<Integer>> during = new ArrayList<>();
             try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
                 for (int i = 0; i < 5; i++) {
-                    during.add(clients.submit(replica::chat));
+                    during.add(clients.submit(() -> chat(replica)));
                 }
             }
             for (Future<Integer> status : during) {
                 assertEquals(200, status.get());
             }
-            replica.recorder().await(6, Duration.ofSeconds(10));
+            replica.recorder().await(6);
 
             assertEquals(204, replica.readiness().statusCode());
             assertEquals(60, redisCount(redis), "every request's tokens were booked in Redis");
@@ -120,16 +87,16 @@ class RedisSlowAnswerTest {
         try (CapturedLogs log = CapturedLogs.start();
                 RedisServer redis = RedisServer.start();
                 Jedis admin = redis.client();
-                Replica replica = replica(config(redis.port(), "redis_timeout_ms: 300\nredis_fail_mode: closed"))) {
-            assertEquals(200, replica.chat());
-            replica.recorder().await(1, Duration.ofSeconds(10));
+                RedisReplica replica = replica(config(redis.port(), "redis_timeout_ms: 300\nredis_fail_mode: closed"))) {
+            assertEquals(200, chat(replica));
+            replica.recorder().await(1);
 
             // Far longer than the timeout: the next request's budget check and update both time out, two failures.
             admin.clientPause(2_000);
             long started = System.nanoTime();
-            assertEquals(200, replica.chat(), "served from the replica's own count, even in fail mode closed");
+            assertEquals(200, chat(replica), "served from the replica's own count, even in fail mode closed");
             assertTrue(System.nanoTime() - started >= Duration.ofMillis(300).toNanos(), "the check waited for Redis");
-            replica.recorder().await(2, Duration.ofSeconds(10));
+            replica.recorder().await(2);
 
             assertEquals(204, replica.readiness().statusCode());
             assertEquals(List.of(), log.messages(FailoverTokenBudgets.class, Level.WARN));
@@ -137,7 +104,7 @@ class RedisSlowAnswerTest {
             redis.kill();
             int requests = 0;
             while (replica.readiness().statusCode() == 204 && requests < 3) {
-                replica.chat();
+                chat(replica);
                 requests++;
             }
             HttpResponse<String> notReady = replica.readiness();

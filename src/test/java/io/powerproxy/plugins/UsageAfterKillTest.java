@@ -3,25 +3,18 @@ package io.powerproxy.plugins;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.powerproxy.testing.Await;
+import io.powerproxy.testing.ChildLoad;
 import io.powerproxy.testing.ChildProxy;
+import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.HttpsWireMock;
-import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -33,7 +26,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class UsageAfterKillTest {
 
-    private static final String KEY = "team-a-key-0123456789";
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final String BODY = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
     private static final String REQUEST_ID = "x-powerproxy-request-id";
@@ -47,26 +39,13 @@ class UsageAfterKillTest {
     @Test
     void aKillUnderLoadLeavesACsvRowForEveryAnsweredRequest() throws Exception {
         Path logDir = dir.resolve("logs");
-        Path configFile = Files.writeString(dir.resolve("config.yaml"), """
-                clients:
-                  - name: Team A
-                    key: %s
-                plugins:
-                  - name: LogUsageToCsvFile
-                    log_dir: '%s'
-                aoai:
-                  mock_response:
-                    json: {
-                      "id": "chatcmpl-1", "object": "chat.completion", "created": 1732500000,
-                      "model": "gpt-4o-2024-08-06",
-                      "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": "Hello."}}],
-                      "usage": {"completion_tokens": 2, "prompt_tokens": 8, "total_tokens": 10}
-                    }
-                """.formatted(KEY, logDir));
+        Path configFile = Files.writeString(dir.resolve("config.yaml"), Configs.pluginsOnMock("""
+                - name: LogUsageToCsvFile
+                  log_dir: '%s'
+                """.formatted(logDir), 0));
         Set<String> answered;
         try (ChildProxy proxy = ChildProxy.start(configFile, List.of())) {
-            answered = loadAndKill(proxy, proxy.port(), KEY);
+            answered = loadAndKill(proxy, proxy.port(), Configs.TEAM_A_KEY);
         }
 
         Set<String> rows = new HashSet<>();
@@ -82,7 +61,7 @@ class UsageAfterKillTest {
 
     @Test
     void aKillUnderLoadLeavesEveryAnsweredRequestsRowToLogAnalyticsWhichTheNextStartUploads() throws Exception {
-        try (HttpsWireMock azure = HttpsWireMock.start(dir)) {
+        try (HttpsWireMock azure = HttpsWireMock.start()) {
             LogUsageToLogAnalyticsTest.stubTokenAndIngestion(azure);
             String yaml = LogUsageToLogAnalyticsTest.config(azure, dir.resolve("logs"), "extended_columns: true");
             Path configFile = Files.writeString(dir.resolve("config.yaml"), yaml);
@@ -98,10 +77,9 @@ class UsageAfterKillTest {
 
             // The next start on the same log_dir uploads what the killed one had not.
             try (LogUsageToLogAnalytics next = LogUsageToLogAnalyticsTest.plugin(azure, yaml)) {
-                LogUsageToLogAnalyticsTest.awaitTrue(
-                        () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).containsAll(answered),
-                        "every answered request's row is uploaded");
-                LogUsageToLogAnalyticsTest.awaitTrue(() -> next.readinessProblem() == null, "ready");
+                Await.until("every answered request's row is uploaded",
+                        () -> LogUsageToLogAnalyticsTest.deliveredIds(azure).containsAll(answered));
+                Await.until("ready", () -> next.readinessProblem() == null);
             } catch (AssertionError notAll) {
                 Set<String> delivered = new HashSet<>(LogUsageToLogAnalyticsTest.deliveredIds(azure));
                 List<String> missing = answered.stream().filter(id -> !delivered.contains(id)).sorted().toList();
@@ -116,40 +94,14 @@ class UsageAfterKillTest {
      * SIGKILL while the load goes on, and returns the request ids of every answer received completely.
      */
     private static Set<String> loadAndKill(ChildProxy proxy, int port, String key) throws Exception {
-        Set<String> answered = ConcurrentHashMap.newKeySet();
-        CountDownLatch enough = new CountDownLatch(ANSWERED_BEFORE_KILL);
-        long loadEnds = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        try (HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(Duration.ofSeconds(5)).build();
-                ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
-            HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + CHAT))
-                    .timeout(Duration.ofSeconds(30))
-                    .header("api-key", key)
-                    .header("Content-Type", "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofString(BODY))
-                    .build();
-            for (int i = 0; i < 16; i++) {
-                load.submit(() -> {
-                    while (proxy.isAlive() && System.nanoTime() < loadEnds) {
-                        try {
-                            // ofString completes only once the whole body arrived: a cut answer is an IOException.
-                            HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
-                            if (response.statusCode() == 200 && response.body().contains("chatcmpl-1")) {
-                                answered.add(response.headers().firstValue(REQUEST_ID).orElseThrow());
-                                enough.countDown();
-                            }
-                        } catch (IOException refusedOrCut) {
-                            // The proxy is gone.
-                        }
-                    }
-                    return null;
-                });
-            }
-            assertTrue(enough.await(60, TimeUnit.SECONDS), "the proxy answers under load\n" + proxy.tail());
+        ChildLoad load = ChildLoad.start(proxy, URI.create("http://127.0.0.1:" + port + CHAT), key, BODY, 16);
+        try (load) {
+            load.awaitAnswered(ANSWERED_BEFORE_KILL);
             // SIGKILL: Process.destroyForcibly on Linux.
             proxy.close();
             Await.until("the proxy is gone after SIGKILL", () -> !proxy.isAlive());
         }
+        Set<String> answered = load.answered();
         assertTrue(answered.size() >= ANSWERED_BEFORE_KILL, "answered " + answered.size());
         return answered;
     }

@@ -7,17 +7,17 @@ import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.equalTo;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.FixedTokenCredential;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.WireMockUpstream;
 import io.powerproxy.upstream.CachedTokenSource;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -25,6 +25,7 @@ import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Clients are identified by their own key or token, and the upstream gets the endpoint's credentials. */
 class AuthenticationTest {
@@ -32,13 +33,13 @@ class AuthenticationTest {
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private WireMockServer azure;
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
+
     private ProxyHarness proxy;
 
     @BeforeEach
     void start() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(any(anyUrl()).willReturn(okJson("{\"ok\":true}")));
     }
 
@@ -47,7 +48,6 @@ class AuthenticationTest {
         if (proxy != null) {
             proxy.close();
         }
-        azure.stop();
     }
 
     @Test

@@ -5,15 +5,15 @@ import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.CountingUpstream;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.WireMockUpstream;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,11 +24,15 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Weights, non-streaming fractions and connection limits hold under many concurrent requests. */
 class BalancingUnderLoadTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
 
     /** Sends {@code count} requests, {@code concurrency} at a time, and returns every response. */
     private static List<HttpResponse<String>> sendAll(int count, int concurrency, IntFunction<HttpResponse<String>> send)
@@ -76,8 +80,6 @@ class BalancingUnderLoadTest {
 
     @Test
     void aStandinWithNonStreamingFractionTakesThatShareOfNonStreamingAndAllStreamingRequests() throws Exception {
-        WireMockServer azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(any(anyUrl()).willReturn(okJson("{}")));
         try (ProxyHarness proxy = ProxyHarness.start(Configs.withAoai("""
                 endpoints:
@@ -102,8 +104,6 @@ class BalancingUnderLoadTest {
             assertEquals(0.2, ptuNonStreaming / 1000.0, 0.05, "PTU took " + ptuNonStreaming + " of 1000");
             assertEquals(1000 - ptuNonStreaming, azure.findAll(postRequestedFor(urlPathEqualTo(paygo))).size());
             assertEquals(ptuNonStreaming + 200, ptuAll, "every streaming request goes to the PTU");
-        } finally {
-            azure.stop();
         }
     }
 

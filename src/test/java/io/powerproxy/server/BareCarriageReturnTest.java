@@ -4,16 +4,16 @@ import static com.github.tomakehurst.wiremock.client.WireMock.any;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.RawHttp;
+import io.powerproxy.testing.WireMockUpstream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.net.URI;
@@ -22,6 +22,7 @@ import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * What the JDK server does with a bare CR inside a header value, pinned so that a change of the JDK shows up: it
@@ -33,13 +34,13 @@ import org.junit.jupiter.api.Test;
  */
 class BareCarriageReturnTest {
 
-    private WireMockServer azure;
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
+
     private ProxyHarness proxy;
 
     @BeforeEach
     void start() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(any(anyUrl()).willReturn(okJson("{}")));
         proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()));
     }
@@ -49,7 +50,6 @@ class BareCarriageReturnTest {
         if (proxy != null) {
             proxy.close();
         }
-        azure.stop();
     }
 
     @Test

@@ -4,19 +4,20 @@ import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.pipeline.ProxyException;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.RawHttp;
 import io.powerproxy.usage.UsageRecord;
+import io.powerproxy.testing.WireMockUpstream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -27,31 +28,24 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Request bodies in flight share a bounded amount of heap; the request that would cross it gets 503, not an OOM. */
 class BodyMemoryTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
 
-    private WireMockServer azure;
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
+    @RegisterExtension
+    static final BodyMemoryLimit memory = BodyMemoryLimit.ofMib(1);
 
     @BeforeEach
-    void start() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
+    void stubAzure() {
         azure.stubFor(post(anyUrl()).willReturn(okJson("{\"ok\":true}")));
-        System.setProperty(BodyMemory.PROPERTY, "1");
-    }
-
-    @AfterEach
-    void stop() {
-        System.clearProperty(BodyMemory.PROPERTY);
-        azure.stop();
     }
 
     @Test
@@ -117,14 +111,14 @@ class BodyMemoryTest {
             slowOut.write(head(CHAT, "Content-Length: " + slowBody.length));
             slowOut.write(slowBody, 0, 100);
             slowOut.flush();
-            assertEquals(slowBody.length, awaitHeld(proxy, slowBody.length));
+            awaitHeld(proxy, slowBody.length, "the slow upload's declared length is reserved");
 
             String refused = send(proxy.port(), "Content-Length: 400000", body(400_000));
 
             assertTrue(refused.startsWith("HTTP/1.1 503"), refused);
             assertTrue(refused.contains("{\"error\":{\"code\":\"ServerBusy\""), refused);
             assertTrue(refused.toLowerCase(Locale.ROOT).contains("retry-after: 1"), refused);
-            assertEquals(slowBody.length, awaitHeld(proxy, slowBody.length), "the refused request holds nothing");
+            awaitHeld(proxy, slowBody.length, "the refused request holds nothing");
 
             slowOut.write(slowBody, 100, slowBody.length - 100);
             slowOut.flush();
@@ -134,7 +128,7 @@ class BodyMemoryTest {
             String afterwards = send(proxy.port(), "Content-Length: 900000", body(900_000));
             assertTrue(afterwards.startsWith("HTTP/1.1 200"), "all memory is free again: " + afterwards);
             assertEquals(2, azure.getAllServeEvents().size(), "the refused request went nowhere");
-            assertEquals(0, awaitHeld(proxy, 0), "released when the requests ended");
+            awaitHeld(proxy, 0, "released when the requests ended");
         }
     }
 
@@ -150,17 +144,14 @@ class BodyMemoryTest {
             assertTrue(refused.startsWith("HTTP/1.1 503") && refused.contains("\"code\":\"ServerBusy\""), refused);
             assertTrue(served.startsWith("HTTP/1.1 200"), "what the refused upload held was given back: " + served);
             assertEquals(1, azure.getAllServeEvents().size());
-            assertEquals(0, awaitHeld(proxy, 0), "released when the requests ended");
+            awaitHeld(proxy, 0, "released when the requests ended");
         }
     }
 
-    /** What the proxy holds once it holds {@code expected} (a request releases just after its answer), or after 10 s. */
-    private static long awaitHeld(ProxyHarness proxy, long expected) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (proxy.requestBodyBytesHeld() != expected && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
-        return proxy.requestBodyBytesHeld();
+    /** Waits until the proxy holds {@code expected} bytes of request bodies (a request releases just after its answer). */
+    private static void awaitHeld(ProxyHarness proxy, long expected, String why) {
+        Await.until("the proxy holds " + expected + " bytes of request bodies: " + why, proxy::requestBodyBytesHeld,
+                () -> proxy.requestBodyBytesHeld() == expected);
     }
 
     private static byte[] body(int size) {

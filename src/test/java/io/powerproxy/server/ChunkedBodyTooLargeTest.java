@@ -4,11 +4,11 @@ import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
-import com.github.tomakehurst.wiremock.core.WireMockConfiguration;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.testing.ChildProxy;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.RawHttp;
+import io.powerproxy.testing.WireMockUpstream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -22,6 +22,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -32,16 +33,18 @@ class ChunkedBodyTooLargeTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final int CHUNK = 1 << 20;
+
     /** Only a safety bound, four times the most the proxy accepts: the client stops once the proxy has answered. */
     private static final int MAX_CHUNKS = 4 * (ProxyHandler.MAX_BODY_BYTES / CHUNK);
+
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
 
     @TempDir
     Path dir;
 
     @Test
     void aChunkedBodyOverTheMaximumGets413AndNothingReachesTheEndpoint() throws Exception {
-        WireMockServer azure = new WireMockServer(WireMockConfiguration.options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         // A child JVM whose body memory holds one whole maximal body, so that the size limit answers and not the
         // memory bound (a quarter of a small test heap).
         Path config = Files.writeString(dir.resolve("config.yaml"), Configs.oneEndpoint(azure.baseUrl()));
@@ -67,8 +70,6 @@ class ChunkedBodyTooLargeTest {
             assertTrue(text.contains("larger than 256 MiB"), text);
             assertTrue(sent > ProxyHandler.MAX_BODY_BYTES / CHUNK, "answered after " + sent + " chunks of 1 MiB");
             assertEquals(0, azure.getAllServeEvents().size(), "nothing reached the endpoint");
-        } finally {
-            azure.stop();
         }
     }
 

@@ -8,25 +8,25 @@ import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
 import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.ClosedPort;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.FakeClock;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.WireMockUpstream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -37,26 +37,19 @@ class FailoverTest {
     private static final String PTU = "/openai/deployments/gpt-4o-ptu/chat/completions";
     private static final String PAYGO = "/openai/deployments/gpt-4o-paygo/chat/completions";
 
-    private final FakeClock clock = new FakeClock();
-    private WireMockServer sweden;
-    private WireMockServer eastUs;
-    private ProxyHarness proxy;
+    @RegisterExtension
+    static final WireMockExtension sweden = WireMockUpstream.extension();
+    @RegisterExtension
+    static final WireMockExtension eastUs = WireMockUpstream.extension();
 
-    @BeforeEach
-    void start() {
-        sweden = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        eastUs = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        sweden.start();
-        eastUs.start();
-    }
+    private final FakeClock clock = new FakeClock();
+    private ProxyHarness proxy;
 
     @AfterEach
     void stop() {
         if (proxy != null) {
             proxy.close();
         }
-        sweden.stop();
-        eastUs.stop();
     }
 
     private void startProxy(String swedenUrl) {
@@ -168,7 +161,7 @@ class FailoverTest {
     @Test
     void anEndpointWhoseNameDoesNotResolveHandsOverToTheNextEndpoint() {
         // .invalid never resolves (RFC 6761).
-        startProxy("http://sweden.invalid:" + sweden.port());
+        startProxy("http://sweden.invalid:" + sweden.getPort());
         eastUs.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"eastus-paygo\"}")));
 
         HttpResponse<String> response = chat();
@@ -180,7 +173,7 @@ class FailoverTest {
     @Test
     void anEndpointWhoseTlsHandshakeFailsHandsOverToTheNextEndpoint() {
         // Sweden speaks plain HTTP on its port: the TLS handshake the proxy starts there fails.
-        startProxy("https://127.0.0.1:" + sweden.port());
+        startProxy("https://127.0.0.1:" + sweden.getPort());
         sweden.stubFor(any(anyUrl()).willReturn(okJson("{\"served_by\":\"sweden\"}")));
         eastUs.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"eastus-paygo\"}")));
 

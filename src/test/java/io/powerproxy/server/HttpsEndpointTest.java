@@ -33,7 +33,7 @@ class HttpsEndpointTest {
 
     @Test
     void aRequestIsForwardedOverTlsWithTheEndpointKeyAndItsAnswerPassedBack() throws Exception {
-        try (HttpsWireMock azure = HttpsWireMock.start(dir)) {
+        try (HttpsWireMock azure = HttpsWireMock.start()) {
             azure.server().stubFor(post(urlEqualTo(CHAT)).willReturn(okJson("{\"served_by\":\"tls\"}")));
             Path config = Files.writeString(dir.resolve("config.yaml"), Configs.oneEndpoint(azure.baseUrl()));
             try (ChildProxy proxy = ChildProxy.start(config, List.of(

@@ -4,8 +4,8 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.LargeJsonUpstream;
 import java.io.BufferedReader;
@@ -68,12 +68,10 @@ class LargeAnswersInSmallHeapTest {
             Thread.ofVirtual().start(() -> readOutput(proxy, output, port, ready));
             AtomicLong peakRss = new AtomicLong();
             try {
-                long readyBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-                while (!ready.await(50, TimeUnit.MILLISECONDS)) {
-                    if (!proxy.isAlive() || System.nanoTime() > readyBy) {
-                        fail("the proxy did not get ready:\n" + String.join("\n", output));
-                    }
-                }
+                Await.until("the proxy gets ready", Duration.ofSeconds(60), () -> String.join("\n", output), () -> {
+                    assertTrue(proxy.isAlive(), () -> "the proxy exited:\n" + String.join("\n", output));
+                    return ready.getCount() == 0;
+                });
                 Thread sampler = Thread.ofVirtual().start(() -> sampleRss(proxy, peakRss));
                 String expected = LargeJsonUpstream.sha256(SIZE);
                 runLoad(port.get(), expected);

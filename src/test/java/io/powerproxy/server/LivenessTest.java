@@ -3,18 +3,18 @@ package io.powerproxy.server;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.Plugin;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.Configs;
+import io.powerproxy.testing.WireMockUpstream;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -23,9 +23,11 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A process that can no longer serve says so on its liveness probe, so that it is restarted, and answers requests
@@ -39,14 +41,14 @@ class LivenessTest {
     /** Generous: an answer takes milliseconds; a request that hangs fails the test after this. */
     private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(30);
 
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
+
     private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    private WireMockServer azure;
     private ProxyServer proxy;
 
     @BeforeEach
     void startAzure() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(post(urlPathEqualTo("/openai/deployments/gpt-4o/chat/completions"))
                 .willReturn(okJson("{\"choices\":[]}")));
     }
@@ -56,7 +58,6 @@ class LivenessTest {
         if (proxy != null) {
             proxy.close();
         }
-        azure.stop();
         client.close();
     }
 
@@ -161,18 +162,13 @@ class LivenessTest {
     }
 
     /** The selector thread ends shortly after the shutdown; waits for the probe to see it, with a generous bound. */
-    private HttpResponse<String> awaitStatus(String path, int status) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (true) {
-            HttpResponse<String> response = get(path);
-            if (response.statusCode() == status) {
-                return response;
-            }
-            if (System.nanoTime() > deadline) {
-                fail(path + " still answers " + response.statusCode() + " " + response.body());
-            }
-            Thread.onSpinWait();
-        }
+    private HttpResponse<String> awaitStatus(String path, int status) {
+        AtomicReference<HttpResponse<String>> last = new AtomicReference<>();
+        Await.until(path + " answers " + status, () -> last.get().statusCode() + " " + last.get().body(), () -> {
+            last.set(get(path));
+            return last.get().statusCode() == status;
+        });
+        return last.get();
     }
 
     private URI uri(String path) {

@@ -3,12 +3,12 @@ package io.powerproxy.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.sun.net.httpserver.HttpServer;
+import io.powerproxy.testing.ClosedPort;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.FakeClock;
 import io.powerproxy.testing.ProxyHarness;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -26,17 +26,17 @@ class NetworkFaultBlockingTest {
 
     @Test
     void refusedConnectionsBlockForASecondThenTwoAndAnAnswerStartsTheCountAgain() throws Exception {
-        int port;
-        try (ServerSocket socket = new ServerSocket(0)) {
-            port = socket.getLocalPort();
-        }
         FakeClock clock = new FakeClock();
-        try (ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint("http://127.0.0.1:" + port), null, List.of(),
-                clock)) {
+        try (ClosedPort refusing = ClosedPort.hold();
+                ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(refusing.url()), null, List.of(), clock)) {
+            int port = refusing.port();
             assertEquals("1000", retryAfterMs(chat(proxy)), "the first refusal blocks for a second");
             clock.advance(Duration.ofMillis(1000));
             assertEquals("2000", retryAfterMs(chat(proxy)), "the second in a row for two");
 
+            // The upstream takes the port over: no other socket could have it while it was held, and it is free only
+            // between this close and the bind.
+            refusing.close();
             HttpServer upstream = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 16);
             upstream.createContext("/", exchange -> {
                 try (exchange) {

@@ -4,14 +4,14 @@ import static com.github.tomakehurst.wiremock.client.WireMock.any;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.WireMockUpstream;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
@@ -21,6 +21,7 @@ import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -30,16 +31,15 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class PathSafetyTest {
 
-    private WireMockServer azure;
-    private WireMockServer evil;
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
+    @RegisterExtension
+    static final WireMockExtension evil = WireMockUpstream.extension();
+
     private ProxyHarness proxy;
 
     @BeforeEach
     void start() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        evil = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
-        evil.start();
         azure.stubFor(any(anyUrl()).willReturn(okJson("{}")));
         evil.stubFor(any(anyUrl()).willReturn(okJson("{\"stolen\":true}")));
         proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl() + "/base/"));
@@ -48,8 +48,6 @@ class PathSafetyTest {
     @AfterEach
     void stop() {
         proxy.close();
-        azure.stop();
-        evil.stop();
     }
 
     @ParameterizedTest
@@ -64,7 +62,7 @@ class PathSafetyTest {
             "/openai/./models",
     })
     void dangerousPathsAreRefusedWith400InvalidPathAndReachNoUpstream(String template) throws Exception {
-        String path = template.formatted(evil.port());
+        String path = template.formatted(evil.getPort());
 
         String response = rawRequest("POST " + path + " HTTP/1.1\r\nHost: localhost\r\napi-key: " + Configs.TEAM_A_KEY
                 + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
@@ -95,7 +93,7 @@ class PathSafetyTest {
     @ParameterizedTest
     @ValueSource(strings = {"/@127.0.0.1:%d/openai/models", "/openai/models@127.0.0.1:%d"})
     void anAtSignStaysPartOfThePathOnTheConfiguredEndpoint(String template) throws Exception {
-        String path = template.formatted(evil.port());
+        String path = template.formatted(evil.getPort());
 
         String response = rawRequest("GET " + path + " HTTP/1.1\r\nHost: localhost\r\napi-key: " + Configs.TEAM_A_KEY
                 + "\r\nConnection: close\r\n\r\n");

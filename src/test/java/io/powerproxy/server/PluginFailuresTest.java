@@ -3,12 +3,11 @@ package io.powerproxy.server;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.streaming.SseEvent;
@@ -18,6 +17,7 @@ import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.RawHttp;
 import io.powerproxy.testing.RecordingPlugin;
 import io.powerproxy.testing.ScriptedSseUpstream;
+import io.powerproxy.testing.WireMockUpstream;
 import io.powerproxy.usage.UsageRecord;
 import java.nio.ByteBuffer;
 import java.io.IOException;
@@ -32,9 +32,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A plugin that throws, or a request the upstream client cannot carry, costs neither the answer nor the usage record
@@ -48,18 +48,12 @@ class PluginFailuresTest {
             "choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],\
             "usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}""";
 
-    private WireMockServer azure;
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
 
     @BeforeEach
     void start() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(post(anyUrl()).willReturn(okJson(ANSWER)));
-    }
-
-    @AfterEach
-    void stop() {
-        azure.stop();
     }
 
     /** The proxy in front of the WireMock Azure, with these plugins in this order. */
@@ -136,7 +130,7 @@ class PluginFailuresTest {
             assertEquals(200, response.statusCode());
             assertEquals(ANSWER, response.body());
             assertEquals(1, broken.calls.get());
-            UsageRecord record = recorder.await(1, Duration.ofSeconds(5)).getFirst();
+            UsageRecord record = recorder.await(1).getFirst();
             assertEquals(10, record.totalTokens());
             assertTrue(logs.lines().stream().anyMatch(line -> line.startsWith("ERROR")
                     && line.contains("failed in onResponseBody") && line.contains(Broken.class.getName())),
@@ -167,7 +161,7 @@ class PluginFailuresTest {
             assertEquals(200, response.statusCode());
             assertEquals(String.join("", events), new String(response.body(), StandardCharsets.UTF_8));
             assertTrue(broken.calls.get() >= 3, "called for each event: " + broken.calls.get());
-            UsageRecord record = recorder.await(1, Duration.ofSeconds(5)).getFirst();
+            UsageRecord record = recorder.await(1).getFirst();
             assertEquals(7, record.totalTokens());
             assertEquals("reported", record.usageSource().label());
             List<String> failures = logs.containing("failed in onStreamEvent");
@@ -185,7 +179,7 @@ class PluginFailuresTest {
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_A_KEY, "{}");
 
             assertEquals(200, response.statusCode());
-            assertEquals(1, recorder.await(1, Duration.ofSeconds(5)).size());
+            assertEquals(1, recorder.await(1).size());
             assertFalse(logs.containing("failed in onUsage").isEmpty(), String.join("\n", logs.lines()));
         }
     }

@@ -118,7 +118,7 @@ class PluginRequestChangesTest {
             assertEquals("a b&c", sent.queryParameter("note").firstValue());
             assertEquals(List.of(sent.getBodyAsString(), "platform [client, proxy] api-version=2024-06-01&note=a%20b%26c"),
                     changer.seenLater);
-            UsageRecord record = recorder.await(1, Duration.ofSeconds(10)).getFirst();
+            UsageRecord record = recorder.await(1).getFirst();
             assertEquals("2024-06-01", record.aoaiApiVersion(), "the api-version that was sent");
         }
     }
@@ -147,7 +147,7 @@ class PluginRequestChangesTest {
             proxy.postJson(CHAT, Configs.TEAM_B_KEY, longBody);
             proxy.postJson(CHAT, Configs.TEAM_B_KEY, shortBody);
 
-            List<UsageRecord> records = recorder.await(3, Duration.ofSeconds(10));
+            List<UsageRecord> records = recorder.await(3);
             UsageRecord replaced = records.stream().filter(r -> r.client().equals("Team A")).findFirst().orElseThrow();
             List<Long> direct = records.stream().filter(r -> r.client().equals("Team B"))
                     .map(UsageRecord::promptTokens).sorted().toList();

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
+import io.powerproxy.testing.Await;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.LargeJsonUpstream;
 import io.powerproxy.testing.ProxyHarness;
@@ -94,10 +95,7 @@ class UsageBeforeLastByteTest {
                 String answer = RawHttp.readAnswer(socket.getInputStream());
                 assertTrue(answer.startsWith("HTTP/1.1 200"), answer);
             }
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (plugin.records.size() < 2 && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
+            Await.until("two usage records", plugin.records::size, () -> plugin.records.size() >= 2);
             assertEquals(List.of(499, 200), plugin.records.stream().map(UsageRecord::statusCode).toList());
         }
     }

@@ -8,13 +8,12 @@ import static com.github.tomakehurst.wiremock.client.WireMock.post;
 import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathMatching;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import com.knuddels.jtokkit.Encodings;
 import com.knuddels.jtokkit.api.Encoding;
 import com.knuddels.jtokkit.api.EncodingType;
@@ -22,6 +21,7 @@ import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.RecordingPlugin;
 import io.powerproxy.testing.ScriptedSseUpstream;
+import io.powerproxy.testing.WireMockUpstream;
 import io.powerproxy.testing.WordStreamUpstream;
 import io.powerproxy.usage.UsageRecord;
 import io.powerproxy.usage.UsageRecord.UsageSource;
@@ -37,6 +37,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Every request an upstream answered gets exactly one usage record, with its own client and counts. */
 class UsageRecordsTest {
@@ -44,6 +45,9 @@ class UsageRecordsTest {
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
     private static final String STREAM_REQUEST = "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story\"}],\"stream\":true}";
     private static final Encoding O200K = Encodings.newLazyEncodingRegistry().getEncoding(EncodingType.O200K_BASE);
+
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
 
     /** One streamed request of the interleaving test, and what its record must say. */
     private record Sent(String client, int words, HttpResponse<String> response) {
@@ -83,7 +87,7 @@ class UsageRecordsTest {
                 ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(upstream.baseUrl()), null, List.of(recorder))) {
 
             List<Sent> sent = twoHundredInterleavedStreams(proxy);
-            recorder.await(200, Duration.ofSeconds(10));
+            recorder.await(200);
 
             Map<String, UsageRecord> records = recorder.byRequestId();
             assertEquals(200, records.size());
@@ -109,7 +113,7 @@ class UsageRecordsTest {
                 ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(upstream.baseUrl()), null, List.of(recorder))) {
 
             List<Sent> sent = twoHundredInterleavedStreams(proxy);
-            recorder.await(200, Duration.ofSeconds(10));
+            recorder.await(200);
 
             Map<String, UsageRecord> records = recorder.byRequestId();
             for (Sent request : sent) {
@@ -126,8 +130,6 @@ class UsageRecordsTest {
 
     @Test
     void theUpstreamIsAskedForUsageAndTheClientGetsTheStreamWithoutTheUsageChunk() throws Exception {
-        WireMockServer azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         String chunks = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n"
                 + "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n";
         String usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":1,\"total_tokens\":12}}\n\n";
@@ -140,7 +142,7 @@ class UsageRecordsTest {
             HttpResponse<String> plain = proxy.postJson(CHAT, Configs.TEAM_A_KEY, STREAM_REQUEST);
             String askingForUsage = "{\"messages\":[],\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
             HttpResponse<String> asked = proxy.postJson(CHAT, Configs.TEAM_A_KEY, askingForUsage);
-            recorder.await(2, Duration.ofSeconds(5));
+            recorder.await(2);
 
             assertEquals(chunks + done, plain.body(), "exactly the upstream's stream less the usage chunk");
             assertEquals(chunks + usage + done, asked.body(), "a client that asked gets the usage chunk");
@@ -153,15 +155,11 @@ class UsageRecordsTest {
                 assertEquals(11, record.promptTokens());
                 assertEquals(1, record.completionTokens());
             }
-        } finally {
-            azure.stop();
         }
     }
 
     @Test
     void anOlderApiVersionIsNotAskedForUsageAndTheCountsAreEstimated() throws Exception {
-        WireMockServer azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(post(urlPathMatching(".*")).willReturn(aResponse().withStatus(200)
                 .withHeader("Content-Type", "text/event-stream")
                 .withBody("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello there\"}}]}\n\ndata: [DONE]\n\n")));
@@ -170,21 +168,17 @@ class UsageRecordsTest {
 
             proxy.postJson("/openai/deployments/gpt-4o/chat/completions?api-version=2024-06-01", Configs.TEAM_A_KEY,
                     STREAM_REQUEST);
-            List<UsageRecord> records = recorder.await(1, Duration.ofSeconds(5));
+            List<UsageRecord> records = recorder.await(1);
 
             azure.verify(postRequestedFor(urlPathMatching(".*")).withRequestBody(equalTo(STREAM_REQUEST)));
             assertEquals(UsageSource.ESTIMATED, records.get(0).usageSource());
             assertEquals(O200K.countTokensOrdinary("Hello there"), records.get(0).completionTokens());
             assertEquals("2024-06-01", records.get(0).aoaiApiVersion());
-        } finally {
-            azure.stop();
         }
     }
 
     @Test
     void aNonStreamingRecordCarriesEveryField() throws Exception {
-        WireMockServer azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(post(urlPathMatching(".*")).willReturn(okJson("{\"id\":\"x\",\"object\":\"chat.completion\","
                 + "\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"}}],"
                 + "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":3,\"total_tokens\":23}}")
@@ -202,7 +196,7 @@ class UsageRecordsTest {
                 """.formatted(azure.baseUrl())), null, List.of(recorder))) {
 
             HttpResponse<String> response = proxy.postJson(CHAT, Configs.TEAM_B_KEY, "{\"messages\":[]}");
-            UsageRecord record = recorder.await(1, Duration.ofSeconds(5)).get(0);
+            UsageRecord record = recorder.await(1).get(0);
 
             assertEquals("Team B", record.client());
             assertFalse(record.isStreaming());
@@ -220,8 +214,6 @@ class UsageRecordsTest {
             assertEquals(UsageSource.REPORTED, record.usageSource());
             assertEquals(response.headers().firstValue("x-powerproxy-request-id").orElseThrow(), record.requestId());
             assertTrue(record.aoaiRoundtripTimeMs() >= 0);
-        } finally {
-            azure.stop();
         }
     }
 
@@ -240,7 +232,7 @@ class UsageRecordsTest {
             try (InputStream body = response.body()) {
                 body.readNBytes(400);
             }
-            UsageRecord record = recorder.await(1, Duration.ofSeconds(10)).get(0);
+            UsageRecord record = recorder.await(1).get(0);
 
             assertEquals(499, record.statusCode());
             assertEquals(UsageSource.ESTIMATED, record.usageSource());
@@ -252,8 +244,6 @@ class UsageRecordsTest {
 
     @Test
     void refusedRequestsGetNoRecordAndUpstreamErrorsGetOne() throws Exception {
-        WireMockServer azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(post(urlPathMatching(".*")).willReturn(aResponse().withStatus(400)
                 .withHeader("Content-Type", "application/json").withBody("{\"error\":{\"code\":\"BadRequest\"}}")));
         RecordingPlugin recorder = new RecordingPlugin();
@@ -269,8 +259,6 @@ class UsageRecordsTest {
             assertEquals(400, records.get(0).statusCode());
             assertEquals(0, records.get(0).totalTokens());
             assertNull(records.get(0).model());
-        } finally {
-            azure.stop();
         }
     }
 
@@ -294,7 +282,7 @@ class UsageRecordsTest {
 
             assertEquals(200, first.statusCode());
             assertEquals(200, second.statusCode());
-            assertEquals(2, recorder.await(2, Duration.ofSeconds(5)).size());
+            assertEquals(2, recorder.await(2).size());
             assertEquals(5, recorder.records().get(0).totalTokens());
         }
     }

@@ -8,17 +8,18 @@ import static com.github.tomakehurst.wiremock.client.WireMock.getRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.ProxyHarness;
+import io.powerproxy.testing.WireMockUpstream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Virtual deployments are served by their stand-ins: the path, or the body's {@code model} where the path names none,
@@ -26,13 +27,12 @@ import org.junit.jupiter.api.Test;
  */
 class VirtualDeploymentTest {
 
-    private WireMockServer azure;
+    @RegisterExtension
+    static final WireMockExtension azure = WireMockUpstream.extension();
     private ProxyHarness proxy;
 
     @BeforeEach
     void start() {
-        azure = new WireMockServer(options().bindAddress("127.0.0.1").dynamicPort());
-        azure.start();
         azure.stubFor(any(anyUrl()).willReturn(okJson("{\"ok\":true}")));
         proxy = ProxyHarness.start(Configs.withAoai("""
                 endpoints:
@@ -52,7 +52,6 @@ class VirtualDeploymentTest {
     @AfterEach
     void stop() {
         proxy.close();
-        azure.stop();
     }
 
     @Test

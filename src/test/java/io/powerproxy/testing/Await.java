@@ -3,6 +3,7 @@ package io.powerproxy.testing;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
 
 /**
  * Waits for a condition rather than for time: checks it every few milliseconds and fails, naming what was awaited,
@@ -29,11 +30,26 @@ public final class Await {
 
     /** Waits until the condition holds, at most {@code deadline}; fails with "not within ...: what" after that. */
     public static void until(String what, Duration deadline, Condition condition) {
+        until(what, deadline, () -> null, condition);
+    }
+
+    /**
+     * Waits until the condition holds, at most {@link #DEFAULT}; the failure also says what {@code seen} gives then
+     * (the value last seen, the diagnostics a reader needs).
+     */
+    public static void until(String what, Supplier<?> seen, Condition condition) {
+        until(what, DEFAULT, seen, condition);
+    }
+
+    /** Waits until the condition holds, at most {@code deadline}; the failure also says what {@code seen} gives then. */
+    public static void until(String what, Duration deadline, Supplier<?> seen, Condition condition) {
         long end = System.nanoTime() + deadline.toNanos();
         try {
             while (!condition.holds()) {
                 if (System.nanoTime() > end) {
-                    throw new AssertionError("not within " + deadline.toSeconds() + " s: " + what);
+                    Object last = seen.get();
+                    throw new AssertionError("not within " + deadline.toSeconds() + " s: " + what
+                            + (last == null ? "" : "; seen: " + last));
                 }
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
                 if (Thread.interrupted()) {

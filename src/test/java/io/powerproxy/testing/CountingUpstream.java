@@ -11,8 +11,8 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * An upstream that counts requests in flight (and the most at once), answers after a delay, and throttles a
- * given share of requests with 429. It answers every path with a small JSON naming itself.
+ * An upstream that counts requests in flight (from their arrival until their answer starts, and the most at once),
+ * answers after a delay, and throttles a given share of requests with 429. It answers every path with a small JSON naming itself.
  */
 public final class CountingUpstream implements AutoCloseable {
 
@@ -43,6 +43,7 @@ public final class CountingUpstream implements AutoCloseable {
         server.createContext("/", exchange -> {
             int now = upstream.inFlight.incrementAndGet();
             upstream.maxInFlight.accumulateAndGet(now, Math::max);
+            boolean counted = true;
             try (exchange) {
                 exchange.getRequestBody().readAllBytes();
                 if (delay.isPositive()) {
@@ -57,6 +58,10 @@ public final class CountingUpstream implements AutoCloseable {
                 } else {
                     upstream.served.incrementAndGet();
                 }
+                // A request stops counting before its answer goes out: the proxy may send its next request as soon as
+                // the answer arrived, before this handler gets to run again, and that one must not count twice.
+                upstream.inFlight.decrementAndGet();
+                counted = false;
                 exchange.sendResponseHeaders(throttle ? 429 : 200, body.length);
                 try (OutputStream out = exchange.getResponseBody()) {
                     out.write(body);
@@ -64,7 +69,9 @@ public final class CountingUpstream implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {
-                upstream.inFlight.decrementAndGet();
+                if (counted) {
+                    upstream.inFlight.decrementAndGet();
+                }
             }
         });
         server.start();

@@ -1,7 +1,5 @@
 package io.powerproxy.testing;
 
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
-
 import com.azure.core.http.jdk.httpclient.JdkHttpClientBuilder;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import java.io.IOException;
@@ -13,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
-import java.security.cert.Certificate;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -22,8 +19,8 @@ import javax.net.ssl.TrustManagerFactory;
 
 /**
  * A WireMock server on HTTPS only, with a self-signed certificate for {@code localhost} and 127.0.0.1 made by
- * {@code keytool} into a temporary directory when it starts (no key material is kept in the repository), and the
- * clients that trust it: an {@link SSLContext}, an Azure SDK {@link com.azure.core.http.HttpClient}, and a PKCS12
+ * {@code keytool} once per JVM, on first use, into a temporary directory (no key material is kept in the repository),
+ * and the clients that trust it: an {@link SSLContext}, an Azure SDK {@link com.azure.core.http.HttpClient}, and a PKCS12
  * trust store for {@code -Djavax.net.ssl.trustStore} in child processes.
  */
 public final class HttpsWireMock implements AutoCloseable {
@@ -42,38 +39,18 @@ public final class HttpsWireMock implements AutoCloseable {
         this.trustStore = trustStore;
     }
 
-    /** Makes a certificate in {@code directory} and starts the server on a free loopback port. */
-    public static HttpsWireMock start(Path directory) {
-        try {
-            Path keyStore = directory.resolve("wiremock.p12");
-            keytool(keyStore);
-            Certificate certificate = load(keyStore).getCertificate("wiremock");
-            KeyStore trusted = KeyStore.getInstance("PKCS12");
-            trusted.load(null, null);
-            trusted.setCertificateEntry("wiremock", certificate);
-            Path trustStore = directory.resolve("wiremock-trust.p12");
-            try (OutputStream out = Files.newOutputStream(trustStore)) {
-                trusted.store(out, STORE_PASSWORD.toCharArray());
-            }
-            TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-            trust.init(trusted);
-            SSLContext sslContext = SSLContext.getInstance("TLS");
-            sslContext.init(null, trust.getTrustManagers(), null);
-            WireMockServer server = new WireMockServer(options()
-                    .bindAddress("127.0.0.1")
-                    .httpDisabled(true)
-                    .dynamicHttpsPort()
-                    .keystorePath(keyStore.toString())
-                    .keystorePassword(STORE_PASSWORD)
-                    .keyManagerPassword(STORE_PASSWORD)
-                    .keystoreType("PKCS12"));
-            server.start();
-            return new HttpsWireMock(server, sslContext, trustStore);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("cannot set up TLS for WireMock", e);
-        }
+    /** Starts the server on a free loopback port, with the certificate this JVM made for it. */
+    public static HttpsWireMock start() {
+        Certificate certificate = Certificate.MADE;
+        WireMockServer server = new WireMockServer(WireMockUpstream.options()
+                .httpDisabled(true)
+                .dynamicHttpsPort()
+                .keystorePath(certificate.keyStore().toString())
+                .keystorePassword(STORE_PASSWORD)
+                .keyManagerPassword(STORE_PASSWORD)
+                .keystoreType("PKCS12"));
+        server.start();
+        return new HttpsWireMock(server, certificate.sslContext(), certificate.trustStore());
     }
 
     public WireMockServer server() {
@@ -107,34 +84,70 @@ public final class HttpsWireMock implements AutoCloseable {
         server.stop();
     }
 
-    private static void keytool(Path keyStore) throws IOException {
-        Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
-        Process process = new ProcessBuilder(List.of(keytool.toString(), "-genkeypair", "-alias", "wiremock",
-                "-keyalg", "RSA", "-keysize", "2048", "-storetype", "PKCS12", "-keystore", keyStore.toString(),
-                "-storepass", STORE_PASSWORD, "-keypass", STORE_PASSWORD, "-dname", "CN=localhost",
-                "-ext", "SAN=dns:localhost,ip:127.0.0.1", "-validity", "2"))
-                .redirectErrorStream(true)
-                .start();
-        try {
-            if (!process.waitFor(KEYTOOL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-                process.destroyForcibly();
-                throw new IOException("keytool did not finish within " + KEYTOOL_TIMEOUT);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while waiting for keytool", e);
-        }
-        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (process.exitValue() != 0) {
-            throw new IOException("keytool failed (" + process.exitValue() + "): " + output);
-        }
-    }
+    /**
+     * The key pair, certificate and trust of every HTTPS WireMock of this JVM, made on first use (keytool takes about a
+     * second of CPU) into a temporary directory that is deleted when the JVM exits.
+     */
+    private record Certificate(Path keyStore, Path trustStore, SSLContext sslContext) {
 
-    private static KeyStore load(Path file) throws IOException, GeneralSecurityException {
-        KeyStore store = KeyStore.getInstance("PKCS12");
-        try (InputStream in = Files.newInputStream(file)) {
-            store.load(in, STORE_PASSWORD.toCharArray());
+        static final Certificate MADE = make();
+
+        private static Certificate make() {
+            try {
+                Path directory = Files.createTempDirectory("https-wiremock-");
+                directory.toFile().deleteOnExit();
+                Path keyStore = directory.resolve("wiremock.p12");
+                keyStore.toFile().deleteOnExit();
+                keytool(keyStore);
+                KeyStore trusted = KeyStore.getInstance("PKCS12");
+                trusted.load(null, null);
+                trusted.setCertificateEntry("wiremock", load(keyStore).getCertificate("wiremock"));
+                Path trustStore = directory.resolve("wiremock-trust.p12");
+                trustStore.toFile().deleteOnExit();
+                try (OutputStream out = Files.newOutputStream(trustStore)) {
+                    trusted.store(out, STORE_PASSWORD.toCharArray());
+                }
+                TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+                trust.init(trusted);
+                SSLContext sslContext = SSLContext.getInstance("TLS");
+                sslContext.init(null, trust.getTrustManagers(), null);
+                return new Certificate(keyStore, trustStore, sslContext);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            } catch (GeneralSecurityException e) {
+                throw new IllegalStateException("cannot set up TLS for WireMock", e);
+            }
         }
-        return store;
+
+        private static void keytool(Path keyStore) throws IOException {
+            Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
+            Process process = new ProcessBuilder(List.of(keytool.toString(), "-genkeypair", "-alias", "wiremock",
+                    "-keyalg", "RSA", "-keysize", "2048", "-storetype", "PKCS12", "-keystore", keyStore.toString(),
+                    "-storepass", STORE_PASSWORD, "-keypass", STORE_PASSWORD, "-dname", "CN=localhost",
+                    "-ext", "SAN=dns:localhost,ip:127.0.0.1", "-validity", "2"))
+                    .redirectErrorStream(true)
+                    .start();
+            try {
+                if (!process.waitFor(KEYTOOL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
+                    process.destroyForcibly();
+                    throw new IOException("keytool did not finish within " + KEYTOOL_TIMEOUT);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while waiting for keytool", e);
+            }
+            String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (process.exitValue() != 0) {
+                throw new IOException("keytool failed (" + process.exitValue() + "): " + output);
+            }
+        }
+
+        private static KeyStore load(Path file) throws IOException, GeneralSecurityException {
+            KeyStore store = KeyStore.getInstance("PKCS12");
+            try (InputStream in = Files.newInputStream(file)) {
+                store.load(in, STORE_PASSWORD.toCharArray());
+            }
+            return store;
+        }
     }
 }

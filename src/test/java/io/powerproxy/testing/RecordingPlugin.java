@@ -3,7 +3,6 @@ package io.powerproxy.testing;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.usage.UsageRecord;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -23,12 +22,9 @@ public final class RecordingPlugin implements Plugin {
         return records;
     }
 
-    /** Waits until at least {@code count} records arrived (records come just after the response ends). */
-    public List<UsageRecord> await(int count, Duration timeout) throws InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (records.size() < count && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
+    /** Waits until at least {@code count} records arrived (records come just after the response ends); returns them. */
+    public List<UsageRecord> await(int count) {
+        Await.until(count + " usage records", records::size, () -> records.size() >= count);
         return List.copyOf(records);
     }
 

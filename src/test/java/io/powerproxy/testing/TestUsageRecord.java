@@ -45,6 +45,12 @@ public final class TestUsageRecord {
         return this;
     }
 
+    public TestUsageRecord streaming(boolean streamed) {
+        streaming = streamed;
+        return this;
+    }
+
+    /** The prompt and completion counts; the total is their sum, as the proxy makes it. */
     public TestUsageRecord tokens(long prompt, long completion) {
         promptTokens = prompt;
         completionTokens = completion;
@@ -72,6 +78,11 @@ public final class TestUsageRecord {
         return this;
     }
 
+    public TestUsageRecord apiVersion(String version) {
+        apiVersion = version;
+        return this;
+    }
+
     public TestUsageRecord status(int code) {
         status = code;
         return this;
@@ -79,6 +90,16 @@ public final class TestUsageRecord {
 
     public TestUsageRecord model(String name) {
         model = name;
+        return this;
+    }
+
+    public TestUsageRecord operation(UsageRecord.Operation kind) {
+        operation = kind;
+        return this;
+    }
+
+    public TestUsageRecord source(UsageRecord.UsageSource from) {
+        source = from;
         return this;
     }
 

@@ -1,12 +1,11 @@
 package io.powerproxy.upstream;
 
+import static io.powerproxy.testing.Configs.endpoints;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.powerproxy.config.ConfigLoader;
-import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.testing.FakeClock;
 import java.time.Duration;
@@ -22,17 +21,6 @@ class BalancerTest {
 
     private final FakeClock clock = new FakeClock();
     private final RandomGenerator random = new SplittableRandom(42);
-
-    private static List<EndpointConfig> endpoints(String endpointsYaml) throws Exception {
-        return ConfigLoader.parse("""
-                clients:
-                  - name: A
-                    key: a-key-0123456789
-                aoai:
-                  endpoints:
-                %s
-                """.formatted(endpointsYaml.indent(4).stripTrailing())).aoai().endpoints();
-    }
 
     private static final String TWO_REGIONS = """
             - name: Sweden

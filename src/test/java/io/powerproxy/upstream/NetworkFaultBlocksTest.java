@@ -4,9 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.powerproxy.config.ConfigLoader;
-import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.testing.CapturedLogs;
+import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.FakeClock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -23,24 +22,18 @@ class NetworkFaultBlocksTest {
     private final FakeClock clock = new FakeClock();
 
     private Balancer balancer() throws Exception {
-        List<EndpointConfig> endpoints = ConfigLoader.parse("""
-                clients:
-                  - name: A
-                    key: a-key-0123456789
-                aoai:
-                  endpoints:
-                    - name: Sweden
-                      url: https://sweden.example.com
-                      key: k1
-                      virtual_deployments:
-                        - name: gpt-4o
-                          standins:
-                            - name: gpt-4o-ptu
-                    - name: Plain
-                      url: https://plain.example.com
-                      key: k2
-                """).aoai().endpoints();
-        return Balancer.create(endpoints, clock, new SplittableRandom(7));
+        return Balancer.create(Configs.endpoints("""
+                - name: Sweden
+                  url: https://sweden.example.com
+                  key: k1
+                  virtual_deployments:
+                    - name: gpt-4o
+                      standins:
+                        - name: gpt-4o-ptu
+                - name: Plain
+                  url: https://plain.example.com
+                  key: k2
+                """), clock, new SplittableRandom(7));
     }
 
     private static Target target(Balancer balancer, String describe) {

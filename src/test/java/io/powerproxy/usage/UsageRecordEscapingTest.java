@@ -2,6 +2,7 @@ package io.powerproxy.usage;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.powerproxy.testing.TestUsageRecord;
 import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -11,9 +12,10 @@ class UsageRecordEscapingTest {
 
     @Test
     void everyTextFieldIsEscapedWhenTheRecordIsMade() {
-        UsageRecord record = new UsageRecord(Instant.parse("2026-12-06T10:00:00Z"), "Team\nA", true, 1, 2, 3, 4.5,
-                "sweden\rcentral", "Swe\u0007den", "gpt-4o\r\nforged", "stand\u2028in", "2024-10-21\n", 200,
-                UsageRecord.Operation.CHAT, "model\u202e", UsageRecord.UsageSource.REPORTED, "req\u0000");
+        UsageRecord record = TestUsageRecord.of("req\u0000").received(Instant.parse("2026-12-06T10:00:00Z"))
+                .client("Team\nA").streaming(true).tokens(1, 2).roundtripMs(4.5).region("sweden\rcentral")
+                .endpoint("Swe\u0007den").deployment("gpt-4o\r\nforged", "stand\u2028in").apiVersion("2024-10-21\n")
+                .model("model\u202e").build();
 
         assertEquals(List.of("2026-12-06T10:00:00Z", "Team\\nA", "true", "1", "2", "3", "4.5", "sweden\\rcentral",
                 "Swe\\u0007den", "gpt-4o\\r\\nforged", "stand\\u2028in", "2024-10-21\\n", "200", "chat", "model\\u202e",
