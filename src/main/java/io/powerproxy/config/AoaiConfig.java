@@ -9,7 +9,7 @@ import java.util.regex.Pattern;
  * @param endpoints the Azure OpenAI endpoints, in config order
  * @param forwardHeaderOnlyIfNameMatches when set, only request headers whose lower-case name matches it at the
  *     start (Python's {@code re.match}) are forwarded; null forwards all
- * @param mockResponse when set, the proxy answers every request itself (§9); null otherwise
+ * @param mockResponse when set, the proxy answers every request itself; null otherwise
  */
 public record AoaiConfig(List<EndpointConfig> endpoints, Pattern forwardHeaderOnlyIfNameMatches, MockResponse mockResponse) {
 

@@ -9,7 +9,7 @@ import java.util.Map;
 import java.util.regex.Pattern;
 
 /**
- * Parses the YAML configuration (the Python original's format, §2) into a {@link ProxyConfig}, collecting every
+ * Parses the YAML configuration (the Python original's format) into a {@link ProxyConfig}, collecting every
  * problem with its config path instead of stopping at the first.
  */
 public final class ConfigLoader {

@@ -9,7 +9,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
 
-/** Finds the configuration's YAML text: a file, a named environment variable, or {@code POWERPROXY_CONFIG_STRING} (§1). */
+/** Finds the configuration's YAML text: a file, a named environment variable, or {@code POWERPROXY_CONFIG_STRING}. */
 public final class ConfigSource {
 
     /** The environment variable read when neither {@code --config-file} nor {@code --config-env-var} is given. */

@@ -1,5 +1,12 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.budgets.CircuitBreaker;
+import io.powerproxy.budgets.FailoverTokenBudgets;
+import io.powerproxy.budgets.LocalTokenBudgets;
+import io.powerproxy.budgets.RedisOptions;
+import io.powerproxy.budgets.RedisSettings;
+import io.powerproxy.budgets.RedisTokenBudgets;
+import io.powerproxy.budgets.TokenBudgets;
 import io.powerproxy.config.ClientConfig;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.pipeline.Exchange;

@@ -17,7 +17,7 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Prints every usage record to stdout as one JSON object per line (§7), for log collectors and {@code jq}.
+ * Prints every usage record to stdout as one JSON object per line, for log collectors and {@code jq}.
  *
  * <p>The Python original printed a block of "Label : value" lines per request; this prints machine-readable JSON
  * instead, with the {@link UsageRecord#COLUMNS} as keys in that order, numbers and booleans as JSON numbers and

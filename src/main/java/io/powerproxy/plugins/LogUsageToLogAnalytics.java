@@ -1,5 +1,10 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.loganalytics.DeadLetterFile;
+import io.powerproxy.loganalytics.LogAnalyticsDelivery;
+import io.powerproxy.loganalytics.LogAnalyticsRows;
+import io.powerproxy.loganalytics.LogAnalyticsSettings;
+import io.powerproxy.loganalytics.LogAnalyticsUploader;
 import com.azure.core.credential.TokenCredential;
 import com.azure.core.http.HttpClient;
 import com.azure.core.http.jdk.httpclient.JdkHttpClientBuilder;
@@ -27,7 +32,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Sends every usage record to the Log Analytics table {@code AzureOpenAIUsage_PP_CL} through the Logs Ingestion API
- * (§7), with the Python original's settings and columns, and loses none while Log Analytics is down.
+ *, with the Python original's settings and columns, and loses none while Log Analytics is down.
  *
  * <p>How a record travels:
  * <ol>

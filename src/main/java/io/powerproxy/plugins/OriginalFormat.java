@@ -23,11 +23,11 @@ import java.util.List;
  *   <li>A missing region (and, on the console, a missing deployment) is Python's {@code None}.</li>
  * </ul>
  */
-final class OriginalFormat {
+public final class OriginalFormat {
 
     /** The setting that chooses the format, and its two values. */
-    static final String SETTING = "format";
-    static final String ORIGINAL = "original";
+    public static final String SETTING = "format";
+    public static final String ORIGINAL = "original";
     static final String DEFAULT = "default";
     /** The original CSV file's columns, in its order (LogUsageToCsvFile.py, lines 16-29). */
     static final List<String> CSV_COLUMNS = List.of("request_received_utc", "client", "is_streaming", "prompt_tokens",
@@ -44,7 +44,7 @@ final class OriginalFormat {
      * Whether the plugin's {@code format} setting asks for the original's format; a value other than
      * {@code original} or {@code default} is a problem.
      */
-    static boolean chosen(PluginConfig config, List<String> problems) {
+    public static boolean chosen(PluginConfig config, List<String> problems) {
         Object value = config.settings().get(SETTING);
         if (value == null || DEFAULT.equals(value)) {
             return false;
@@ -58,7 +58,7 @@ final class OriginalFormat {
     }
 
     /** Python's {@code str(datetime.now(timezone.utc))}: {@code 2026-11-25 10:15:30.123456+00:00}. */
-    static String timestamp(Instant instant) {
+    public static String timestamp(Instant instant) {
         LocalDateTime utc = LocalDateTime.ofInstant(instant, ZoneOffset.UTC);
         int micros = utc.getNano() / 1000;
         String seconds = utc.format(SECONDS);
@@ -66,12 +66,12 @@ final class OriginalFormat {
     }
 
     /** The original's {@code int(end_ms - start_ms)}. */
-    static long roundtripMs(UsageRecord usage) {
+    public static long roundtripMs(UsageRecord usage) {
         return (long) Math.floor(usage.aoaiRoundtripTimeMs());
     }
 
     /** The virtual deployment as the original recorded it: only when a stand-in of one served the request. */
-    static String virtualDeployment(UsageRecord usage) {
+    public static String virtualDeployment(UsageRecord usage) {
         return usage.aoaiStandinDeployment() == null ? null : usage.aoaiVirtualDeployment();
     }
 

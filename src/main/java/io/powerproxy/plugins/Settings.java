@@ -5,13 +5,13 @@ import java.util.List;
 import java.util.Set;
 
 /** Small checks of plugin settings shared by the built-in plugins, with the config path in every message. */
-final class Settings {
+public final class Settings {
 
     private Settings() {
     }
 
     /** Adds a problem for every setting of the plugin entry that is not among the known ones. */
-    static void rejectUnknown(PluginConfig config, Set<String> known, List<String> problems) {
+    public static void rejectUnknown(PluginConfig config, Set<String> known, List<String> problems) {
         for (String key : config.settings().keySet()) {
             if (!known.contains(key)) {
                 problems.add(config.path() + "." + key + " is not a setting of " + config.name()
@@ -30,7 +30,7 @@ final class Settings {
         return null;
     }
 
-    static String describe(Object value) {
+    public static String describe(Object value) {
         if (value == null) {
             return "nothing";
         }

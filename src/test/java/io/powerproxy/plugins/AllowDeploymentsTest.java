@@ -13,7 +13,7 @@ import io.powerproxy.pipeline.ProxyException;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** AllowDeployments lets each client use only its deployments (§7). */
+/** AllowDeployments lets each client use only its deployments. */
 class AllowDeploymentsTest {
 
     private static final String CLIENTS = """

@@ -31,7 +31,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Every answered request has exactly one CSV row, under concurrent load and across a SIGTERM shutdown (§1, §7). */
+/** Every answered request has exactly one CSV row, under concurrent load and across a SIGTERM shutdown. */
 class CsvShutdownTest {
 
     private static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";

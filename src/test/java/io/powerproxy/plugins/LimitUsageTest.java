@@ -16,7 +16,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
-/** LimitUsage keeps each client within its tokens per minute, per deployment (§7), on an injected clock. */
+/** LimitUsage keeps each client within its tokens per minute, per deployment, on an injected clock. */
 class LimitUsageTest {
 
     private static final String CLIENTS = """
@@ -141,5 +141,20 @@ class LimitUsageTest {
                         + " tokens per minute, or a map from deployment to such a number",
                 "clients[1].max_tokens_per_minute_in_k.gpt-4o must be a number of 0 or more, got 'lots'",
                 "clients[2].max_tokens_per_minute_in_k must be a number of 0 or more, got -1"), problems.problems());
+    }
+
+    @Test
+    void aRedisEntryThatIsNotAMappingFailsLimitUsageWithItsPath() throws Exception {
+        ConfigException problems = assertThrows(ConfigException.class, () -> LimitUsage.create(context("""
+                - name: Team 1
+                  key: team-1-key-0123456789
+                  max_tokens_per_minute_in_k: 1
+                """, """
+                - name: LimitUsage
+                  redis: redis.example.net
+                """), System::currentTimeMillis));
+
+        assertEquals(List.of("plugins[0].redis must be a mapping with at least redis_host (and redis_password for Azure"
+                + " Cache for Redis), got 'redis.example.net'; remove it to keep budgets per replica"), problems.problems());
     }
 }

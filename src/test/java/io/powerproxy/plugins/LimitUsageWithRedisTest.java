@@ -1,5 +1,8 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.budgets.FailoverTokenBudgets;
+import io.powerproxy.budgets.RedisOptions;
+import io.powerproxy.budgets.RedisTokenBudgets;
 import static io.powerproxy.plugins.PluginTestSupport.exchange;
 import static io.powerproxy.plugins.PluginTestSupport.usage;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
@@ -35,7 +38,7 @@ import org.junit.jupiter.api.Test;
 import redis.clients.jedis.Jedis;
 
 /**
- * LimitUsage with a real Redis shared by proxy replicas on their own ports (§7, §8): one budget across replicas,
+ * LimitUsage with a real Redis shared by proxy replicas on their own ports: one budget across replicas,
  * exact sums under concurrency, and what happens while Redis is down.
  */
 class LimitUsageWithRedisTest {

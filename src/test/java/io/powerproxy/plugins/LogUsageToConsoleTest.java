@@ -25,7 +25,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.junit.jupiter.api.Test;
 
-/** LogUsageToConsole prints each usage record as one JSON line with the column names (§7). */
+/** LogUsageToConsole prints each usage record as one JSON line with the column names. */
 class LogUsageToConsoleTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();

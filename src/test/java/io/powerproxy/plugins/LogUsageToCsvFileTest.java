@@ -30,7 +30,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** LogUsageToCsvFile appends usage records to one RFC 4180 CSV file per UTC day (§7). */
+/** LogUsageToCsvFile appends usage records to one RFC 4180 CSV file per UTC day. */
 class LogUsageToCsvFileTest {
 
     private static final Instant NOV_25 = Instant.parse("2026-11-25T10:15:30.123Z");

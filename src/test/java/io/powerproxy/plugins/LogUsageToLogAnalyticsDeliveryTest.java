@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.loganalytics.LogAnalyticsDelivery;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,5 +1,7 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.loganalytics.LogAnalyticsRows;
+import io.powerproxy.loganalytics.LogAnalyticsSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.loganalytics.LogAnalyticsSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;

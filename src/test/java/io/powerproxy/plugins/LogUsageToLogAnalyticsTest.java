@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.loganalytics.LogAnalyticsRows;
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.containing;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;

@@ -1,5 +1,6 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.budgets.RedisOptions;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.powerproxy.config.ConfigException;

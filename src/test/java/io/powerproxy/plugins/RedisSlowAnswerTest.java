@@ -1,5 +1,8 @@
 package io.powerproxy.plugins;
 
+import io.powerproxy.budgets.FailoverTokenBudgets;
+import io.powerproxy.budgets.RedisOptions;
+import io.powerproxy.budgets.RedisTokenBudgets;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,7 +1,7 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
-import io.powerproxy.plugins.CircuitBreaker.Permit;
-import io.powerproxy.plugins.RedisSettings.FailMode;
+import io.powerproxy.budgets.CircuitBreaker.Permit;
+import io.powerproxy.budgets.RedisSettings.FailMode;
 import java.time.Instant;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -25,14 +25,14 @@ import org.slf4j.LoggerFactory;
  *       not an outage.</li>
  *   <li>While the store is down, {@link FailMode#OPEN} answers checks from this replica's own count (so with N
  *       replicas a client may get up to N budgets), and {@link FailMode#CLOSED} throws
- *       {@link StoreUnavailableException}, which {@link LimitUsage} turns into 503. Updates never throw.</li>
+ *       {@link StoreUnavailableException}, which {@code LimitUsage} turns into 503. Updates never throw.</li>
  *   <li>An outage is logged once, as a WARN when it starts and an INFO when it ends, and {@link #problem()} reports it
  *       to the readiness probe meanwhile. One check right after start-up ({@link #checkInBackground()}) finds an
  *       unreachable Redis or a wrong password before the first request does. Tokens used during an outage are counted by the replica that served them
  *       only; they are not replayed to the store later (a timed-out update may have been applied already).</li>
  * </ul>
  */
-final class FailoverTokenBudgets implements TokenBudgets {
+public final class FailoverTokenBudgets implements TokenBudgets {
 
     private static final Logger LOG = LoggerFactory.getLogger(FailoverTokenBudgets.class);
 
@@ -61,7 +61,7 @@ final class FailoverTokenBudgets implements TokenBudgets {
      * Budgets shared through {@code shared}, named by {@code address} in logs and readiness (e.g. {@code Redis at
      * host:6380}), with {@code epochMillis} telling since when an outage lasts.
      */
-    static FailoverTokenBudgets create(TokenBudgets shared, String address, FailMode failMode, CircuitBreaker breaker,
+    public static FailoverTokenBudgets create(TokenBudgets shared, String address, FailMode failMode, CircuitBreaker breaker,
             LongSupplier epochMillis) {
         return new FailoverTokenBudgets(shared, address, failMode, breaker, epochMillis);
     }
@@ -70,7 +70,7 @@ final class FailoverTokenBudgets implements TokenBudgets {
      * Checks the shared store in the background, so that a wrong password or no Redis shows at start-up: up to
      * {@code attempts} times while it fails, as many as open the breaker.
      */
-    FailoverTokenBudgets checkInBackground(int attempts) {
+    public FailoverTokenBudgets checkInBackground(int attempts) {
         Thread.ofVirtual().name("powerproxy-budgets-check").start(() -> {
             // Each failure counts towards opening the breaker, as a request's would.
             for (int attempt = 1; attempt <= attempts; attempt++) {

@@ -1,4 +1,4 @@
-package io.powerproxy.plugins;
+package io.powerproxy.loganalytics;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 
@@ -32,7 +32,7 @@ import reactor.core.publisher.Mono;
  * <p>The SDK would split a larger upload into several requests by itself and report the failed ones only; keeping
  * each call to one request means a failure always covers a known run of rows, and the order holds.
  */
-final class LogAnalyticsUploader implements LogAnalyticsDelivery.Sender {
+public final class LogAnalyticsUploader implements LogAnalyticsDelivery.Sender {
 
     /**
      * The most row bytes (UTF-8 JSON, before gzip) per request: below the SDK's 1,048,576, which it counts the same
@@ -48,7 +48,7 @@ final class LogAnalyticsUploader implements LogAnalyticsDelivery.Sender {
     private final String streamName;
     private final DeadLetterFile deadLetters;
 
-    LogAnalyticsUploader(LogsIngestionClient client, String ruleId, String streamName, DeadLetterFile deadLetters) {
+    public LogAnalyticsUploader(LogsIngestionClient client, String ruleId, String streamName, DeadLetterFile deadLetters) {
         this.client = client;
         this.ruleId = ruleId;
         this.streamName = streamName;

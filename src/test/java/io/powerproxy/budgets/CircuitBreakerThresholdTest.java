@@ -1,8 +1,8 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
-import static io.powerproxy.plugins.CircuitBreaker.Permit.CALL;
-import static io.powerproxy.plugins.CircuitBreaker.Permit.SKIP;
-import static io.powerproxy.plugins.CircuitBreaker.Permit.TRIAL;
+import static io.powerproxy.budgets.CircuitBreaker.Permit.CALL;
+import static io.powerproxy.budgets.CircuitBreaker.Permit.SKIP;
+import static io.powerproxy.budgets.CircuitBreaker.Permit.TRIAL;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;

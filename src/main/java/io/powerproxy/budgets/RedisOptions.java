@@ -1,4 +1,4 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
 import java.time.Duration;
 import java.util.function.LongSupplier;
@@ -16,7 +16,7 @@ import javax.net.ssl.SSLSocketFactory;
  * @param breakerFailuresToOpen how many failed calls in a row (no success between them) make Redis unavailable
  * @param monotonicMillis the breaker's clock
  */
-record RedisOptions(SSLSocketFactory sslSocketFactory, Duration keyTtl, Duration breakerOpenFor,
+public record RedisOptions(SSLSocketFactory sslSocketFactory, Duration keyTtl, Duration breakerOpenFor,
         int breakerFailuresToOpen, LongSupplier monotonicMillis) {
 
     /**
@@ -26,10 +26,10 @@ record RedisOptions(SSLSocketFactory sslSocketFactory, Duration keyTtl, Duration
      */
     static final int BREAKER_FAILURES_TO_OPEN = 3;
 
-    static final RedisOptions DEFAULTS = new RedisOptions(null, Duration.ofSeconds(120), Duration.ofSeconds(1),
+    public static final RedisOptions DEFAULTS = new RedisOptions(null, Duration.ofSeconds(120), Duration.ofSeconds(1),
             BREAKER_FAILURES_TO_OPEN, () -> System.nanoTime() / 1_000_000);
 
-    RedisOptions withSslSocketFactory(SSLSocketFactory factory) {
+    public RedisOptions withSslSocketFactory(SSLSocketFactory factory) {
         return new RedisOptions(factory, keyTtl, breakerOpenFor, breakerFailuresToOpen, monotonicMillis);
     }
 
@@ -37,7 +37,7 @@ record RedisOptions(SSLSocketFactory sslSocketFactory, Duration keyTtl, Duration
         return new RedisOptions(sslSocketFactory, ttl, breakerOpenFor, breakerFailuresToOpen, monotonicMillis);
     }
 
-    RedisOptions withBreaker(Duration openFor, LongSupplier clock) {
+    public RedisOptions withBreaker(Duration openFor, LongSupplier clock) {
         return new RedisOptions(sslSocketFactory, keyTtl, openFor, breakerFailuresToOpen, clock);
     }
 }

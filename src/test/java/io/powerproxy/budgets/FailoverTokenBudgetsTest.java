@@ -1,10 +1,10 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.powerproxy.plugins.RedisSettings.FailMode;
+import io.powerproxy.budgets.RedisSettings.FailMode;
 import io.powerproxy.testing.FakeClock;
 import io.powerproxy.testing.RedisServer;
 import java.time.Duration;

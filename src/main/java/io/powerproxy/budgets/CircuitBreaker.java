@@ -1,4 +1,4 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicReference;
@@ -10,10 +10,10 @@ import java.util.function.LongSupplier;
  * for another while. A successful call starts the count of failures again, so one slow answer is not an outage. Its
  * state is one immutable record swapped with compare-and-set, on an injected monotonic clock.
  */
-final class CircuitBreaker {
+public final class CircuitBreaker {
 
     /** What a caller may do now. */
-    enum Permit {
+    public enum Permit {
         /** The breaker is closed: call the store. */
         CALL,
         /** The breaker is open and this caller is the one to try the store again. */
@@ -39,7 +39,7 @@ final class CircuitBreaker {
     }
 
     /** A closed breaker that opens at the first failure and, once open, waits {@code openFor} before each trial. */
-    static CircuitBreaker create(Duration openFor, LongSupplier monotonicMillis) {
+    public static CircuitBreaker create(Duration openFor, LongSupplier monotonicMillis) {
         return create(openFor, 1, monotonicMillis);
     }
 
@@ -47,7 +47,7 @@ final class CircuitBreaker {
      * A closed breaker that opens after {@code failuresToOpen} failed calls with no success between them and, once
      * open, waits {@code openFor} before each trial.
      */
-    static CircuitBreaker create(Duration openFor, int failuresToOpen, LongSupplier monotonicMillis) {
+    public static CircuitBreaker create(Duration openFor, int failuresToOpen, LongSupplier monotonicMillis) {
         if (openFor.isNegative() || openFor.isZero()) {
             throw new IllegalArgumentException("openFor must be positive: " + openFor);
         }

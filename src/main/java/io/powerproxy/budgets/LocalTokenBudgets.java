@@ -1,4 +1,4 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
@@ -7,7 +7,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * Token budgets of this process alone: one immutable window per client and deployment, swapped with
  * compare-and-set; a window of an earlier minute counts as empty (refilled on access, never by a timer).
  */
-final class LocalTokenBudgets implements TokenBudgets {
+public final class LocalTokenBudgets implements TokenBudgets {
 
     private record Key(String client, String deployment) {
     }

@@ -1,4 +1,4 @@
-package io.powerproxy.plugins;
+package io.powerproxy.loganalytics;
 
 import io.powerproxy.usage.Spool;
 import java.io.IOException;
@@ -22,11 +22,11 @@ import org.slf4j.LoggerFactory;
  * the journal is sent from the last acknowledged row. The thread also forces the journal to disk every
  * {@link #SYNC_INTERVAL}.
  */
-final class LogAnalyticsDelivery {
+public final class LogAnalyticsDelivery {
 
     /** Sends rows, in order, stopping at the first failure that may pass. */
     @FunctionalInterface
-    interface Sender {
+    public interface Sender {
 
         /** Sends the rows; the result says how many from the front are done (delivered or dead-lettered). */
         Result send(List<String> rows);
@@ -38,7 +38,7 @@ final class LogAnalyticsDelivery {
      * @param done how many rows from the front were delivered or dead-lettered; the rest must be sent again
      * @param failure why the rest was not sent, or null when all are done
      */
-    record Result(int done, Failure failure) {
+    public record Result(int done, Failure failure) {
     }
 
     /**
@@ -49,7 +49,7 @@ final class LogAnalyticsDelivery {
      * @param message what went wrong, in one line, without secrets
      * @param retryAfter how long the service asked to wait ({@code Retry-After}), or null
      */
-    record Failure(Instant at, int status, String message, Duration retryAfter) {
+    public record Failure(Instant at, int status, String message, Duration retryAfter) {
 
         /** Whether the service refused the rows themselves (400, 413): sending them again would fail again. */
         boolean rejected() {
@@ -68,9 +68,9 @@ final class LogAnalyticsDelivery {
     }
 
     /** The delays between attempts while the service fails: {@code first}, doubling up to {@code max}. */
-    record Backoff(Duration first, Duration max) {
+    public record Backoff(Duration first, Duration max) {
 
-        Backoff {
+        public Backoff {
             if (first.isNegative() || first.isZero() || max.compareTo(first) < 0) {
                 throw new IllegalArgumentException("backoff needs 0 < first <= max, got " + first + " and " + max);
             }
@@ -91,7 +91,7 @@ final class LogAnalyticsDelivery {
     }
 
     private static final Logger LOG = LoggerFactory.getLogger(LogAnalyticsDelivery.class);
-    private static final String NAME = LogUsageToLogAnalytics.NAME;
+    private static final String NAME = "LogUsageToLogAnalytics";
     /**
      * How often the journal is forced to disk while rows arrive: a machine crash loses at most this much of what was
      * journaled. One {@code fdatasync} costs 0.3 to 1 ms, once a second is no measurable load.
@@ -142,7 +142,7 @@ final class LogAnalyticsDelivery {
      * @param maxAge how long the first row of a batch waits for more
      * @param backoff the delays between attempts while the service fails
      */
-    static LogAnalyticsDelivery start(Sender sender, Spool spool, int maxRows, Duration maxAge, Backoff backoff) {
+    public static LogAnalyticsDelivery start(Sender sender, Spool spool, int maxRows, Duration maxAge, Backoff backoff) {
         LogAnalyticsDelivery delivery = new LogAnalyticsDelivery(sender, spool, maxRows, maxAge, backoff);
         delivery.batchStartNanos = System.nanoTime() - delivery.maxAgeNanos;
         if (!spool.isEmpty()) {
@@ -158,7 +158,7 @@ final class LogAnalyticsDelivery {
      *
      * @throws IOException when the journal cannot take it (disk full, closed); the row is not in it then
      */
-    void journal(String row) throws IOException {
+    public void journal(String row) throws IOException {
         long pending;
         try {
             pending = spool.append(List.of(row));
@@ -179,7 +179,7 @@ final class LogAnalyticsDelivery {
     }
 
     /** Why the sink is degraded, for the readiness probe, or null when it is not. Does no I/O. */
-    String problem() {
+    public String problem() {
         Throwable death = died;
         if (death != null) {
             return "the upload of usage records stopped after an unexpected error: " + death;
@@ -198,7 +198,7 @@ final class LogAnalyticsDelivery {
      * Sends what the journal holds for up to {@code timeout} (unless the service is failing), stops the upload
      * thread, then closes the journal; what is not sent stays on disk for the next start.
      */
-    void close(Duration timeout) {
+    public void close(Duration timeout) {
         schedule.lock();
         try {
             stopping = true;

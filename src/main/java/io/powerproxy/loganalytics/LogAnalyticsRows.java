@@ -1,5 +1,6 @@
-package io.powerproxy.plugins;
+package io.powerproxy.loganalytics;
 
+import io.powerproxy.plugins.OriginalFormat;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -13,14 +14,14 @@ import java.util.List;
  * the columns of the DCR stream (see {@code deploy/log-analytics/}), in this order, with JSON null for what is missing;
  * or, for a table the original's deployment script created, the row exactly as the original sent it.
  */
-final class LogAnalyticsRows {
+public final class LogAnalyticsRows {
 
     /** The columns of the original's DCR stream, in its order. */
-    static final List<String> COLUMNS = List.of("RequestReceivedUtc", "Client", "IsStreaming", "PromptTokens",
+    public static final List<String> COLUMNS = List.of("RequestReceivedUtc", "Client", "IsStreaming", "PromptTokens",
             "CompletionTokens", "TotalTokens", "AoaiRoundtripTimeMS", "AoaiRegion", "AoaiEndpoint",
             "AoaiVirtualDeployment", "AoaiStandinDeployment", "AoaiApiVersion");
     /** The columns sent only with {@code extended_columns: true}; a DCR that does not declare them drops them. */
-    static final List<String> EXTENDED_COLUMNS = List.of("StatusCode", "Operation", "Model", "UsageSource", "RequestId");
+    public static final List<String> EXTENDED_COLUMNS = List.of("StatusCode", "Operation", "Model", "UsageSource", "RequestId");
 
     private static final ObjectMapper JSON = Json.MAPPER;
 
@@ -34,7 +35,7 @@ final class LogAnalyticsRows {
      * {@code AoaiRoundtripTimeMS} a whole number, null for a missing region or deployment, and an empty API version
      * when the request had none.
      */
-    static String originalJson(UsageRecord usage) {
+    public static String originalJson(UsageRecord usage) {
         ObjectNode row = JSON.createObjectNode();
         row.put("Client", usage.client());
         row.put("RequestReceivedUtc", OriginalFormat.timestamp(usage.requestReceivedUtc()));
@@ -52,7 +53,7 @@ final class LogAnalyticsRows {
     }
 
     /** The row of a usage record as single-line JSON, with the extended columns or without them. */
-    static String json(UsageRecord usage, boolean extended) {
+    public static String json(UsageRecord usage, boolean extended) {
         ObjectNode row = JSON.createObjectNode();
         row.put("RequestReceivedUtc", usage.requestReceivedUtc().toString());
         row.put("Client", usage.client());

@@ -1,5 +1,7 @@
-package io.powerproxy.plugins;
+package io.powerproxy.loganalytics;
 
+import io.powerproxy.plugins.OriginalFormat;
+import io.powerproxy.plugins.Settings;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.PluginConfig;
 import io.powerproxy.config.Secrets;
@@ -18,7 +20,7 @@ import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
- * The settings of {@link LogUsageToLogAnalytics}, checked completely at start-up with the config path in every
+ * The settings of {@code LogUsageToLogAnalytics}, checked completely at start-up with the config path in every
  * message; the client secret is never shown, not even in {@link #toString()}.
  *
  * @param endpoint {@code log_ingestion_endpoint}: the logs ingestion URL of the data collection endpoint (or rule)
@@ -35,11 +37,11 @@ import java.util.regex.Pattern;
  * @param batchMaxAge {@code batch_max_seconds}: how long a row waits for more to fill its batch
  * @param retryMax {@code retry_max_seconds}: the longest pause between attempts while Log Analytics fails
  */
-record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, ServicePrincipal servicePrincipal,
+public record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, ServicePrincipal servicePrincipal,
         String managedIdentityClientId, boolean extendedColumns, boolean originalTable, Path logDir, int batchMaxRows, Duration batchMaxAge,
         Duration retryMax) {
 
-    static final String DEFAULT_STREAM = "Custom-AzureOpenAIUsage_PP_CL";
+    public static final String DEFAULT_STREAM = "Custom-AzureOpenAIUsage_PP_CL";
     static final String DEFAULT_LOG_DIR = "logs/";
     static final int DEFAULT_BATCH_MAX_ROWS = 500;
     static final int MAX_BATCH_MAX_ROWS = 10_000;
@@ -48,7 +50,7 @@ record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, Serv
     static final double DEFAULT_RETRY_MAX_SECONDS = 60;
     static final double MAX_RETRY_MAX_SECONDS = 3600;
     /** Every setting, in the order messages list them. */
-    static final Set<String> KEYS = Collections.unmodifiableSet(new LinkedHashSet<>(List.of("log_ingestion_endpoint",
+    public static final Set<String> KEYS = Collections.unmodifiableSet(new LinkedHashSet<>(List.of("log_ingestion_endpoint",
             "data_collection_rule_id", "stream_name", "credential_tenant_id", "credential_client_id",
             "credential_client_secret", "extended_columns", OriginalFormat.SETTING, "log_dir", "batch_max_rows",
             "batch_max_seconds", "retry_max_seconds")));
@@ -58,7 +60,7 @@ record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, Serv
     private static final Pattern STREAM = Pattern.compile("Custom-[A-Za-z0-9_]+");
 
     /** A service principal's credentials; {@link #toString()} masks the secret. */
-    record ServicePrincipal(String tenantId, String clientId, String clientSecret) {
+    public record ServicePrincipal(String tenantId, String clientId, String clientSecret) {
 
         @Override
         public String toString() {
@@ -68,7 +70,7 @@ record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, Serv
     }
 
     /** Which credential gets the tokens, for the start-up log: never a secret. */
-    String credentialDescription() {
+    public String credentialDescription() {
         if (servicePrincipal != null) {
             return "the service principal " + servicePrincipal.clientId() + " of tenant " + servicePrincipal.tenantId()
                     + " (client secret)";
@@ -80,7 +82,7 @@ record LogAnalyticsSettings(URI endpoint, String ruleId, String streamName, Serv
     }
 
     /** Reads and checks the plugin's settings. */
-    static LogAnalyticsSettings parse(PluginContext context) throws ConfigException {
+    public static LogAnalyticsSettings parse(PluginContext context) throws ConfigException {
         PluginConfig config = context.settings();
         Map<String, Object> settings = config.settings();
         String path = config.path();

@@ -1,5 +1,6 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
+import io.powerproxy.plugins.Settings;
 import io.powerproxy.config.Secrets;
 import java.util.List;
 import java.util.Locale;
@@ -7,7 +8,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The {@code redis:} settings of {@link LimitUsage}, checked completely at start-up with the config path in every
+ * The {@code redis:} settings of {@code LimitUsage}, checked completely at start-up with the config path in every
  * message. The password is never shown, not even in {@link #toString()}.
  *
  * <p>The original's two keys, {@code redis_host} and {@code redis_password}, keep their meaning; every other key is
@@ -34,7 +35,7 @@ import java.util.Set;
  * @param connectTimeoutMillis the timeout for opening a connection
  * @param failMode what requests get while Redis cannot be reached
  */
-record RedisSettings(String host, int port, String password, String user, boolean ssl, int timeoutMillis,
+public record RedisSettings(String host, int port, String password, String user, boolean ssl, int timeoutMillis,
         int connectTimeoutMillis, FailMode failMode) {
 
     static final int DEFAULT_PORT = 6380;
@@ -45,7 +46,7 @@ record RedisSettings(String host, int port, String password, String user, boolea
             "redis_user", "redis_timeout_ms", "redis_connect_timeout_ms", "redis_fail_mode");
 
     /** What a request that needs a budget gets while the shared store cannot be reached. */
-    enum FailMode {
+    public enum FailMode {
         /** Served on the replica's own budget. */
         OPEN,
         /** Refused with 503 {@code BudgetStoreUnavailable}. */
@@ -53,7 +54,7 @@ record RedisSettings(String host, int port, String password, String user, boolea
     }
 
     /** Where the budgets live, for messages: {@code Redis at host:port}. */
-    String address() {
+    public String address() {
         return "Redis at " + host + ":" + port;
     }
 
@@ -65,7 +66,7 @@ record RedisSettings(String host, int port, String password, String user, boolea
     }
 
     /** Reads the value of a {@code redis:} key; returns null with problems added when it is not valid. */
-    static RedisSettings parse(Object value, String path, List<String> problems) {
+    public static RedisSettings parse(Object value, String path, List<String> problems) {
         if (!(value instanceof Map<?, ?> map)) {
             problems.add(path + " must be a mapping with at least redis_host (and redis_password for Azure Cache for"
                     + " Redis), got " + Settings.describe(value) + "; remove it to keep budgets per replica");

@@ -1,4 +1,4 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
 import java.net.ConnectException;
 import java.net.SocketTimeoutException;
@@ -43,7 +43,7 @@ import redis.clients.jedis.exceptions.JedisNoScriptException;
  * after a minute, so that none is found dead after Azure closes it; after a connection error the idle ones are
  * dropped too, because after a Redis restart they are all dead. Creating this store opens no connection.
  */
-final class RedisTokenBudgets implements TokenBudgets {
+public final class RedisTokenBudgets implements TokenBudgets {
 
     static final String KEY_PREFIX = "powerproxy:tpm:";
     static final int POOL_SIZE = 64;
@@ -65,7 +65,7 @@ final class RedisTokenBudgets implements TokenBudgets {
     }
 
     /** A store for the settings; connects only when first used. */
-    static RedisTokenBudgets create(RedisSettings settings, RedisOptions options) {
+    public static RedisTokenBudgets create(RedisSettings settings, RedisOptions options) {
         if (options.keyTtl().compareTo(Duration.ofMillis(1)) < 0) {
             throw new IllegalArgumentException("keyTtl must be at least 1 ms: " + options.keyTtl());
         }
@@ -94,7 +94,7 @@ final class RedisTokenBudgets implements TokenBudgets {
     }
 
     /** The key of a client's counter for a deployment and minute. */
-    static String key(String client, String deployment, long minute) {
+    public static String key(String client, String deployment, long minute) {
         return KEY_PREFIX + escape(client) + ":" + escape(deployment) + ":" + minute;
     }
 

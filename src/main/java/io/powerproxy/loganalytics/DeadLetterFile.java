@@ -1,4 +1,4 @@
-package io.powerproxy.plugins;
+package io.powerproxy.loganalytics;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 
@@ -21,18 +21,18 @@ import java.util.concurrent.locks.ReentrantLock;
  * again once the cause is fixed. Each line is
  * <pre>{"dead_lettered_utc":"2026-11-25T10:15:30Z","status":400,"error":"...","row":{...the row as it was sent...}}</pre>
  */
-final class DeadLetterFile {
+public final class DeadLetterFile {
 
     private static final ObjectMapper JSON = Json.MAPPER;
 
     private final Path file;
     private final ReentrantLock appending = new ReentrantLock();
 
-    DeadLetterFile(Path file) {
+    public DeadLetterFile(Path file) {
         this.file = file;
     }
 
-    Path file() {
+    public Path file() {
         return file;
     }
 

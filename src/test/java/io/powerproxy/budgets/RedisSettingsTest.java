@@ -1,6 +1,6 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
-import static io.powerproxy.plugins.PluginTestSupport.context;
+import io.powerproxy.plugins.LimitUsage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.powerproxy.config.ConfigException;
-import io.powerproxy.plugins.RedisSettings.FailMode;
+import io.powerproxy.budgets.RedisSettings.FailMode;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -77,20 +77,5 @@ class RedisSettingsTest {
 
         assertFalse(settings.toString().contains(PASSWORD), settings.toString());
         assertTrue(settings.toString().contains("****WXYZ"), settings.toString());
-    }
-
-    @Test
-    void aRedisEntryThatIsNotAMappingFailsLimitUsageWithItsPath() throws Exception {
-        ConfigException problems = assertThrows(ConfigException.class, () -> LimitUsage.create(context("""
-                - name: Team 1
-                  key: team-1-key-0123456789
-                  max_tokens_per_minute_in_k: 1
-                """, """
-                - name: LimitUsage
-                  redis: redis.example.net
-                """), System::currentTimeMillis));
-
-        assertEquals(List.of("plugins[0].redis must be a mapping with at least redis_host (and redis_password for Azure"
-                + " Cache for Redis), got 'redis.example.net'; remove it to keep budgets per replica"), problems.problems());
     }
 }

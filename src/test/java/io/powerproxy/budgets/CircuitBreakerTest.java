@@ -1,13 +1,13 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
-import static io.powerproxy.plugins.CircuitBreaker.Permit.CALL;
-import static io.powerproxy.plugins.CircuitBreaker.Permit.SKIP;
-import static io.powerproxy.plugins.CircuitBreaker.Permit.TRIAL;
+import static io.powerproxy.budgets.CircuitBreaker.Permit.CALL;
+import static io.powerproxy.budgets.CircuitBreaker.Permit.SKIP;
+import static io.powerproxy.budgets.CircuitBreaker.Permit.TRIAL;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.powerproxy.plugins.CircuitBreaker.Permit;
+import io.powerproxy.budgets.CircuitBreaker.Permit;
 import io.powerproxy.testing.FakeClock;
 import java.time.Duration;
 import java.util.ArrayList;

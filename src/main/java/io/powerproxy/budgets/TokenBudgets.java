@@ -1,14 +1,14 @@
-package io.powerproxy.plugins;
+package io.powerproxy.budgets;
 
 /**
- * Where {@link LimitUsage} keeps the tokens each client used per deployment and minute: in this process
+ * Where {@code LimitUsage} keeps the tokens each client used per deployment and minute: in this process
  * ({@link LocalTokenBudgets}), in Redis ({@link RedisTokenBudgets}), or in Redis with this process as the fallback
  * ({@link FailoverTokenBudgets}).
  *
  * <p>Implementations are called concurrently by many requests. A store that lives elsewhere throws
  * {@link StoreUnavailableException} when it cannot answer; the local store never throws.
  */
-interface TokenBudgets extends AutoCloseable {
+public interface TokenBudgets extends AutoCloseable {
 
     /**
      * Tokens the client used for the deployment in that minute (minutes since the epoch).

@@ -1,0 +1,5 @@
+/**
+ * Where {@code LimitUsage} keeps the tokens each client used per deployment and minute: in this process, or in a
+ * Redis shared by every replica, behind a circuit breaker that falls back to local budgets while Redis is away.
+ */
+package io.powerproxy.budgets;
