@@ -69,3 +69,17 @@ children_ticks() {
     function sec(x, m) { m = x; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", x); sub(/s$/, "", x); return m * 60 + x }
     BEGIN { printf "%d", (sec(u) + sec(s)) * hz }')
 }
+
+# The JDK to run everything on (JAVA_HOME, then the usual install folders, as the Makefile finds it): sets JAVA,
+# JDK_VERSION and JDK_MAJOR, or ends the script naming the caller ($1) when there is none.
+use_jdk() {
+  if ! JDK=$(JAVA_HOME=${JAVA_HOME:-} .ci/find-jdk 2>/dev/null); then
+    echo "$1: no JDK 21 or newer found (.ci/find-jdk --verbose tells why)" >&2
+    exit 1
+  fi
+  export JAVA_HOME=$JDK
+  export PATH="$JAVA_HOME/bin:$PATH"
+  JAVA="$JAVA_HOME/bin/java"
+  JDK_VERSION=$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.runtime.version = //p')
+  JDK_MAJOR=${JDK_VERSION%%.*}; JDK_MAJOR=${JDK_MAJOR%%+*}
+}

@@ -403,15 +403,7 @@ choose_settings() {
 
 # The JDK to run everything on: JAVA, JDK_VERSION, JDK_MAJOR.
 find_jdk() {
-  if ! JDK=$(JAVA_HOME=${JAVA_HOME:-} .ci/find-jdk 2>/dev/null); then
-    echo "bench: no JDK 21 or newer found (.ci/find-jdk --verbose tells why)" >&2
-    exit 1
-  fi
-  export JAVA_HOME=$JDK
-  export PATH="$JAVA_HOME/bin:$PATH"
-  JAVA="$JAVA_HOME/bin/java"
-  JDK_VERSION=$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.runtime.version = //p')
-  JDK_MAJOR=${JDK_VERSION%%.*}; JDK_MAJOR=${JDK_MAJOR%%+*}
+  use_jdk bench
   # The collector the README and the Dockerfile ship: Generational ZGC (its pauses stay well under a millisecond, where
   # Parallel's reached 644 ms with 5,000 streams open). On 21 to 22 it is asked for with -XX:+ZGenerational; 23 makes
   # it ZGC's default and 24 drops the flag (a warning).

@@ -107,15 +107,7 @@ fail() { printf 'soak: FAILED: %s\n' "$*" >&2; FAILURES+=("$*"); }
 warn() { printf 'soak: WARNING: %s\n' "$*" >&2; WARNINGS+=("$*"); }
 
 # --- JDK, temp dir, processes --------------------------------------------------------------------------------------
-if ! JDK=$(JAVA_HOME=${JAVA_HOME:-} .ci/find-jdk 2>/dev/null); then
-  echo "soak: no JDK 21 or newer found (.ci/find-jdk --verbose tells why)" >&2
-  exit 1
-fi
-export JAVA_HOME=$JDK
-export PATH="$JAVA_HOME/bin:$PATH"
-JAVA="$JAVA_HOME/bin/java"
-JDK_VERSION=$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.runtime.version = //p')
-JDK_MAJOR=${JDK_VERSION%%.*}; JDK_MAJOR=${JDK_MAJOR%%+*}
+use_jdk soak
 
 T=$(mktemp -d /tmp/powerproxy-soak.XXXXXX)
 PIDS=()
