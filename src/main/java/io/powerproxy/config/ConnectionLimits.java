@@ -6,8 +6,9 @@ import java.time.Duration;
  * {@code connections.limits} of an endpoint.
  *
  * @param maxConnections at most this many requests in flight to the endpoint (default 100)
- * @param maxKeepaliveConnections idle connections kept (default 20; advisory, see README)
- * @param keepaliveExpiry how long an idle connection is kept (default 5 s)
+ * @param maxKeepaliveConnections idle connections kept (default 20); the pool keeps at least {@code maxConnections},
+ *     so this matters only when larger (README "8. Server and client settings")
+ * @param keepaliveExpiry how long an idle connection is kept (default 5 s; the largest of all endpoints applies)
  */
 public record ConnectionLimits(int maxConnections, int maxKeepaliveConnections, Duration keepaliveExpiry) {
 
