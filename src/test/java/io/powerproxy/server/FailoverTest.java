@@ -18,6 +18,7 @@ import io.powerproxy.testing.CapturedLogs;
 import io.powerproxy.testing.ClosedPort;
 import io.powerproxy.testing.Configs;
 import io.powerproxy.testing.FakeClock;
+import io.powerproxy.testing.HttpsWireMock;
 import io.powerproxy.testing.ProxyHarness;
 import io.powerproxy.testing.WireMockUpstream;
 import java.net.http.HttpRequest;
@@ -172,15 +173,20 @@ class FailoverTest {
 
     @Test
     void anEndpointWhoseTlsHandshakeFailsHandsOverToTheNextEndpoint() {
-        // Sweden speaks plain HTTP on its port: the TLS handshake the proxy starts there fails.
-        startProxy("https://127.0.0.1:" + sweden.getPort());
-        sweden.stubFor(any(anyUrl()).willReturn(okJson("{\"served_by\":\"sweden\"}")));
-        eastUs.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"eastus-paygo\"}")));
+        // Sweden presents a certificate the proxy does not trust (self-signed, not in the JDK's trust store), so the
+        // handshake fails before a byte of the request is sent. A plain-HTTP server on an https URL would not do:
+        // it may close the connection in a way the client reports like any other lost answer.
+        try (HttpsWireMock untrusted = HttpsWireMock.start()) {
+            untrusted.server().stubFor(any(anyUrl()).willReturn(okJson("{\"served_by\":\"sweden\"}")));
+            startProxy(untrusted.baseUrl());
+            eastUs.stubFor(post(urlPathEqualTo(PAYGO)).willReturn(okJson("{\"served_by\":\"eastus-paygo\"}")));
 
-        HttpResponse<String> response = chat();
+            HttpResponse<String> response = chat();
 
-        assertEquals(200, response.statusCode(), response.body());
-        assertEquals("{\"served_by\":\"eastus-paygo\"}", response.body());
+            assertEquals(200, response.statusCode(), response.body());
+            assertEquals("{\"served_by\":\"eastus-paygo\"}", response.body());
+            assertEquals(0, untrusted.server().getAllServeEvents().size());
+        }
     }
 
     @Test
