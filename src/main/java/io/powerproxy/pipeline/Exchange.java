@@ -109,6 +109,21 @@ public final class Exchange {
         return json == null ? null : json.deepCopy();
     }
 
+    /** Whether the request body is a JSON object (the bodies whose fields {@link #changeRequest()} can set). */
+    public boolean requestIsJsonObject() {
+        return state.requestJson() != null;
+    }
+
+    /**
+     * A copy of one top-level field of the request body's JSON object, or null when the body is not one or has no
+     * such field: what a plugin that reads a field or two uses, without copying a whole body of messages.
+     */
+    public JsonNode requestJsonField(String name) {
+        JsonNode json = state.requestJson();
+        JsonNode field = json == null ? null : json.get(name);
+        return field == null ? null : field.deepCopy();
+    }
+
     /** The client that sent the request; null until it was identified. */
     public ClientConfig client() {
         return state.client();

@@ -115,13 +115,12 @@ public final class CapMaxTokens implements Plugin {
         if (cap == null || (operation != Operation.CHAT && operation != Operation.COMPLETIONS)) {
             return;
         }
-        JsonNode json = exchange.requestJson();
-        if (json == null) {
+        if (!exchange.requestIsJsonObject()) {
             return;
         }
         boolean named = false;
         for (String field : FIELDS) {
-            JsonNode asked = json.get(field);
+            JsonNode asked = exchange.requestJsonField(field);
             if (asked == null || asked.isNull()) {
                 continue;
             }
