@@ -2,6 +2,7 @@ package io.powerproxy.pipeline;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.powerproxy.config.ClientConfig;
+import io.powerproxy.usage.TokenDemand;
 import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.List;
@@ -122,6 +123,15 @@ public final class Exchange {
         JsonNode json = state.requestJson();
         JsonNode field = json == null ? null : json.get(name);
         return field == null ? null : field.deepCopy();
+    }
+
+    /**
+     * The request's likely cost in tokens: its prompt estimated with jtokkit and the completion bound the client set;
+     * estimated once per request and shared by every plugin that asks. Ask in or after
+     * {@link Plugin#onClientIdentified}, when the body has been read.
+     */
+    public TokenDemand tokenDemand() {
+        return state.tokenDemand();
     }
 
     /** The client that sent the request; null until it was identified. */

@@ -2,6 +2,7 @@ package io.powerproxy.pipeline;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.powerproxy.config.ClientConfig;
+import io.powerproxy.usage.TokenDemand;
 import io.powerproxy.json.Json;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -46,6 +47,7 @@ public final class ExchangeState {
     private Map<Exchange.Key<?>, Object> attributes;
     /** The plugins' changes to the request while their request hooks run; null before and after. */
     private RequestChanges changes;
+    private TokenDemand tokenDemand;
 
     /**
      * Creates the record of a request that just arrived.
@@ -126,6 +128,7 @@ public final class ExchangeState {
         this.requestBodyRead = true;
         this.requestJson = null;
         this.requestJsonParsed = false;
+        this.tokenDemand = null;
     }
 
     boolean requestBodyRead() {
@@ -142,6 +145,17 @@ public final class ExchangeState {
             requestJson = parseObject(requestBody);
         }
         return requestJson;
+    }
+
+    /**
+     * The request's likely cost in tokens (its prompt estimated, its completion bound), computed at most once per body:
+     * for the body as it is when first asked, so ask after the plugins' changes were applied.
+     */
+    public TokenDemand tokenDemand() {
+        if (tokenDemand == null) {
+            tokenDemand = TokenDemand.of(requestJson(), deployment);
+        }
+        return tokenDemand;
     }
 
     private static byte[] serialize(JsonNode body) {
@@ -275,6 +289,7 @@ public final class ExchangeState {
             requestBody = serialize(body);
             requestJson = body;
             requestJsonParsed = true;
+            tokenDemand = null;
         }
     }
 }
