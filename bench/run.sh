@@ -384,7 +384,7 @@ choose_settings() {
     CHUNKS=25
     TIME_BUDGET_S=780       # make bench must end within 15 minutes (stopping and the report take under 1)
     VARIANT_WARMUP=15
-    OTHERS_WARMUP=10        # load on each floor and on the TLS and default-config proxies before they are measured
+    OTHERS_WARMUP=24        # at most this much load on each floor and on the TLS and default-config proxies, until flat
     VARIANT_REPEATS=3
     VARIANT_SECONDS=3
   fi
@@ -697,11 +697,34 @@ start_others() {
   log "floor and other proxies: $(for t in "${!PID_OF[@]}"; do printf '%s on %s, ' "$t" "${PORT_OF[$t]}"; done)"
 }
 
-# The others for a few seconds; the proxy until its rate stops rising.
+# Load on one JVM target in rounds of 4 s until its rate stops rising (two rounds without 5% more than the best), at
+# most $3 s: the JIT's C2 takes a while on a busy 2-core machine. Sets WARM_RATES (the rate of each round).
+# $1: target name, $2: port, $3: at most this many seconds.
+warm_until_flat() {
+  local name=$1 port=$2 max_s=$3 start best=0 flat=0 round=0 secs rate
+  WARM_ROUND_S=4
+  WARM_RATES=
+  start=$(now_ms)
+  while :; do
+    round=$((round + 1))
+    secs=4; [ "$max_s" -lt 4 ] && secs=$max_s
+    WARM_ROUND_S=$secs
+    max_rate_run "$port" "$secs" "$T/warmup-$name-$round.txt" >"$T/warmup-$name-$round.kv" \
+      || fail "warm-up against $name had errors: $(tr '\n' ' ' <"$T/warmup-$name-$round.txt" | tail -c 300)"
+    rate=$(grep -o '\brps=[0-9]*' "$T/warmup-$name-$round.kv" | head -1 | cut -d= -f2); rate=${rate:-0}
+    WARM_RATES="$WARM_RATES $rate"
+    if [ "$rate" -gt $((best * 105 / 100)) ]; then flat=0; else flat=$((flat + 1)); fi
+    [ "$rate" -gt "$best" ] && best=$rate
+    [ "$flat" -ge 2 ] && break
+    [ $(( ($(now_ms) - start) / 1000 + secs )) -gt "$max_s" ] && break
+  done
+  WARM_RATES=${WARM_RATES# }
+}
+
+# The mock and nginx for a few seconds; every JVM (the proxy, the floors, the TLS and default-config proxies) until
+# its rate stops rising, so that each is measured warm: a ratio between a warm proxy and a half-warm floor says little.
 warm_up() {
-  # Warm-up: the others for a few seconds; the proxy in rounds of 4 s until its rate stops rising (the JIT's C2 takes
-  # a while on a busy 2-core machine), at most WARMUP_SECONDS.
-  log "warm-up: ${OTHER_WARMUP_SECONDS}s on the mock and nginx; the proxy until its rate is stable (at most ${WARMUP_SECONDS}s)"
+  log "warm-up: ${OTHER_WARMUP_SECONDS}s on the mock and nginx; each JVM until its rate is stable (the proxy at most ${WARMUP_SECONDS}s, the others ${OTHERS_WARMUP}s)"
   for target in "${TARGETS[@]}"; do
     [ "$target" = proxy ] && continue
     [ "$OTHER_WARMUP_SECONDS" = 0 ] && continue
@@ -711,31 +734,16 @@ warm_up() {
   local t
   for t in floor floor-tls proxy-tls proxy-defaults proxy-defaults-tls; do
     [ -n "${PID_OF[$t]:-}" ] || continue
-    max_rate_run "${PORT_OF[$t]}" "$OTHERS_WARMUP" "$T/warmup-$t.txt" >/dev/null \
-      || fail "warm-up against $t had errors: $(tr '\n' ' ' <"$T/warmup-$t.txt" | tail -c 300)"
+    warm_until_flat "$t" "${PORT_OF[$t]}" "$OTHERS_WARMUP"
+    log "    $t req/s during warm-up: $WARM_RATES"
+    meta "warmup_rates_$t" "$WARM_RATES"
   done
-  warm_start=$(now_ms)
-  best=0
-  flat=0
-  rates=
-  round=0
-  while :; do
-    round=$((round + 1))
-    secs=4; [ "$WARMUP_SECONDS" -lt 4 ] && secs=$WARMUP_SECONDS
-    max_rate_run "$PROXY_PORT" "$secs" "$T/warmup-proxy-$round.txt" >"$T/warmup-proxy-$round.kv" \
-      || fail "warm-up against the proxy had errors: $(tr '\n' ' ' <"$T/warmup-proxy-$round.txt" | tail -c 300)"
-    rate=$(grep -o '\brps=[0-9]*' "$T/warmup-proxy-$round.kv" | head -1 | cut -d= -f2); rate=${rate:-0}
-    rates="$rates $rate"
-    if [ "$rate" -gt $((best * 105 / 100)) ]; then flat=0; else flat=$((flat + 1)); fi
-    [ "$rate" -gt "$best" ] && best=$rate
-    [ "$flat" -ge 2 ] && break
-    [ $(( ($(now_ms) - warm_start) / 1000 + secs )) -gt "$WARMUP_SECONDS" ] && break
-  done
-  log "    proxy req/s during warm-up:$rates"
-  meta warmup_rates "${rates# }"
-  meta warmup_round_s "$secs"
+  warm_until_flat proxy "$PROXY_PORT" "$WARMUP_SECONDS"
+  log "    proxy req/s during warm-up: $WARM_RATES"
+  meta warmup_rates "$WARM_RATES"
+  meta warmup_round_s "$WARM_ROUND_S"
   # Seconds of load until the end of the first round at 90% or more of the best round's rate (the JIT's warm-up).
-  meta warmup_to_90_s "$(echo "$rates" | awk -v s="$secs" '{ for (i = 1; i <= NF; i++) if ($i > m) m = $i
+  meta warmup_to_90_s "$(echo "$WARM_RATES" | awk -v s="$WARM_ROUND_S" '{ for (i = 1; i <= NF; i++) if ($i > m) m = $i
     for (i = 1; i <= NF; i++) if ($i >= 0.9 * m) { print i * s; exit } }')"
 }
 

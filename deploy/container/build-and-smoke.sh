@@ -115,10 +115,14 @@ if podman run --rm --entrypoint /bin/sh "$IMAGE" -c true >/dev/null 2>&1; then
 fi
 
 # ---- run, as Kubernetes would: read-only root, no capabilities, a tmpfs for /tmp ------------------
-log "podman run (demo config, mock upstream)"
+# A build on JDK 25 or newer made an AOT cache: -XX:AOTMode=on makes the JVM fail instead of running without it,
+# so this run proves the image's cache is valid for the image's runtime and jar.
+aot=()
+if [ "${jdk_version%%[._]*}" -ge 25 ]; then aot=(-e JAVA_TOOL_OPTIONS=-XX:AOTMode=on); fi
+log "podman run (demo config, mock upstream${aot:+, AOT cache required})"
 t0=$(now_ms)
 podman run -d --name "$NAME" --read-only --tmpfs /tmp --tmpfs /app/logs:mode=1777 \
-  --cap-drop ALL --security-opt no-new-privileges -p 127.0.0.1::8080 \
+  --cap-drop ALL --security-opt no-new-privileges -p 127.0.0.1::8080 "${aot[@]}" \
   -e POWERPROXY_CONFIG_STRING="$(cat config/demo.yaml)" "$IMAGE" >/dev/null
 port=$(podman port "$NAME" 8080/tcp | sed 's/.*://')
 base=http://127.0.0.1:$port
