@@ -155,8 +155,8 @@ public final class PowerProxy {
             reloader = ConfigReloader.start(arguments.configFile(), text.yaml(), registry, server, tokens::forConfig,
                     new ConfigReloader.Listener() { }, configPoll);
             onSignal("HUP", reloader::reloadSoon);
-            log.info("config reload: {} is read again {} and on SIGHUP", origin, configPoll.isZero() ? "only"
-                    : "every " + configPoll.toSeconds() + " s");
+            log.info("config reload: the {} is read again {}", origin, configPoll.isZero() ? "on SIGHUP only"
+                    : "every " + configPoll.toSeconds() + " s and on SIGHUP");
         } else {
             onSignal("HUP", () -> log.warn("SIGHUP: the config comes from the {}, which cannot change while the"
                     + " process runs; nothing is reloaded", origin));
