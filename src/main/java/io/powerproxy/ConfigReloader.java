@@ -186,6 +186,7 @@ final class ConfigReloader implements AutoCloseable {
     }
 
     private Outcome reload(String text) {
+        long started = System.nanoTime();
         ProxyConfig running = server.config();
         ProxyConfig next;
         Pipeline pipeline;
@@ -200,7 +201,8 @@ final class ConfigReloader implements AutoCloseable {
         server.apply(next, pipeline, tokens.apply(next));
         applied = text;
         String diff = ConfigDiff.between(running, next).describe();
-        LOG.info("config reloaded from {}: {}", file, diff.isEmpty() ? "nothing that requests see changed" : diff);
+        LOG.info("config reloaded from {} in {} ms: {}", file, (System.nanoTime() - started) / 1_000_000,
+                diff.isEmpty() ? "nothing that requests see changed" : diff);
         listener.applied(next);
         return Outcome.APPLIED;
     }
