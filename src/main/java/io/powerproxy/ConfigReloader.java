@@ -39,7 +39,7 @@ final class ConfigReloader implements AutoCloseable {
     /** Told of each reload's outcome, e.g. by the metrics. */
     interface Listener {
 
-        /** A config was swapped in (also called once at the start with the first config). */
+        /** A reloaded config was swapped in (not called for the config of the start). */
         default void applied(ProxyConfig config) {
         }
 
@@ -198,7 +198,13 @@ final class ConfigReloader implements AutoCloseable {
             return Outcome.REJECTED;
         }
         ProxyServer.restartOnly(running, next).forEach(note -> LOG.warn("config reload from {}: {}", file, note));
-        server.apply(next, pipeline, tokens.apply(next));
+        try {
+            server.apply(next, pipeline, tokens.apply(next));
+        } catch (IllegalStateException stopped) {
+            // The proxy is stopping: the plugins made for this config were never used.
+            pipeline.closeAllBut(new java.util.HashSet<>(server.pipeline().plugins()));
+            return Outcome.UNCHANGED;
+        }
         applied = text;
         String diff = ConfigDiff.between(running, next).describe();
         LOG.info("config reloaded from {} in {} ms: {}", file, (System.nanoTime() - started) / 1_000_000,

@@ -97,7 +97,11 @@ public final class PluginRegistry {
     public Pipeline reloadPipeline(ProxyConfig running, Pipeline runningPipeline, ProxyConfig config)
             throws ConfigException {
         List<Plugin> runningPlugins = runningPipeline.plugins();
-        boolean[] taken = new boolean[runningPlugins.size()];
+        boolean[] taken = new boolean[running.plugins().size()];
+        if (runningPlugins.size() != running.plugins().size()) {
+            // A pipeline not made from that config (tests make some): nothing can be matched to its entries.
+            java.util.Arrays.fill(taken, true);
+        }
         Set<Plugin> kept = Collections.newSetFromMap(new IdentityHashMap<>());
         List<String> problems = new ArrayList<>();
         List<String> names = new ArrayList<>();
