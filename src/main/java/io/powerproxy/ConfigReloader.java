@@ -196,6 +196,12 @@ final class ConfigReloader implements AutoCloseable {
         } catch (ConfigException e) {
             reject(e.problems());
             return Outcome.REJECTED;
+        } catch (RuntimeException | LinkageError e) {
+            // A plugin's factory failed in a way it should not (a bug, or a third-party jar built for another API).
+            LOG.error("config reload from {}: creating the new config's plugins failed, so the running config stays",
+                    file, e);
+            listener.rejected(List.of("creating the plugins failed: " + e));
+            return Outcome.REJECTED;
         }
         ProxyServer.restartOnly(running, next).forEach(note -> LOG.warn("config reload from {}: {}", file, note));
         try {

@@ -8,6 +8,7 @@ import ch.qos.logback.classic.Level;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.pipeline.PluginFactory;
 import io.powerproxy.pipeline.PluginRegistry;
 import io.powerproxy.server.ProxyServer;
 import io.powerproxy.testing.Await;
@@ -69,11 +70,14 @@ class ConfigReloadTest {
         final List<List<String>> rejected = new CopyOnWriteArrayList<>();
 
         Proxy(Path file, Duration poll) throws IOException, ConfigException {
+            this(file, poll, PowerProxy.pluginRegistry(Map.of("POWERPROXY_PLUGINS_DIR",
+                    dir.resolve("no-plugins").toString())));
+        }
+
+        Proxy(Path file, Duration poll, PluginRegistry registry) throws IOException, ConfigException {
             this.file = file;
             String yaml = Files.readString(file);
             ProxyConfig config = ConfigLoader.parse(yaml);
-            PluginRegistry registry = PowerProxy.pluginRegistry(Map.of("POWERPROXY_PLUGINS_DIR",
-                    dir.resolve("no-plugins").toString()));
             server = ProxyServer.start(config, new InetSocketAddress("127.0.0.1", 0), null,
                     registry.createPipeline(config));
             reloader = ConfigReloader.start(file.toString(), yaml, registry, server, c -> null,
@@ -309,6 +313,28 @@ class ConfigReloadTest {
                 assertEquals(200, post(proxy, Configs.TEAM_A_KEY).statusCode());
                 Files.writeString(file, yaml);
                 assertEquals(ConfigReloader.Outcome.UNCHANGED, proxy.reloader.check(false), "the same text is back");
+            }
+        }
+    }
+
+    @Test
+    void aPluginFactoryThatThrowsIsAFailedReloadThatChangesNothing() throws Exception {
+        PluginRegistry registry = PluginRegistry.create(List.of(PluginFactory.of("Exploding", context -> {
+            throw new IllegalStateException("boom");
+        })), getClass().getClassLoader());
+        try (CountingUpstream one = CountingUpstream.start("one", Duration.ZERO, 0, 0);
+                CapturedLogs logs = CapturedLogs.start()) {
+            String yaml = config(List.of(Configs.TEAM_A_KEY), endpoint("One", one.baseUrl(), 0));
+            Path file = write("config.yaml", yaml);
+            try (Proxy proxy = new Proxy(file, Duration.ZERO, registry)) {
+                rewrite(file, yaml.replace("aoai:", "plugins:\n  - name: Exploding\naoai:")
+                        .replace("clients:\n", "clients:\n  - name: Team C\n    key: " + TEAM_C_KEY + "\n"));
+                assertEquals(ConfigReloader.Outcome.REJECTED, proxy.reloader.check(false));
+                assertEquals(List.of(List.of("creating the plugins failed: java.lang.IllegalStateException: boom")),
+                        proxy.rejected);
+                assertEquals(401, post(proxy, TEAM_C_KEY).statusCode(), "the running config stays");
+                assertTrue(logs.containing("creating the new config's plugins failed").size() == 1, logs.lines()
+                        .toString());
             }
         }
     }

@@ -26,8 +26,8 @@ import java.util.TreeSet;
  * @param pluginsChanged plugins both run, with other settings
  * @param othersChanged other settings that differ ({@code aoai.mock_response}...)
  */
-public record ConfigDiff(List<String> clientsAdded, List<String> clientsRemoved, Map<String, Set<String>> clientsChanged,
-        List<String> endpointsAdded, List<String> endpointsRemoved, Map<String, Set<String>> endpointsChanged,
+public record ConfigDiff(List<String> clientsAdded, List<String> clientsRemoved,
+        Map<String, Set<String>> clientsChanged, List<String> endpointsAdded, List<String> endpointsRemoved, Map<String, Set<String>> endpointsChanged,
         List<String> deploymentsAdded, List<String> deploymentsRemoved, List<String> pluginsAdded,
         List<String> pluginsRemoved, List<String> pluginsChanged, List<String> othersChanged) {
 
@@ -86,9 +86,10 @@ public record ConfigDiff(List<String> clientsAdded, List<String> clientsRemoved,
             othersChanged.add("aoai.mock_response");
         }
         if (!Objects.equals(pattern(running), pattern(next))) {
-            othersChanged.add("aoai.forward_header_only_if_name_matches");
+            othersChanged.add("aoai.forward_http_header_only_if_name_matches");
         }
-        if (!Objects.equals(running.userAssignedManagedIdentityClientId(), next.userAssignedManagedIdentityClientId())) {
+        if (!Objects.equals(running.userAssignedManagedIdentityClientId(),
+                next.userAssignedManagedIdentityClientId())) {
             othersChanged.add("user_assigned_managed_identity_client_id");
         }
         return new ConfigDiff(minus(clientsAfter.keySet(), clientsBefore.keySet()),

@@ -53,33 +53,6 @@ public interface PluginFactory {
     @FunctionalInterface
     interface Creator {
         Plugin create(PluginContext context) throws ConfigException;
-
-    /**
-     * The plugin for a reloaded config (README "Changing the config while it runs"), called only when the config
-     * still has an entry of this plugin with the same settings as the {@code running} one. Returning {@code running}
-     * keeps it, with all its state, for the new config; returning a new plugin replaces it, and {@code running} is
-     * closed once the requests that began before the reload have ended.
-     *
-     * <p>The default keeps the running plugin when the clients are configured as before too (positions aside),
-     * since plugins read their client settings when they are created, and else creates a new one. A plugin whose
-     * state must outlive a change of the clients (budgets) makes the new one take it over; a plugin that reads other
-     * parts of the config must check them here.
-     *
-     * @throws ConfigException as {@link #create} does
-     */
-    default Plugin reload(Plugin running, PluginContext runningContext, PluginContext context) throws ConfigException {
-        return sameClients(runningContext, context) ? running : create(context);
-    }
-
-    /** Whether both configs have the same clients with the same settings, in the same order; positions aside. */
-    static boolean sameClients(PluginContext a, PluginContext b) {
-        return withoutPaths(a.clients()).equals(withoutPaths(b.clients()));
-    }
-
-    private static List<ClientConfig> withoutPaths(List<ClientConfig> clients) {
-        return clients.stream().map(c -> new ClientConfig(c.name(), c.description(), c.key(),
-                c.usesEntraIdAuth(), c.deploymentsAllowed(), c.settings(), "")).toList();
-    }
     }
 
     /**

@@ -29,8 +29,8 @@ public final class Endpoint {
      * What outlives a config reload of an unchanged endpoint: everything that counts requests in flight or
      * remembers the endpoint's answers. State of the endpoint belongs here, not in the Endpoint's own fields.
      */
-    private record State(Semaphore permits, FaultBlock unreachable, ConcurrentHashMap<String, FaultBlock> deploymentBlocks,
-            ConcurrentHashMap<String, FaultBlock> standinBlocks) {
+    private record State(Semaphore permits, FaultBlock unreachable,
+            ConcurrentHashMap<String, FaultBlock> deploymentBlocks, ConcurrentHashMap<String, FaultBlock> standinBlocks) {
     }
 
     private Endpoint(EndpointConfig config, String origin, State state) {

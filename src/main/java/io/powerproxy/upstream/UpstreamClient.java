@@ -66,7 +66,8 @@ public final class UpstreamClient implements AutoCloseable {
      * adding one for each new connect timeout. Clients no endpoint uses any more stay until {@link #close()} (their
      * idle connections close after the keep-alive expiry); only the last of these clients is ever closed.
      */
-    public UpstreamClient reconfigured(List<EndpointConfig> endpoints, ForwardedHeaders headerRules, TokenSource tokens) {
+    public UpstreamClient reconfigured(List<EndpointConfig> endpoints, ForwardedHeaders headerRules,
+            TokenSource tokens) {
         return new UpstreamClient(clients, executor, headerRules, tokens).withClientsFor(endpoints);
     }
 
@@ -130,7 +131,10 @@ public final class UpstreamClient implements AutoCloseable {
         return null;
     }
 
-    /** Stops the HTTP clients at once (those of every client {@link #reconfigured} from this one), as the end of their selector thread does: requests in flight fail. */
+    /**
+     * Stops the HTTP clients at once (those of every client {@link #reconfigured} from this one too), as the end of
+     * their selector thread does: requests in flight fail.
+     */
     public void shutdownNow() {
         clients.values().forEach(HttpClient::shutdownNow);
     }
