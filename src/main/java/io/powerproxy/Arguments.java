@@ -22,6 +22,9 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
     /** Below Kubernetes' default termination grace (30 s), leaving time to flush the usage sinks. */
     static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(25);
     static final String SHUTDOWN_GRACE_ENV = "POWERPROXY_SHUTDOWN_GRACE";
+    /** Reading a small file once a second costs nothing, and an edit is live within about two seconds. */
+    static final Duration DEFAULT_CONFIG_POLL = Duration.ofSeconds(1);
+    static final String CONFIG_POLL_ENV = "POWERPROXY_CONFIG_POLL_SECONDS";
     static final int MAX_SHUTDOWN_GRACE_SECONDS = 3600;
 
     /** Parses the arguments; throws IllegalArgumentException with what is wrong. */
@@ -77,6 +80,28 @@ record Arguments(String configFile, String configEnvVar, String host, int port, 
         String configured = env.get(SHUTDOWN_GRACE_ENV);
         return configured == null || configured.isBlank() ? DEFAULT_SHUTDOWN_GRACE
                 : shutdownGrace(configured, "the environment variable " + SHUTDOWN_GRACE_ENV);
+    }
+
+    /**
+     * How often a config file is read to see whether it changed: the {@value #CONFIG_POLL_ENV} environment variable
+     * in whole seconds, 0 for only on SIGHUP; else {@link #DEFAULT_CONFIG_POLL}. Throws IllegalArgumentException
+     * naming the variable when it is not valid.
+     */
+    static Duration configPoll(java.util.Map<String, String> env) {
+        String configured = env.get(CONFIG_POLL_ENV);
+        if (configured == null || configured.isBlank()) {
+            return DEFAULT_CONFIG_POLL;
+        }
+        try {
+            int seconds = Integer.parseInt(configured.strip());
+            if (seconds < 0 || seconds > 3600) {
+                throw new NumberFormatException();
+            }
+            return Duration.ofSeconds(seconds);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("the environment variable " + CONFIG_POLL_ENV + " must be a whole"
+                    + " number of seconds from 0 (only on SIGHUP) to 3600, got '" + configured + "'");
+        }
     }
 
     private static Duration shutdownGrace(String value, String setting) {

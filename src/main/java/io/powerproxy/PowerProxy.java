@@ -31,6 +31,7 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
@@ -53,6 +54,8 @@ public final class PowerProxy {
               --shutdown-grace S     on SIGTERM, wait at most S seconds (0 to 3600) for requests in flight
                                      (default 25, or POWERPROXY_SHUTDOWN_GRACE)
               --validate             check the config and exit: 0 when valid, 1 with every problem listed
+            A config file is read again every second (POWERPROXY_CONFIG_POLL_SECONDS; 0: only on SIGHUP)
+            and on SIGHUP; a valid change applies to new requests without a restart.
               --tls-cert PATH        speak HTTPS (TLS 1.2/1.3) with this PEM certificate chain, leaf first
               --tls-key PATH         and this PEM private key (PKCS#8, or PKCS#1 RSA); both re-read on change
             """;
@@ -73,9 +76,11 @@ public final class PowerProxy {
     static int run(String[] args, Map<String, String> env, PrintStream out, PrintStream err) {
         Arguments arguments;
         Duration shutdownGrace;
+        Duration configPoll;
         try {
             arguments = Arguments.parse(args);
             shutdownGrace = arguments.shutdownGrace(env);
+            configPoll = Arguments.configPoll(env);
         } catch (IllegalArgumentException e) {
             err.println("error: " + e.getMessage());
             err.print(USAGE);
@@ -99,11 +104,13 @@ public final class PowerProxy {
         }
         ProxyConfig config;
         Pipeline pipeline;
+        PluginRegistry registry;
         try {
             config = ConfigLoader.parse(text.get().yaml());
             // Before any plugin builds an HttpClient (LogUsageToLogAnalytics does): the JDK reads these only once.
             ProxyServer.useJdkDefaults(config);
-            pipeline = pluginRegistry(env).createPipeline(config);
+            registry = pluginRegistry(env);
+            pipeline = registry.createPipeline(config);
         } catch (ConfigException e) {
             err.println("The configuration from " + text.get().origin() + " is not valid:");
             e.problems().forEach(problem -> err.println("  - " + problem));
@@ -114,20 +121,23 @@ public final class PowerProxy {
             out.println("The configuration from " + text.get().origin() + " is valid.");
             return 0;
         }
-        return serve(config, arguments, shutdownGrace, text.get().origin(), pipeline, out);
+        return serve(config, arguments, shutdownGrace, text.get(), registry, pipeline, configPoll, out);
     }
 
-    private static int serve(ProxyConfig config, Arguments arguments, Duration shutdownGrace, String origin,
-            Pipeline pipeline, PrintStream out) {
+    private static int serve(ProxyConfig config, Arguments arguments, Duration shutdownGrace,
+            ConfigSource.ConfigText text, PluginRegistry registry, Pipeline pipeline, Duration configPoll,
+            PrintStream out) {
+        String origin = text.origin();
         Logger log = LoggerFactory.getLogger(PowerProxy.class);
         long started = System.nanoTime();
         out.println("PowerProxy for Azure OpenAI " + version() + " (Java " + Runtime.version() + ")");
         out.println("configuration from " + origin + ":");
         out.println(ConfigSummary.describe(config));
         ProxyServer server;
+        TokenSources tokens = new TokenSources();
         try {
             server = ProxyServer.start(config, new InetSocketAddress(arguments.host(), arguments.port()),
-                    tokenSource(config), pipeline, tlsFiles(arguments));
+                    tokens.forConfig(config), pipeline, tlsFiles(arguments));
         } catch (IOException e) {
             log.error("cannot listen on {}:{}: {}", arguments.host(), arguments.port(), e.toString());
             pipeline.close();
@@ -140,10 +150,23 @@ public final class PowerProxy {
         }
         CountDownLatch stopRequested = new CountDownLatch(1);
         onSignals(stopRequested::countDown);
+        ConfigReloader reloader = null;
+        if (arguments.configFile() != null) {
+            reloader = ConfigReloader.start(arguments.configFile(), text.yaml(), registry, server, tokens::forConfig,
+                    new ConfigReloader.Listener() { }, configPoll);
+            onSignal("HUP", reloader::reloadSoon);
+            log.info("config reload: the {} is read again {}", origin, configPoll.isZero() ? "on SIGHUP only"
+                    : "every " + configPoll.toSeconds() + " s and on SIGHUP");
+        } else {
+            onSignal("HUP", () -> log.warn("SIGHUP: the config comes from the {}, which cannot change while the"
+                    + " process runs; nothing is reloaded", origin));
+            log.info("config reload is off: the config comes from the {}, which cannot change while the process"
+                    + " runs (use --config-file to reload without a restart)", origin);
+        }
         // An OutOfMemoryError in a thread that nobody catches errors of (the server's dispatcher, a plugin's) is logged
         // and makes liveness fail.
         Thread.setDefaultUncaughtExceptionHandler(server.liveness());
-        // Any other way the JVM ends (System.exit elsewhere, SIGHUP) still stops the server gracefully.
+        // Any other way the JVM ends (System.exit elsewhere) still stops the server gracefully.
         Thread hook = new Thread(() -> server.stop(shutdownGrace), "powerproxy-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         log.info("ready on port {} ({} ms since the process started)", server.port(), millisSinceProcessStart(started));
@@ -156,6 +179,9 @@ public final class PowerProxy {
         log.info("stopping: waiting up to {} s for {} requests in flight", shutdownGrace.toSeconds(),
                 server.requestsInFlight());
         Runtime.getRuntime().removeShutdownHook(hook);
+        if (reloader != null) {
+            reloader.close();
+        }
         server.stop(shutdownGrace);
         log.info("stopped ({} ms after the signal)", (System.nanoTime() - stopping) / 1_000_000);
         return 0;
@@ -176,14 +202,18 @@ public final class PowerProxy {
      * Handles SIGTERM and SIGINT itself, so that a graceful stop ends with exit code 0 (README "Stopping (SIGTERM,
      * Ctrl+C)") rather than the JVM's 143 for a signal.
      */
-    @SuppressWarnings("restriction")
     private static void onSignals(Runnable stop) {
         for (String name : List.of("TERM", "INT")) {
-            try {
-                sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> stop.run());
-            } catch (IllegalArgumentException | UnsupportedOperationException e) {
-                LoggerFactory.getLogger(PowerProxy.class).warn("cannot handle SIG{}: {}", name, e.toString());
-            }
+            onSignal(name, stop);
+        }
+    }
+
+    @SuppressWarnings("restriction")
+    private static void onSignal(String name, Runnable action) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> action.run());
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            LoggerFactory.getLogger(PowerProxy.class).warn("cannot handle SIG{}: {}", name, e.toString());
         }
     }
 
@@ -226,11 +256,25 @@ public final class PowerProxy {
 
     /**
      * Entra ID tokens for endpoints without a key: the user-assigned managed identity when configured, else
-     * DefaultAzureCredential; null when every endpoint has a key.
+     * DefaultAzureCredential; null when every endpoint has a key. A reloaded config with the same identity keeps
+     * the source, and so its cached token.
      */
-    private static TokenSource tokenSource(ProxyConfig config) {
-        TokenCredential credential = credentialFor(config);
-        return credential == null ? null : CachedTokenSource.of(credential);
+    private static final class TokenSources {
+        private String clientId;
+        private TokenSource source;
+
+        /** Called by one thread at a time: at the start, then by the config reloader. */
+        TokenSource forConfig(ProxyConfig config) {
+            TokenCredential credential = credentialFor(config);
+            if (credential == null) {
+                return null;
+            }
+            if (source == null || !Objects.equals(clientId, config.userAssignedManagedIdentityClientId())) {
+                clientId = config.userAssignedManagedIdentityClientId();
+                source = CachedTokenSource.of(credential);
+            }
+            return source;
+        }
     }
 
     /**

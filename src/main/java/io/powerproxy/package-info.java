@@ -1,2 +1,2 @@
-/** The command line and the wiring of the proxy's parts; nothing else. */
+/** The command line, the wiring of the proxy's parts, and reloading a config file while it runs; nothing else. */
 package io.powerproxy;

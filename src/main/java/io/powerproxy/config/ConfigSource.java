@@ -60,6 +60,15 @@ public final class ConfigSource {
         return Optional.of(readEnvVar(DEFAULT_ENV_VAR, env, ""));
     }
 
+    /**
+     * Reads the configuration file again, for a reload, with the same checks as at the start.
+     *
+     * @throws ConfigException when the file cannot be read or is not UTF-8
+     */
+    public static ConfigText readFileAgain(String configFile) throws ConfigException {
+        return readFile(configFile);
+    }
+
     private static ConfigText readFile(String configFile) throws ConfigException {
         if (configFile.isBlank()) {
             throw new ConfigException("--config-file needs the path of a YAML file");

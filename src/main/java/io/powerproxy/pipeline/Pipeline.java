@@ -4,9 +4,11 @@ import io.powerproxy.streaming.SseEvent;
 import io.powerproxy.usage.UsageRecord;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -168,8 +170,21 @@ public final class Pipeline implements AutoCloseable {
     /** Closes every plugin in reverse order, so sinks flush after the plugins that feed them. */
     @Override
     public void close() {
+        closeAllBut(Set.of());
+    }
+
+    /**
+     * Closes, in reverse order, every plugin of this pipeline that is not one of {@code kept} (compared by
+     * identity): those a reloaded config's pipeline took over stay open.
+     */
+    public void closeAllBut(Set<Plugin> kept) {
+        Set<Plugin> keep = Collections.newSetFromMap(new IdentityHashMap<>());
+        keep.addAll(kept);
         for (int i = steps.size() - 1; i >= 0; i--) {
             Step step = steps.get(i);
+            if (keep.contains(step.plugin())) {
+                continue;
+            }
             try {
                 step.plugin().close();
             } catch (RuntimeException e) {

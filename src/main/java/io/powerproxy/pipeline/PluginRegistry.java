@@ -4,9 +4,12 @@ import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.PluginConfig;
 import io.powerproxy.config.ProxyConfig;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
+import java.util.Set;
 import java.util.TreeMap;
 
 /** Knows every plugin by name, built-in or found through {@link ServiceLoader}, and creates the configured ones. */
@@ -80,5 +83,71 @@ public final class PluginRegistry {
             throw new ConfigException(problems);
         }
         return Pipeline.named(names, plugins);
+    }
+
+    /**
+     * Creates the plugins of a reloaded config in config order: an entry with the same name and settings as one of
+     * the running config gets what its factory's {@link PluginFactory#reload} returns (usually the running plugin
+     * itself), every other entry a new plugin. On failure every plugin created here is closed again; the running
+     * ones are left alone.
+     *
+     * @param running the config the running pipeline was created from
+     * @throws ConfigException with every problem of every plugin
+     */
+    public Pipeline reloadPipeline(ProxyConfig running, Pipeline runningPipeline, ProxyConfig config)
+            throws ConfigException {
+        List<Plugin> runningPlugins = runningPipeline.plugins();
+        boolean[] taken = new boolean[running.plugins().size()];
+        if (runningPlugins.size() != running.plugins().size()) {
+            // A pipeline not made from that config (tests make some): nothing can be matched to its entries.
+            java.util.Arrays.fill(taken, true);
+        }
+        Set<Plugin> kept = Collections.newSetFromMap(new IdentityHashMap<>());
+        List<String> problems = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        List<Plugin> plugins = new ArrayList<>();
+        for (PluginConfig settings : config.plugins()) {
+            PluginFactory factory = factories.get(settings.name());
+            if (factory == null) {
+                problems.add(settings.path() + ".name: unknown plugin '" + settings.name() + "'; known: "
+                        + String.join(", ", factories.keySet()));
+                continue;
+            }
+            PluginContext context = new PluginContext(settings, config);
+            int same = sameEntry(running.plugins(), taken, settings);
+            try {
+                Plugin plugin;
+                if (same < 0) {
+                    plugin = factory.create(context);
+                } else {
+                    taken[same] = true;
+                    Plugin previous = runningPlugins.get(same);
+                    plugin = factory.reload(previous, new PluginContext(running.plugins().get(same), running), context);
+                    if (plugin == previous) {
+                        kept.add(plugin);
+                    }
+                }
+                plugins.add(plugin);
+                names.add(settings.name());
+            } catch (ConfigException e) {
+                problems.addAll(e.problems());
+            }
+        }
+        if (!problems.isEmpty()) {
+            plugins.stream().filter(plugin -> !kept.contains(plugin)).forEach(Plugin::close);
+            throw new ConfigException(problems);
+        }
+        return Pipeline.named(names, plugins);
+    }
+
+    /** The index of the first entry not taken yet with the same name and settings, or -1. */
+    private static int sameEntry(List<PluginConfig> running, boolean[] taken, PluginConfig wanted) {
+        for (int i = 0; i < running.size(); i++) {
+            PluginConfig candidate = running.get(i);
+            if (!taken[i] && candidate.name().equals(wanted.name()) && candidate.settings().equals(wanted.settings())) {
+                return i;
+            }
+        }
+        return -1;
     }
 }

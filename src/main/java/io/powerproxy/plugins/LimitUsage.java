@@ -21,6 +21,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -57,14 +59,41 @@ public final class LimitUsage implements Plugin {
         }
     }
 
+    /**
+     * The tokens used, shared by this plugin and those that took it over in a config reload; closed when the last of
+     * them is closed.
+     */
+    private static final class SharedStore {
+        private final TokenBudgets used;
+        private final AtomicInteger holders = new AtomicInteger(1);
+
+        SharedStore(TokenBudgets used) {
+            this.used = used;
+        }
+
+        SharedStore retain() {
+            holders.incrementAndGet();
+            return this;
+        }
+
+        void release() {
+            if (holders.decrementAndGet() == 0) {
+                used.close();
+            }
+        }
+    }
+
     /** By client name (names are unique), so that a client of an equal config parsed twice finds its budget. */
     private final Map<String, Budget> budgets;
+    private final SharedStore store;
     private final TokenBudgets used;
     private final LongSupplier epochMillis;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
-    private LimitUsage(Map<String, Budget> budgets, TokenBudgets used, LongSupplier epochMillis) {
+    private LimitUsage(Map<String, Budget> budgets, SharedStore store, LongSupplier epochMillis) {
         this.budgets = budgets;
-        this.used = used;
+        this.store = store;
+        this.used = store.used;
         this.epochMillis = epochMillis;
     }
 
@@ -90,6 +119,21 @@ public final class LimitUsage implements Plugin {
             public Plugin create(PluginContext context) throws ConfigException {
                 return LimitUsage.create(context, epochMillis, redisOptions);
             }
+
+            /** Budgets spent stay spent when the clients change: the new plugin counts in the running one's store. */
+            @Override
+            public Plugin reload(Plugin running, PluginContext runningContext, PluginContext context)
+                    throws ConfigException {
+                if (PluginFactory.sameClients(runningContext, context)) {
+                    return running;
+                }
+                List<String> problems = new ArrayList<>();
+                Map<String, Budget> budgets = budgets(context, problems);
+                if (!problems.isEmpty()) {
+                    throw new ConfigException(problems);
+                }
+                return new LimitUsage(budgets, ((LimitUsage) running).store.retain(), epochMillis);
+            }
         };
     }
 
@@ -101,13 +145,7 @@ public final class LimitUsage implements Plugin {
             throws ConfigException {
         List<String> problems = new ArrayList<>();
         Settings.rejectUnknown(context.settings(), Set.of("redis"), problems);
-        Map<String, Budget> budgets = new HashMap<>();
-        for (ClientConfig client : context.clients()) {
-            Budget budget = budget(client, problems);
-            if (budget != null) {
-                budgets.put(client.name(), budget);
-            }
-        }
+        Map<String, Budget> budgets = budgets(context, problems);
         Map<String, Object> settings = context.settings().settings();
         RedisSettings redis = settings.containsKey("redis")
                 ? RedisSettings.parse(settings.get("redis"), context.settings().path() + ".redis", problems)
@@ -116,7 +154,18 @@ public final class LimitUsage implements Plugin {
             throw new ConfigException(problems);
         }
         TokenBudgets used = redis == null ? new LocalTokenBudgets() : shared(redis, redisOptions, epochMillis);
-        return new LimitUsage(Map.copyOf(budgets), used, epochMillis);
+        return new LimitUsage(budgets, new SharedStore(used), epochMillis);
+    }
+
+    private static Map<String, Budget> budgets(PluginContext context, List<String> problems) {
+        Map<String, Budget> budgets = new HashMap<>();
+        for (ClientConfig client : context.clients()) {
+            Budget budget = budget(client, problems);
+            if (budget != null) {
+                budgets.put(client.name(), budget);
+            }
+        }
+        return Map.copyOf(budgets);
     }
 
     private static TokenBudgets shared(RedisSettings redis, RedisOptions options, LongSupplier epochMillis) {
@@ -201,6 +250,8 @@ public final class LimitUsage implements Plugin {
 
     @Override
     public void close() {
-        used.close();
+        if (closed.compareAndSet(false, true)) {
+            store.release();
+        }
     }
 }

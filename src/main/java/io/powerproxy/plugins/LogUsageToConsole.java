@@ -49,7 +49,7 @@ public final class LogUsageToConsole implements Plugin {
 
     /** The same, printing to the given stream, or to {@link System#out} as it is at creation when null. */
     static PluginFactory factory(PrintStream out) {
-        return PluginFactory.of(NAME, context -> {
+        return PluginFactory.ofOwnSettingsOnly(NAME, context -> {
             List<String> problems = new ArrayList<>();
             Settings.rejectUnknown(context.settings(), Set.of(OriginalFormat.SETTING), problems);
             boolean original = OriginalFormat.chosen(context.settings(), problems);

@@ -90,7 +90,7 @@ public final class LogUsageToCsvFile implements Plugin {
 
     /** The factory that registers this plugin under its name. */
     public static PluginFactory factory() {
-        return PluginFactory.of(NAME, context -> {
+        return PluginFactory.ofOwnSettingsOnly(NAME, context -> {
             List<String> problems = new ArrayList<>();
             Settings.rejectUnknown(context.settings(), SETTINGS, problems);
             boolean original = OriginalFormat.chosen(context.settings(), problems);

@@ -115,6 +115,12 @@ public final class LogUsageToLogAnalytics implements Plugin {
             public Plugin create(PluginContext context) throws ConfigException {
                 return LogUsageToLogAnalytics.create(context, access);
             }
+
+            /** It reads only its own settings: with the same ones its queue and spool go on as they are. */
+            @Override
+            public Plugin reload(Plugin running, PluginContext runningContext, PluginContext context) {
+                return running;
+            }
         };
     }
 

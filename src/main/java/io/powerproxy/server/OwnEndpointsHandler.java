@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import io.powerproxy.json.Json;
-import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -21,11 +20,11 @@ final class OwnEndpointsHandler implements HttpHandler {
     static final String PREFIX = "/powerproxy/";
     private static final ObjectMapper JSON = Json.MAPPER;
 
-    private final Pipeline pipeline;
+    private final Runtimes runtimes;
     private final Liveness liveness;
 
-    OwnEndpointsHandler(Pipeline pipeline, Liveness liveness) {
-        this.pipeline = pipeline;
+    OwnEndpointsHandler(Runtimes runtimes, Liveness liveness) {
+        this.runtimes = runtimes;
         this.liveness = liveness;
     }
 
@@ -51,7 +50,7 @@ final class OwnEndpointsHandler implements HttpHandler {
     /** A process that is not live is not ready either. */
     private void readiness(HttpExchange http) throws IOException {
         List<String> problems = new ArrayList<>(liveness.problems());
-        problems.addAll(pipeline.readinessProblems());
+        problems.addAll(runtimes.current().pipeline().readinessProblems());
         answer(http, "not ready", problems);
     }
 

@@ -42,38 +42,42 @@ final class ProxyHandler implements HttpHandler {
     private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
     private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
 
-    private final ClientIdentifier clients;
-    private final Pipeline pipeline;
-    private final Upstream upstream;
+    private final Runtimes runtimes;
     private final BodyMemory bodyMemory;
     private final LingeringClose lingeringClose;
-    private final AnswerRelay answers;
     private final Liveness liveness;
 
-    ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout,
-            BodyMemory bodyMemory, Liveness liveness) {
-        this.clients = clients;
-        this.pipeline = pipeline;
-        this.upstream = upstream;
+    ProxyHandler(Runtimes runtimes, IdleTimeout idleTimeout, BodyMemory bodyMemory, Liveness liveness) {
+        this.runtimes = runtimes;
         this.bodyMemory = bodyMemory;
         this.lingeringClose = new LingeringClose(idleTimeout);
-        this.answers = new AnswerRelay(pipeline, upstream.headerRules(), idleTimeout, bodyMemory);
         this.liveness = liveness;
     }
 
+    /** Serves the request with the config current at its start, to its end, whatever a reload does meanwhile. */
     @Override
     public void handle(HttpExchange http) {
+        ProxyRuntime runtime = runtimes.acquire();
+        try {
+            handle(http, runtime);
+        } finally {
+            runtime.release();
+        }
+    }
+
+    private void handle(HttpExchange http, ProxyRuntime runtime) {
+        Pipeline pipeline = runtime.pipeline();
         long started = System.nanoTime();
         ExchangeState exchange = new ExchangeState(newRequestId(), Instant.now(), started, http.getRequestMethod(),
                 http.getRequestURI().getRawPath(), http.getRequestURI().getRawQuery(), http.getRequestHeaders());
         RequestBody body = new RequestBody(http, bodyMemory, MAX_BODY_BYTES);
         boolean abort = false;
         try {
-            serve(http, exchange, body);
+            serve(http, exchange, body, runtime);
         } catch (ProxyException rejection) {
             // Before the answer goes out, for the same reason as below.
             body.release();
-            reject(http, exchange, body, rejection);
+            reject(http, exchange, body, rejection, pipeline);
         } catch (ClientGoneException gone) {
             exchange.status(499);
         } catch (UpstreamBrokeOff brokeOff) {
@@ -82,14 +86,14 @@ final class ProxyHandler implements HttpHandler {
             exchange.status(502);
             abort = true;
         } catch (Exception | Error bug) {
-            abort = failed(http, exchange, body, bug);
+            abort = failed(http, exchange, body, bug, pipeline);
         } finally {
             try {
                 // Before closing ends a chunked answer: a client that sends its next request at once must find the
                 // memory free again (answers relayed gave it back already). The bytes stay with the exchange.
                 body.release();
                 // Unless it was made already: closing ends a chunked answer, and the record comes before that.
-                recordUsage(exchange);
+                recordUsage(exchange, pipeline);
                 if (!abort) {
                     http.close();
                 }
@@ -103,12 +107,14 @@ final class ProxyHandler implements HttpHandler {
     }
 
     /** The request's story: who asks, for which deployment, whether plugins let it pass, who answers, what it used. */
-    private void serve(HttpExchange http, ExchangeState exchange, RequestBody body)
+    private void serve(HttpExchange http, ExchangeState exchange, RequestBody body, ProxyRuntime runtime)
             throws IOException, InterruptedException {
+        Pipeline pipeline = runtime.pipeline();
+        Upstream upstream = runtime.upstream();
         RequestLimits.check(http);
         RequestPath path = RequestPath.parse(http.getRequestURI());
         pipeline.requestReceived(exchange);
-        ClientIdentifier.Identity identity = clients.identify(
+        ClientIdentifier.Identity identity = runtime.clients().identify(
                 exchange.requestHeader("api-key"), exchange.requestHeader("Authorization"));
         exchange.client(identity.client());
         exchange.requestBody(body.read());
@@ -122,10 +128,10 @@ final class ProxyHandler implements HttpHandler {
         exchange.put(ACCOUNTING, accounting);
 
         UpstreamAnswer answer = upstream.mock() != null
-                ? answerFromMock(exchange, accounting)
+                ? answerFromMock(upstream, exchange, accounting)
                 : upstream.failover().call(exchange.deployment(), exchange.streaming(), exchange.requestId(),
                         target -> requestFor(target, exchange, path, identity, accounting));
-        answers.relay(http, exchange, answer, accounting, () -> lastBytesLeaving(exchange, body));
+        runtime.answers().relay(http, exchange, answer, accounting, () -> lastBytesLeaving(exchange, body, pipeline));
     }
 
     /**
@@ -133,9 +139,9 @@ final class ProxyHandler implements HttpHandler {
      * exchange being closed): the body's memory is free again for the client's next request, and the usage record is
      * made. The body's bytes stay with the exchange.
      */
-    private void lastBytesLeaving(ExchangeState exchange, RequestBody body) {
+    private void lastBytesLeaving(ExchangeState exchange, RequestBody body, Pipeline pipeline) {
         body.release();
-        recordUsage(exchange);
+        recordUsage(exchange, pipeline);
     }
 
     /** The request as one target gets it: the target's deployment name where the client named one, path or body. */
@@ -153,7 +159,8 @@ final class ProxyHandler implements HttpHandler {
         return request;
     }
 
-    private UpstreamAnswer answerFromMock(ExchangeState exchange, UsageAccounting accounting) throws InterruptedException {
+    private static UpstreamAnswer answerFromMock(Upstream upstream, ExchangeState exchange, UsageAccounting accounting)
+            throws InterruptedException {
         exchange.target("mock", null);
         boolean includeUsage = accounting.clientAskedForUsage() || accounting.askUpstreamForUsage();
         accounting.attemptStarted();
@@ -171,7 +178,7 @@ final class ProxyHandler implements HttpHandler {
      * before the answer's last byte leaves (so that a sink that writes the record at once has it on disk before the
      * client has the whole answer), and again when the request ends, which makes the record only if it was not made.
      */
-    private void recordUsage(ExchangeState exchange) {
+    private static void recordUsage(ExchangeState exchange, Pipeline pipeline) {
         UsageAccounting accounting = exchange.get(ACCOUNTING);
         if (accounting == null) {
             return;
@@ -195,7 +202,8 @@ final class ProxyHandler implements HttpHandler {
      *
      * @return whether the response had started and the connection must be dropped
      */
-    private boolean failed(HttpExchange http, ExchangeState exchange, RequestBody body, Throwable bug) {
+    private boolean failed(HttpExchange http, ExchangeState exchange, RequestBody body, Throwable bug,
+            Pipeline pipeline) {
         if (!liveness.fatal(bug, "handling request " + exchange.requestId() + " " + Printable.of(exchange.method())
                 + " " + Printable.of(exchange.path()))) {
             LOG.error("request {} failed: {} {}", exchange.requestId(), Printable.of(exchange.method()),
@@ -206,7 +214,7 @@ final class ProxyHandler implements HttpHandler {
         }
         boolean started = http.getResponseCode() != -1;
         reject(http, exchange, body, ProxyException.of(500, "InternalServerError", "The proxy failed to handle the"
-                + " request; look for request id " + exchange.requestId() + " in its log."));
+                + " request; look for request id " + exchange.requestId() + " in its log."), pipeline);
         return started;
     }
 
@@ -224,7 +232,8 @@ final class ProxyHandler implements HttpHandler {
         throw new ResponseAborted();
     }
 
-    private void reject(HttpExchange http, ExchangeState exchange, RequestBody body, ProxyException rejection) {
+    private void reject(HttpExchange http, ExchangeState exchange, RequestBody body, ProxyException rejection,
+            Pipeline pipeline) {
         if (http.getResponseCode() != -1) {
             // Headers are out: the status can no longer change, so the broken response is cut off instead.
             LOG.warn("request {}: {} after the response had started: {}", exchange.requestId(), rejection.code(),
@@ -232,7 +241,7 @@ final class ProxyHandler implements HttpHandler {
             return;
         }
         exchange.status(rejection.status());
-        recordUsage(exchange);
+        recordUsage(exchange, pipeline);
         try {
             if (body.mayStillBeSending()) {
                 // The client may still be sending: it must get to read this answer (see LingeringClose).

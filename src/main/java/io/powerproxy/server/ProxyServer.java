@@ -14,9 +14,11 @@ import io.powerproxy.upstream.UpstreamClient;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -40,24 +42,26 @@ public final class ProxyServer implements AutoCloseable {
 
     private final HttpServer server;
     private final ExecutorService executor;
-    private final UpstreamClient upstreamClient;
     private final IdleTimeout idleTimeout;
-    private final Pipeline pipeline;
+    private final Runtimes runtimes;
+    private final LongSupplier balancerClock;
     private final BodyMemory bodyMemory;
     private final RequestsInFlight inFlight;
     private final Liveness liveness;
+    /** One reload at a time; guards {@link #stopped} too. */
+    private final ReentrantLock reloading = new ReentrantLock();
+    private boolean stopped;
 
-    private ProxyServer(HttpServer server, ExecutorService executor, UpstreamClient upstreamClient,
-            IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory, RequestsInFlight inFlight,
-            Liveness liveness) {
+    private ProxyServer(HttpServer server, ExecutorService executor, IdleTimeout idleTimeout, Runtimes runtimes,
+            LongSupplier balancerClock, BodyMemory bodyMemory, RequestsInFlight inFlight, Liveness liveness) {
         this.server = server;
         this.inFlight = inFlight;
         this.liveness = liveness;
         this.bodyMemory = bodyMemory;
         this.executor = executor;
-        this.upstreamClient = upstreamClient;
         this.idleTimeout = idleTimeout;
-        this.pipeline = pipeline;
+        this.runtimes = runtimes;
+        this.balancerClock = balancerClock;
     }
 
     /**
@@ -65,7 +69,7 @@ public final class ProxyServer implements AutoCloseable {
      *
      * @param address where to listen; port 0 picks a free port
      * @param tokens Entra ID tokens for endpoints without a key; may be null when every endpoint has one
-     * @param pipeline the plugins; closed by {@link #close()}
+     * @param pipeline the plugins; closed by {@link #close()}, or when a reload replaced them
      */
     public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline)
             throws IOException {
@@ -93,23 +97,101 @@ public final class ProxyServer implements AutoCloseable {
         useJdkDefaults(config);
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
-        MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
-        Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null),
-                upstreamClient), headerRules, mock);
         IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
+        BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
+        Runtimes runtimes = new Runtimes();
+        runtimes.install(runtime(config, pipeline, upstreamClient, null, balancerClock, idleTimeout, bodyMemory,
+                runtimes));
 
         HttpServer server = tls == null ? HttpServer.create(address, 1024) : TlsListener.create(address, 1024, tls);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         server.setExecutor(executor);
-        BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
         RequestsInFlight inFlight = new RequestsInFlight();
+        // Every UpstreamClient reconfigured from this one shares its HttpClients, so this one tells for all.
         Liveness liveness = new Liveness(upstreamClient);
-        server.createContext("/", new ProxyHandler(ClientIdentifier.of(config.clients()), pipeline, upstream, idleTimeout,
-                bodyMemory, liveness)).getFilters().add(inFlight);
-        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline, liveness)).getFilters()
+        server.createContext("/", new ProxyHandler(runtimes, idleTimeout, bodyMemory, liveness)).getFilters()
+                .add(inFlight);
+        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(runtimes, liveness)).getFilters()
                 .add(inFlight);
         server.start();
-        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, inFlight, liveness);
+        return new ProxyServer(server, executor, idleTimeout, runtimes, balancerClock, bodyMemory, inFlight, liveness);
+    }
+
+    /**
+     * What one config needs at run time; the upstream client is {@code upstreamClient} itself when
+     * {@code runningBalancer} is null (at the start), else reconfigured from it.
+     */
+    private static ProxyRuntime runtime(ProxyConfig config, Pipeline pipeline, UpstreamClient upstreamClient,
+            Balancer runningBalancer, LongSupplier balancerClock, IdleTimeout idleTimeout, BodyMemory bodyMemory,
+            Runtimes runtimes) {
+        ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
+        MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
+        Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null,
+                runningBalancer), upstreamClient), headerRules, mock);
+        return new ProxyRuntime(config, ClientIdentifier.of(config.clients()), pipeline, upstream, upstreamClient,
+                new AnswerRelay(pipeline, headerRules, idleTimeout, bodyMemory), runtimes::drained);
+    }
+
+    /**
+     * Serves new requests with {@code config} and {@code pipeline} (built from the running {@link #pipeline()}, see
+     * {@code PluginRegistry.reloadPipeline}); requests and streams in flight finish with the config they began
+     * with. Endpoints that keep their name, URL and connection limits keep their requests in flight and blocks, and
+     * the upstream connections are shared. Plugins of the running config that {@code pipeline} does not have are
+     * closed when the last request that began before this call has ended.
+     *
+     * @param tokens Entra ID tokens for endpoints without a key; may be null when every endpoint has one
+     * @throws IllegalStateException when the server has been stopped
+     */
+    public void apply(ProxyConfig config, Pipeline pipeline, TokenSource tokens) {
+        reloading.lock();
+        try {
+            if (stopped) {
+                throw new IllegalStateException("the proxy has stopped");
+            }
+            ProxyRuntime running = runtimes.current();
+            UpstreamClient upstreamClient = running.upstreamClient().reconfigured(config.aoai().endpoints(),
+                    ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches()), tokens);
+            runtimes.install(runtime(config, pipeline, upstreamClient, running.upstream().failover().balancer(),
+                    balancerClock, idleTimeout, bodyMemory, runtimes));
+        } finally {
+            reloading.unlock();
+        }
+    }
+
+    /** The config new requests are served with. */
+    public ProxyConfig config() {
+        return runtimes.current().config();
+    }
+
+    /** The plugins new requests go through. */
+    public Pipeline pipeline() {
+        return runtimes.current().pipeline();
+    }
+
+    /**
+     * What of {@code next} differs from {@code running} but takes effect only after a restart, because the JDK reads
+     * it once per process (see {@link #useJdkDefaults}); one sentence each, empty when nothing.
+     */
+    public static List<String> restartOnly(ProxyConfig running, ProxyConfig next) {
+        List<String> notes = new ArrayList<>();
+        long expiryBefore = largestKeepaliveExpiry(running.aoai().endpoints());
+        long expiryAfter = largestKeepaliveExpiry(next.aoai().endpoints());
+        if (expiryBefore != expiryAfter) {
+            notes.add("the largest keepalive_expiry of the endpoints changes from " + expiryBefore + " s to "
+                    + expiryAfter + " s, which applies after a restart (the JDK's HTTP client reads it once)");
+        }
+        int poolBefore = idleConnectionPoolSize(running.aoai().endpoints());
+        int poolAfter = idleConnectionPoolSize(next.aoai().endpoints());
+        if (poolAfter > poolBefore) {
+            notes.add("the endpoints' connections may now total " + poolAfter + ", but at most " + poolBefore
+                    + " are kept idle until a restart (the JDK's HTTP client reads its pool size once)");
+        }
+        return notes;
+    }
+
+    private static long largestKeepaliveExpiry(List<EndpointConfig> endpoints) {
+        long expiry = endpoints.stream().mapToLong(e -> e.limits().keepaliveExpiry().toSeconds()).max().orElse(5);
+        return Math.max(1, expiry);
     }
 
     /**
@@ -128,8 +210,7 @@ public final class ProxyServer implements AutoCloseable {
         setDefaultProperty("sun.net.httpserver.maxIdleConnections", Integer.toString(MAX_IDLE_CLIENT_CONNECTIONS));
         // The HttpClient's idle pool is per process: it takes the largest keep-alive expiry of the endpoints.
         List<EndpointConfig> endpoints = config.aoai().endpoints();
-        long expiry = endpoints.stream().mapToLong(e -> e.limits().keepaliveExpiry().toSeconds()).max().orElse(5);
-        setDefaultProperty("jdk.httpclient.keepalive.timeout", Long.toString(Math.max(1, expiry)));
+        setDefaultProperty("jdk.httpclient.keepalive.timeout", Long.toString(largestKeepaliveExpiry(endpoints)));
         setDefaultProperty("jdk.httpclient.connectionPoolSize", Integer.toString(idleConnectionPoolSize(endpoints)));
         // Every connection keeps a read buffer of this size while it is open or pooled; Azure's answers come in small
         // SSE events or modest JSON, so half the default holds them, at half the memory per stream.
@@ -168,7 +249,7 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     UpstreamClient upstreamClient() {
-        return upstreamClient;
+        return runtimes.current().upstreamClient();
     }
 
     /** The port the proxy listens on. */
@@ -186,6 +267,12 @@ public final class ProxyServer implements AutoCloseable {
      * running then, and flushes and closes the plugins. Returns as soon as the last request has ended.
      */
     public void stop(Duration grace) {
+        reloading.lock();
+        try {
+            stopped = true;
+        } finally {
+            reloading.unlock();
+        }
         // HttpServer.stop(delay) closes the listening socket at once, then waits up to the delay for the exchanges
         // the JDK counts. That count never reaches zero after a response aborted by an exception (the proxy cuts
         // broken streams that way), and before JDK 25 (JDK-8304065, also backported to later 21 updates) stop waits
@@ -214,8 +301,8 @@ public final class ProxyServer implements AutoCloseable {
         }
         executor.shutdownNow();
         idleTimeout.close();
-        upstreamClient.close();
-        pipeline.close();
+        runtimes.current().upstreamClient().close();
+        runtimes.closeAll();
     }
 
     @Override

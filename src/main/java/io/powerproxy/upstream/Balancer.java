@@ -83,11 +83,32 @@ public final class Balancer {
      * for tests.
      */
     public static Balancer create(List<EndpointConfig> configs, LongSupplier clockMillis, RandomGenerator random) {
-        List<Endpoint> endpoints = new ArrayList<>();
-        Set<String> names = new LinkedHashSet<>();
+        return create(configs, clockMillis, random, null);
+    }
+
+    /**
+     * A balancer for a reloaded config: each endpoint that {@link Endpoint#keepsStateOf} its namesake in
+     * {@code running} (may be null) takes over its requests in flight and blocks, and new endpoints on the same host
+     * share that host's "unreachable" block.
+     */
+    public static Balancer create(List<EndpointConfig> configs, LongSupplier clockMillis, RandomGenerator random,
+            Balancer running) {
+        Map<String, Endpoint> runningByName = new HashMap<>();
+        if (running != null) {
+            running.endpoints.forEach(endpoint -> runningByName.put(endpoint.name(), endpoint));
+        }
         Map<String, FaultBlock> unreachableByOrigin = new HashMap<>();
         for (EndpointConfig config : configs) {
-            endpoints.add(Endpoint.of(config, unreachableByOrigin));
+            Endpoint kept = runningByName.get(config.name());
+            if (kept != null && Endpoint.keepsStateOf(kept.config(), config)) {
+                unreachableByOrigin.putIfAbsent(Endpoint.origin(config).toLowerCase(java.util.Locale.ROOT),
+                        kept.unreachable());
+            }
+        }
+        List<Endpoint> endpoints = new ArrayList<>();
+        Set<String> names = new LinkedHashSet<>();
+        for (EndpointConfig config : configs) {
+            endpoints.add(Endpoint.of(config, unreachableByOrigin, runningByName.get(config.name())));
             config.virtualDeployments().forEach(vd -> names.add(vd.name()));
         }
         Map<String, List<Tier<Slot>>> byDeployment = new LinkedHashMap<>();

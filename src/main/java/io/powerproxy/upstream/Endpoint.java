@@ -10,7 +10,9 @@ import java.util.concurrent.Semaphore;
 
 /**
  * An Azure OpenAI endpoint at run time: its configuration, where its requests go, and its shared state: the
- * permits that bound requests in flight ({@code max_connections}) and when it is blocked.
+ * permits that bound requests in flight ({@code max_connections}) and when it is blocked. A reloaded config whose
+ * entry of the same name keeps the URL and the connection limits gets a new Endpoint with this one's state
+ * (README "Changing the config while it runs").
  */
 public final class Endpoint {
 
@@ -21,20 +23,25 @@ public final class Endpoint {
     private final String origin;
     private final String basePath;
     private final HttpClient.Version version;
-    private final Semaphore permits;
-    private final FaultBlock unreachable;
-    private final ConcurrentHashMap<String, FaultBlock> deploymentBlocks = new ConcurrentHashMap<>();
+    private final State state;
 
-    private Endpoint(EndpointConfig config, String origin, FaultBlock unreachable) {
+    /**
+     * What outlives a config reload of an unchanged endpoint: everything that counts requests in flight or
+     * remembers the endpoint's answers. State of the endpoint belongs here, not in the Endpoint's own fields.
+     */
+    private record State(Semaphore permits, FaultBlock unreachable,
+            ConcurrentHashMap<String, FaultBlock> deploymentBlocks, ConcurrentHashMap<String, FaultBlock> standinBlocks) {
+    }
+
+    private Endpoint(EndpointConfig config, String origin, State state) {
         this.config = config;
         URI url = config.url();
         this.origin = origin;
-        this.unreachable = unreachable;
+        this.state = state;
         String path = url.getRawPath() == null ? "" : url.getRawPath();
         this.basePath = path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
         // Plain-http upstreams (tests, local mocks) would get an h2c upgrade attempt otherwise.
         this.version = "https".equalsIgnoreCase(url.getScheme()) ? HttpClient.Version.HTTP_2 : HttpClient.Version.HTTP_1_1;
-        this.permits = new Semaphore(config.limits().maxConnections());
     }
 
     /**
@@ -43,13 +50,40 @@ public final class Endpoint {
      * entry that names it, for example the PTU and pay-as-you-go entries of one resource.
      */
     static Endpoint of(EndpointConfig config, Map<String, FaultBlock> unreachableByOrigin) {
+        return of(config, unreachableByOrigin, null);
+    }
+
+    /**
+     * The same, taking over the state of {@code running} (the endpoint of the same name in the running config, or
+     * null) when {@link #keepsStateOf} says so.
+     */
+    static Endpoint of(EndpointConfig config, Map<String, FaultBlock> unreachableByOrigin, Endpoint running) {
+        String origin = origin(config);
+        if (running != null && keepsStateOf(running.config, config)) {
+            return new Endpoint(config, origin, running.state);
+        }
+        FaultBlock unreachable = unreachableByOrigin.computeIfAbsent(origin.toLowerCase(Locale.ROOT),
+                key -> new FaultBlock());
+        return new Endpoint(config, origin, new State(new Semaphore(config.limits().maxConnections()), unreachable,
+                new ConcurrentHashMap<>(), new ConcurrentHashMap<>()));
+    }
+
+    /**
+     * Whether an endpoint configured as {@code next} keeps the state (permits in use, blocks) of one configured as
+     * {@code running}: same name, URL and connection limits. Its key, timeouts, priority, weight and virtual
+     * deployments may differ; they change how requests are sent, not what the endpoint has been answering.
+     */
+    static boolean keepsStateOf(EndpointConfig running, EndpointConfig next) {
+        return running.name().equals(next.name()) && running.url().equals(next.url())
+                && running.limits().equals(next.limits());
+    }
+
+    /** The scheme, host and port the endpoint's requests go to, as its URL spells them. */
+    static String origin(EndpointConfig config) {
         if (!config.url().isAbsolute() || config.url().getRawAuthority() == null) {
             throw new IllegalArgumentException(config.path() + ".url is not an absolute URL");
         }
-        String origin = config.url().getScheme() + "://" + config.url().getRawAuthority();
-        FaultBlock unreachable = unreachableByOrigin.computeIfAbsent(origin.toLowerCase(Locale.ROOT),
-                key -> new FaultBlock());
-        return new Endpoint(config, origin, unreachable);
+        return config.url().getScheme() + "://" + config.url().getRawAuthority();
     }
 
     EndpointConfig config() {
@@ -89,19 +123,24 @@ public final class Endpoint {
 
     /** Requests in flight to this endpoint hold one permit each. */
     Semaphore permits() {
-        return permits;
+        return state.permits();
     }
 
     /**
      * The block of the endpoint as a whole: it, or another endpoint on the same host, could not be connected to.
      */
     FaultBlock unreachable() {
-        return unreachable;
+        return state.unreachable();
+    }
+
+    /** The block of one stand-in of a virtual deployment served here, made on its first use. */
+    FaultBlock standinBlock(String virtualDeployment, String standin) {
+        return state.standinBlocks().computeIfAbsent(virtualDeployment + '\n' + standin, k -> new FaultBlock());
     }
 
     /** Until when (balancer clock, ms) a deployment requested as-is at this endpoint is blocked; looks only. */
     long deploymentBlockedUntil(String deployment) {
-        FaultBlock block = deploymentBlocks.get(deployment == null ? "" : deployment);
+        FaultBlock block = state.deploymentBlocks().get(deployment == null ? "" : deployment);
         return block == null ? Long.MIN_VALUE : block.until();
     }
 
@@ -111,15 +150,15 @@ public final class Endpoint {
      * are many: the map cannot grow without bound.
      */
     FaultBlock deploymentBlock(String deployment, long now) {
-        if (deploymentBlocks.size() >= MANY_BLOCKED_DEPLOYMENTS) {
-            deploymentBlocks.values().removeIf(blocked -> blocked.until() <= now);
+        if (state.deploymentBlocks().size() >= MANY_BLOCKED_DEPLOYMENTS) {
+            state.deploymentBlocks().values().removeIf(blocked -> blocked.until() <= now);
         }
-        return deploymentBlocks.computeIfAbsent(deployment == null ? "" : deployment, k -> new FaultBlock());
+        return state.deploymentBlocks().computeIfAbsent(deployment == null ? "" : deployment, k -> new FaultBlock());
     }
 
     /** An answer for a deployment requested as-is arrived: its next timeout counts as the first again. */
     void deploymentAnswered(String deployment) {
-        FaultBlock block = deploymentBlocks.get(deployment == null ? "" : deployment);
+        FaultBlock block = state.deploymentBlocks().get(deployment == null ? "" : deployment);
         if (block != null) {
             block.answered();
         }
@@ -127,7 +166,7 @@ public final class Endpoint {
 
     /** How many deployment names have a block entry, for tests of the bound. */
     int blockedDeploymentNames() {
-        return deploymentBlocks.size();
+        return state.deploymentBlocks().size();
     }
 
     @Override

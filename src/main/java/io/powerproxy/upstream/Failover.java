@@ -46,6 +46,11 @@ public final class Failover {
         this.client = client;
     }
 
+    /** The balancer that orders and blocks this failover's targets. */
+    public Balancer balancer() {
+        return balancer;
+    }
+
     /**
      * Sends the request to its targets in turn until one answers with a status that does not fail over.
      *

@@ -85,7 +85,7 @@ public sealed interface Target permits Target.WholeEndpoint, Target.Standin {
             implements Target {
 
         Standin(Endpoint endpoint, String virtualDeployment, StandinConfig standin) {
-            this(endpoint, virtualDeployment, standin, new FaultBlock());
+            this(endpoint, virtualDeployment, standin, endpoint.standinBlock(virtualDeployment, standin.name()));
         }
 
         @Override

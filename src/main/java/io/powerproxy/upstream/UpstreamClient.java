@@ -8,10 +8,10 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -57,8 +57,21 @@ public final class UpstreamClient implements AutoCloseable {
      *     has a key
      */
     public static UpstreamClient create(List<EndpointConfig> endpoints, ForwardedHeaders headerRules, TokenSource tokens) {
-        ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
-        Map<Duration, HttpClient> clients = new HashMap<>();
+        return new UpstreamClient(new ConcurrentHashMap<>(), Executors.newVirtualThreadPerTaskExecutor(), headerRules,
+                tokens).withClientsFor(endpoints);
+    }
+
+    /**
+     * The client for a reloaded config: it shares this one's {@code HttpClient}s, and so their pooled connections,
+     * adding one for each new connect timeout. Clients no endpoint uses any more stay until {@link #close()} (their
+     * idle connections close after the keep-alive expiry); only the last of these clients is ever closed.
+     */
+    public UpstreamClient reconfigured(List<EndpointConfig> endpoints, ForwardedHeaders headerRules,
+            TokenSource tokens) {
+        return new UpstreamClient(clients, executor, headerRules, tokens).withClientsFor(endpoints);
+    }
+
+    private UpstreamClient withClientsFor(List<EndpointConfig> endpoints) {
         for (EndpointConfig endpoint : endpoints) {
             clients.computeIfAbsent(endpoint.timeouts().connect(), connect -> HttpClient.newBuilder()
                     .connectTimeout(connect)
@@ -66,7 +79,7 @@ public final class UpstreamClient implements AutoCloseable {
                     .executor(executor)
                     .build());
         }
-        return new UpstreamClient(Map.copyOf(clients), executor, headerRules, tokens);
+        return this;
     }
 
     /**
@@ -118,7 +131,10 @@ public final class UpstreamClient implements AutoCloseable {
         return null;
     }
 
-    /** Stops the HTTP clients at once, as the end of their selector thread does: requests in flight fail. */
+    /**
+     * Stops the HTTP clients at once (those of every client {@link #reconfigured} from this one too), as the end of
+     * their selector thread does: requests in flight fail.
+     */
     public void shutdownNow() {
         clients.values().forEach(HttpClient::shutdownNow);
     }

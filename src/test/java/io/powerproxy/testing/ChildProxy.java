@@ -143,6 +143,21 @@ public final class ChildProxy implements AutoCloseable {
         }
     }
 
+    /** Sends SIGHUP, as {@code kill -HUP} does. */
+    public void sighup() throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-HUP", Long.toString(process.pid())).inheritIO().start();
+        if (kill.waitFor() != 0) {
+            throw new AssertionError("kill -HUP " + process.pid() + " failed with " + kill.exitValue());
+        }
+    }
+
+    /** How many output lines contain the text, now. */
+    public long linesContaining(String text) {
+        synchronized (output) {
+            return output.stream().filter(line -> line.contains(text)).count();
+        }
+    }
+
     /** Waits up to 60 s for the child to exit and for its last output line to be read, and returns its exit code. */
     public int awaitExit() throws InterruptedException {
         if (!process.waitFor(60, TimeUnit.SECONDS)) {
