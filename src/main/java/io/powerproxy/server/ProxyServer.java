@@ -1,6 +1,9 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpServer;
+import io.powerproxy.affinity.ObjectAffinity;
+import io.powerproxy.budgets.RedisOptions;
+import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.mock.MockUpstream;
@@ -46,10 +49,12 @@ public final class ProxyServer implements AutoCloseable {
     private final BodyMemory bodyMemory;
     private final RequestsInFlight inFlight;
     private final Liveness liveness;
+    private final ObjectAffinity affinity;
 
     private ProxyServer(HttpServer server, ExecutorService executor, UpstreamClient upstreamClient,
             IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory, RequestsInFlight inFlight,
-            Liveness liveness) {
+            Liveness liveness, ObjectAffinity affinity) {
+        this.affinity = affinity;
         this.server = server;
         this.inFlight = inFlight;
         this.liveness = liveness;
@@ -94,8 +99,15 @@ public final class ProxyServer implements AutoCloseable {
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
+        ObjectAffinity affinity;
+        try {
+            affinity = ObjectAffinity.create(config.aoai().objectAffinity(), RedisOptions.DEFAULTS);
+        } catch (ConfigException e) {
+            upstreamClient.close();
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
         Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null),
-                upstreamClient), headerRules, mock);
+                upstreamClient), headerRules, mock, affinity);
         IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
 
         HttpServer server = tls == null ? HttpServer.create(address, 1024) : TlsListener.create(address, 1024, tls);
@@ -109,7 +121,8 @@ public final class ProxyServer implements AutoCloseable {
         server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline, liveness)).getFilters()
                 .add(inFlight);
         server.start();
-        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, inFlight, liveness);
+        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, inFlight, liveness,
+                affinity);
     }
 
     /**
@@ -215,6 +228,7 @@ public final class ProxyServer implements AutoCloseable {
         executor.shutdownNow();
         idleTimeout.close();
         upstreamClient.close();
+        affinity.close();
         pipeline.close();
     }
 
