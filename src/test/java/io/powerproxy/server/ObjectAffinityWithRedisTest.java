@@ -132,12 +132,18 @@ class ObjectAffinityWithRedisTest {
                 ProxyHarness b = ProxyHarness.start(config(redis.port(), "EastUS"), null, List.of(), clockB)) {
             stubEndpoints();
             for (int i = 0; i < 10; i++) {
+                // A new id each round: replica B must learn it from Redis, not from an answer it passed on before.
+                int round = i;
+                Map.of("sweden", sweden, "eastus", eastUs).forEach((name, endpoint) -> endpoint.stubFor(
+                        post(urlPathEqualTo("/openai/v1/responses")).willReturn(okJson("{\"id\":\"resp_" + name + "_"
+                                + round + "\",\"object\":\"response\",\"served_by\":\"" + name + "\"}"))));
                 HttpResponse<String> first = a.postJson("/openai/v1/responses", Configs.TEAM_A_KEY,
                         "{\"model\":\"gpt-4o\",\"input\":\"Hi\"}");
                 String creator = servedBy(first);
 
                 HttpResponse<String> next = b.postJson("/openai/v1/responses", Configs.TEAM_A_KEY,
-                        "{\"model\":\"gpt-4o\",\"input\":\"More\",\"previous_response_id\":\"resp_" + creator + "\"}");
+                        "{\"model\":\"gpt-4o\",\"input\":\"More\",\"previous_response_id\":\"resp_" + creator + "_"
+                                + i + "\"}");
 
                 assertEquals(creator, servedBy(next), "round " + i);
             }
