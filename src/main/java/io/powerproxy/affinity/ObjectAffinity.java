@@ -7,6 +7,7 @@ import io.powerproxy.budgets.RedisSettings;
 import io.powerproxy.budgets.RedisTokenBudgets;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ObjectAffinityConfig;
+import io.powerproxy.logging.Printable;
 import io.powerproxy.upstream.Failover;
 import io.powerproxy.upstream.UpstreamAnswer;
 import java.io.IOException;
@@ -112,7 +113,7 @@ public final class ObjectAffinity implements AutoCloseable {
                     return answer;
                 }
                 LOG.info("request {}: object {} was remembered at endpoint '{}', which is no longer configured; looking"
-                        + " for it as for an unknown object", requestId, call.objectId(), owner);
+                        + " for it as for an unknown object", requestId, call.objectId(), Printable.of(owner));
             }
             if (call.idInPath()) {
                 return failover.callDiscovering(deployment, streaming, requestId, attempts);
