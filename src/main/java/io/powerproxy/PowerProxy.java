@@ -3,6 +3,7 @@ package io.powerproxy;
 import com.azure.core.credential.TokenCredential;
 import com.azure.identity.DefaultAzureCredentialBuilder;
 import com.azure.identity.ManagedIdentityCredentialBuilder;
+import io.powerproxy.affinity.ObjectAffinity;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ConfigSource;
@@ -111,6 +112,7 @@ public final class PowerProxy {
             ProxyServer.useJdkDefaults(config);
             registry = pluginRegistry(env);
             pipeline = registry.createPipeline(config);
+            checkObjectAffinity(config, pipeline);
         } catch (ConfigException e) {
             err.println("The configuration from " + text.get().origin() + " is not valid:");
             e.problems().forEach(problem -> err.println("  - " + problem));
@@ -122,6 +124,16 @@ public final class PowerProxy {
             return 0;
         }
         return serve(config, arguments, shutdownGrace, text.get(), registry, pipeline, configPoll, out);
+    }
+
+    /** Its {@code redis:} settings are checked with the rest of the config, so that {@code --validate} reports them. */
+    private static void checkObjectAffinity(ProxyConfig config, Pipeline pipeline) throws ConfigException {
+        try {
+            ObjectAffinity.redisSettings(config.aoai().objectAffinity());
+        } catch (ConfigException e) {
+            pipeline.close();
+            throw e;
+        }
     }
 
     private static int serve(ProxyConfig config, Arguments arguments, Duration shutdownGrace,

@@ -92,6 +92,21 @@ class CommandLineTest {
     }
 
     @Test
+    void validateChecksTheRedisSettingsOfObjectAffinityWithoutShowingThePassword() throws IOException {
+        Path file = Files.writeString(dir.resolve("config.yaml"), VALID + """
+                  object_affinity:
+                    redis:
+                      redis_password: "secret-redis-password"
+                      redis_fail_mode: open
+                """);
+
+        assertEquals(1, run(Map.of(), "--config-file", file.toString(), "--validate"));
+        assertTrue(err().contains("aoai.object_affinity.redis.redis_host is required"), err());
+        assertTrue(err().contains("aoai.object_affinity.redis.redis_fail_mode has no meaning here"), err());
+        assertFalse(err().contains("secret-redis-password"), err());
+    }
+
+    @Test
     void aMissingConfigFileExits2NamingThePath() {
         assertEquals(2, run(Map.of(), "--config-file", dir.resolve("nope.yaml").toString(), "--validate"));
         assertTrue(err().contains("nope.yaml"), err());

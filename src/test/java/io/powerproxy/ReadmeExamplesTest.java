@@ -3,6 +3,7 @@ package io.powerproxy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.powerproxy.affinity.ObjectAffinity;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
@@ -48,6 +49,7 @@ class ReadmeExamplesTest {
             try {
                 ProxyConfig config = ConfigLoader.parse(block);
                 PowerProxy.pluginRegistry(Map.of()).createAll(config).forEach(Plugin::close);
+                ObjectAffinity.redisSettings(config.aoai().objectAffinity());
             } catch (ConfigException e) {
                 problems.add(e.getMessage() + "\nin:\n" + block);
             }

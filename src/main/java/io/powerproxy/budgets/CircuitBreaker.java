@@ -57,7 +57,7 @@ public final class CircuitBreaker {
         return new CircuitBreaker(openFor.toMillis(), failuresToOpen, monotonicMillis);
     }
 
-    Permit permit() {
+    public Permit permit() {
         State current = state.get();
         if (!current.open()) {
             return Permit.CALL;
@@ -76,7 +76,7 @@ public final class CircuitBreaker {
      * Reports the success of a call made with the permit; true when this closed the breaker. A call's success starts
      * the count of failures again.
      */
-    boolean succeeded(Permit permit) {
+    public boolean succeeded(Permit permit) {
         if (permit == Permit.TRIAL) {
             return state.getAndSet(CLOSED).open();
         }
@@ -90,7 +90,7 @@ public final class CircuitBreaker {
     }
 
     /** Reports the failure of a call made with the permit; true when this opened the breaker. */
-    boolean failed(Permit permit) {
+    public boolean failed(Permit permit) {
         long retryAt = monotonicMillis.getAsLong() + openMillis;
         State before = state.getAndUpdate(current -> {
             if (permit == Permit.TRIAL) {
@@ -105,7 +105,7 @@ public final class CircuitBreaker {
         return !before.open() && (permit == Permit.TRIAL || before.failuresInARow() + 1 >= failuresToOpen);
     }
 
-    boolean isOpen() {
+    public boolean isOpen() {
         return state.get().open();
     }
 }

@@ -69,6 +69,14 @@ public final class RedisTokenBudgets implements TokenBudgets {
         if (options.keyTtl().compareTo(Duration.ofMillis(1)) < 0) {
             throw new IllegalArgumentException("keyTtl must be at least 1 ms: " + options.keyTtl());
         }
+        return new RedisTokenBudgets(pool(settings, options), settings, options.keyTtl());
+    }
+
+    /**
+     * A pool of up to {@value #POOL_SIZE} connections for the settings, with their TLS, timeouts and credentials; opens
+     * no connection until first used. Other shared state (object owners) uses the same set-up.
+     */
+    public static JedisPooled pool(RedisSettings settings, RedisOptions options) {
         DefaultJedisClientConfig.Builder client = DefaultJedisClientConfig.builder()
                 .user(settings.user())
                 .password(settings.password())
@@ -89,8 +97,7 @@ public final class RedisTokenBudgets implements TokenBudgets {
         pool.setMinIdle(0);
         pool.setMaxWait(Duration.ofMillis(settings.timeoutMillis()));
         pool.setJmxEnabled(false);
-        JedisPooled jedis = new JedisPooled(new HostAndPort(settings.host(), settings.port()), client.build(), pool);
-        return new RedisTokenBudgets(jedis, settings, options.keyTtl());
+        return new JedisPooled(new HostAndPort(settings.host(), settings.port()), client.build(), pool);
     }
 
     /** The key of a client's counter for a deployment and minute. */

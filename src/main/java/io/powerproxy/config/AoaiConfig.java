@@ -10,10 +10,17 @@ import java.util.regex.Pattern;
  * @param forwardHeaderOnlyIfNameMatches when set, only request headers whose lower-case name matches it at the
  *     start (Python's {@code re.match}) are forwarded; null forwards all
  * @param mockResponse when set, the proxy answers every request itself; null otherwise
+ * @param objectAffinity whether follow-up calls on an object go to the endpoint that created it
  */
-public record AoaiConfig(List<EndpointConfig> endpoints, Pattern forwardHeaderOnlyIfNameMatches, MockResponse mockResponse) {
+public record AoaiConfig(List<EndpointConfig> endpoints, Pattern forwardHeaderOnlyIfNameMatches, MockResponse mockResponse,
+        ObjectAffinityConfig objectAffinity) {
 
     public AoaiConfig {
         endpoints = List.copyOf(endpoints);
+    }
+
+    /** The section without an {@code object_affinity} setting, which keeps it on. */
+    public AoaiConfig(List<EndpointConfig> endpoints, Pattern forwardHeaderOnlyIfNameMatches, MockResponse mockResponse) {
+        this(endpoints, forwardHeaderOnlyIfNameMatches, mockResponse, ObjectAffinityConfig.DEFAULT);
     }
 }

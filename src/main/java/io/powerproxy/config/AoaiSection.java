@@ -22,7 +22,9 @@ final class AoaiSection {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .build();
     static final Set<String> KEYS = Set.of("endpoints", "forward_http_header_only_if_name_matches",
-            "mock_response");
+            "mock_response", "object_affinity");
+    private static final Set<String> OBJECT_AFFINITY_KEYS = Set.of("enabled", "remember_days", "redis");
+    private static final int MAX_REMEMBER_DAYS = 3650;
     private static final Set<String> MOCK_RESPONSE_KEYS = Set.of("ms_to_wait_before_return", "json");
 
     private final SettingReader read;
@@ -48,7 +50,33 @@ final class AoaiSection {
         MockResponse mockResponse = mockResponse(aoai);
         boolean mocked = aoai.get("mock_response") != null;
         List<EndpointConfig> endpoints = new EndpointsSection(read, problems).build(aoai, mocked);
-        return new AoaiConfig(endpoints, headerFilter, mockResponse);
+        return new AoaiConfig(endpoints, headerFilter, mockResponse, objectAffinity(aoai));
+    }
+
+    /** {@code true}, {@code false}, or a mapping of {@code enabled}, {@code remember_days} and {@code redis}. */
+    private ObjectAffinityConfig objectAffinity(Map<String, Object> aoai) {
+        String path = "aoai.object_affinity";
+        Object value = aoai.get("object_affinity");
+        if (value == null) {
+            return ObjectAffinityConfig.DEFAULT;
+        }
+        if (value instanceof Boolean enabled) {
+            return new ObjectAffinityConfig(enabled, ObjectAffinityConfig.DEFAULT_REMEMBER_FOR, null, path);
+        }
+        Map<String, Object> settings = read.mappingAt(value, path);
+        if (settings == null) {
+            return ObjectAffinityConfig.DEFAULT;
+        }
+        read.warnUnknownKeys(settings, path, OBJECT_AFFINITY_KEYS);
+        boolean enabled = settings.get("enabled") == null || read.bool(settings, "enabled", path);
+        int days = read.whole(settings, "remember_days", path, 30, 1, "a whole number of days from 1 to "
+                + MAX_REMEMBER_DAYS);
+        if (days > MAX_REMEMBER_DAYS) {
+            problems.add(path + ".remember_days must be a whole number of days from 1 to " + MAX_REMEMBER_DAYS
+                    + ", got " + days);
+        }
+        Map<String, Object> redis = settings.get("redis") == null ? null : read.mapping(settings, "redis", path);
+        return new ObjectAffinityConfig(enabled, Duration.ofDays(days), redis, path);
     }
 
     private Pattern headerFilter(Map<String, Object> aoai) {

@@ -3,6 +3,7 @@ package io.powerproxy.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
+import io.powerproxy.affinity.ObjectCall;
 import io.powerproxy.logging.Printable;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.ExchangeState;
@@ -10,6 +11,7 @@ import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.streaming.ClientGoneException;
 import io.powerproxy.streaming.IdleTimeout;
+import io.powerproxy.upstream.Failover;
 import io.powerproxy.upstream.Target;
 import io.powerproxy.upstream.UpstreamAnswer;
 import io.powerproxy.upstream.UpstreamBody;
@@ -127,10 +129,19 @@ final class ProxyHandler implements HttpHandler {
                 exchange.requestJson(), exchange.streaming());
         exchange.put(ACCOUNTING, accounting);
 
-        UpstreamAnswer answer = upstream.mock() != null
-                ? answerFromMock(upstream, exchange, accounting)
-                : upstream.failover().call(exchange.deployment(), exchange.streaming(), exchange.requestId(),
-                        target -> requestFor(target, exchange, path, identity, accounting));
+        Failover.Attempts attempts = target -> requestFor(target, exchange, path, identity, accounting);
+        ObjectCall objects = upstream.mock() != null ? null
+                : upstream.affinity().callOf(exchange.method(), path.rawPath(), exchange.requestJson(), upstream.failover());
+        UpstreamAnswer answer;
+        if (upstream.mock() != null) {
+            answer = answerFromMock(upstream, exchange, accounting);
+        } else if (objects == null) {
+            answer = upstream.failover().call(exchange.deployment(), exchange.streaming(), exchange.requestId(), attempts);
+        } else {
+            answer = upstream.affinity().route(objects, upstream.failover(), exchange.deployment(),
+                    exchange.streaming(), exchange.requestId(), attempts);
+            answer = upstream.affinity().answered(objects, exchange.endpointName(), answer);
+        }
         runtime.answers().relay(http, exchange, answer, accounting, () -> lastBytesLeaving(exchange, body, pipeline));
     }
 

@@ -1,6 +1,9 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpServer;
+import io.powerproxy.affinity.ObjectAffinity;
+import io.powerproxy.budgets.RedisOptions;
+import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.mock.MockUpstream;
@@ -51,9 +54,11 @@ public final class ProxyServer implements AutoCloseable {
     /** One reload at a time; guards {@link #stopped} too. */
     private final ReentrantLock reloading = new ReentrantLock();
     private boolean stopped;
+    private final ObjectAffinity affinity;
 
     private ProxyServer(HttpServer server, ExecutorService executor, IdleTimeout idleTimeout, Runtimes runtimes,
-            LongSupplier balancerClock, BodyMemory bodyMemory, RequestsInFlight inFlight, Liveness liveness) {
+            LongSupplier balancerClock, BodyMemory bodyMemory, RequestsInFlight inFlight, Liveness liveness, ObjectAffinity affinity) {
+        this.affinity = affinity;
         this.server = server;
         this.inFlight = inFlight;
         this.liveness = liveness;
@@ -97,11 +102,18 @@ public final class ProxyServer implements AutoCloseable {
         useJdkDefaults(config);
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
+        ObjectAffinity affinity;
+        try {
+            affinity = ObjectAffinity.create(config.aoai().objectAffinity(), RedisOptions.DEFAULTS);
+        } catch (ConfigException e) {
+            upstreamClient.close();
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
         IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
         BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
         Runtimes runtimes = new Runtimes();
         runtimes.install(runtime(config, pipeline, upstreamClient, null, balancerClock, idleTimeout, bodyMemory,
-                runtimes));
+                runtimes, affinity));
 
         HttpServer server = tls == null ? HttpServer.create(address, 1024) : TlsListener.create(address, 1024, tls);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
@@ -114,7 +126,8 @@ public final class ProxyServer implements AutoCloseable {
         server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(runtimes, liveness)).getFilters()
                 .add(inFlight);
         server.start();
-        return new ProxyServer(server, executor, idleTimeout, runtimes, balancerClock, bodyMemory, inFlight, liveness);
+        return new ProxyServer(server, executor, idleTimeout, runtimes, balancerClock, bodyMemory, inFlight, liveness,
+                affinity);
     }
 
     /**
@@ -123,11 +136,11 @@ public final class ProxyServer implements AutoCloseable {
      */
     private static ProxyRuntime runtime(ProxyConfig config, Pipeline pipeline, UpstreamClient upstreamClient,
             Balancer runningBalancer, LongSupplier balancerClock, IdleTimeout idleTimeout, BodyMemory bodyMemory,
-            Runtimes runtimes) {
+            Runtimes runtimes, ObjectAffinity affinity) {
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
         Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null,
-                runningBalancer), upstreamClient), headerRules, mock);
+                runningBalancer), upstreamClient), headerRules, mock, affinity);
         return new ProxyRuntime(config, ClientIdentifier.of(config.clients()), pipeline, upstream, upstreamClient,
                 new AnswerRelay(pipeline, headerRules, idleTimeout, bodyMemory), runtimes::drained);
     }
@@ -152,7 +165,7 @@ public final class ProxyServer implements AutoCloseable {
             UpstreamClient upstreamClient = running.upstreamClient().reconfigured(config.aoai().endpoints(),
                     ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches()), tokens);
             runtimes.install(runtime(config, pipeline, upstreamClient, running.upstream().failover().balancer(),
-                    balancerClock, idleTimeout, bodyMemory, runtimes));
+                    balancerClock, idleTimeout, bodyMemory, runtimes, affinity));
         } finally {
             reloading.unlock();
         }
@@ -174,6 +187,10 @@ public final class ProxyServer implements AutoCloseable {
      */
     public static List<String> restartOnly(ProxyConfig running, ProxyConfig next) {
         List<String> notes = new ArrayList<>();
+        if (!running.aoai().objectAffinity().equals(next.aoai().objectAffinity())) {
+            notes.add("aoai.object_affinity changes, which applies after a restart (the owners it remembers live as"
+                    + " long as the process)");
+        }
         long expiryBefore = largestKeepaliveExpiry(running.aoai().endpoints());
         long expiryAfter = largestKeepaliveExpiry(next.aoai().endpoints());
         if (expiryBefore != expiryAfter) {
@@ -303,6 +320,7 @@ public final class ProxyServer implements AutoCloseable {
         idleTimeout.close();
         runtimes.current().upstreamClient().close();
         runtimes.closeAll();
+        affinity.close();
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.powerproxy.server;
 
+import io.powerproxy.affinity.ObjectAffinity;
 import io.powerproxy.mock.MockUpstream;
 import io.powerproxy.upstream.Failover;
 import io.powerproxy.upstream.ForwardedHeaders;
@@ -10,6 +11,7 @@ import io.powerproxy.upstream.ForwardedHeaders;
  * @param failover sends a request to the configured targets, in turn until one answers
  * @param headerRules which headers cross the proxy
  * @param mock the built-in mock that answers instead of any endpoint (the config's {@code mock_response}), or null
+ * @param affinity keeps calls on an object at the endpoint that owns it
  */
-record Upstream(Failover failover, ForwardedHeaders headerRules, MockUpstream mock) {
+record Upstream(Failover failover, ForwardedHeaders headerRules, MockUpstream mock, ObjectAffinity affinity) {
 }

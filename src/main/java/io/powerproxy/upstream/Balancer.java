@@ -223,6 +223,57 @@ public final class Balancer {
         return plan;
     }
 
+    /**
+     * The targets of the resource of the endpoint named {@code owner} for a request that must reach it (an object
+     * lives there), in the usual order but skipping none by its non-streaming fraction; empty when that resource serves
+     * no target for the deployment, null when no endpoint has that name (any more).
+     */
+    List<Target> planAt(String owner, String deployment) {
+        Endpoint named = null;
+        for (Endpoint endpoint : endpoints) {
+            if (endpoint.name().equals(owner)) {
+                named = endpoint;
+                break;
+            }
+        }
+        if (named == null) {
+            return null;
+        }
+        String resource = named.resource();
+        List<Target> plan = new ArrayList<>(4);
+        for (Target target : plan(deployment, true)) {
+            if (target.endpoint().resource().equals(resource)) {
+                plan.add(target);
+            }
+        }
+        return plan;
+    }
+
+    /** How many different Azure resources the endpoints talk to; objects need routing only between several. */
+    int resources() {
+        return (int) endpoints.stream().map(Endpoint::resource).distinct().count();
+    }
+
+    /**
+     * The answer when the endpoint that owns an object is blocked or busy: 503 with {@code retry-after-ms} and
+     * {@code retry-after} set to the time until its earliest target unblocks. The call is never sent to another
+     * endpoint, which cannot know the object.
+     */
+    ProxyException ownerUnavailable(String owner, String object, String deployment, List<Target> plan) {
+        long now = clock.getAsLong();
+        long earliest = Long.MAX_VALUE;
+        for (Target target : plan) {
+            long until = Math.max(target.blockedUntil(deployment), target.endpoint().unreachable().until());
+            earliest = Math.min(earliest, Math.max(0, until - now));
+        }
+        long waitMs = earliest == Long.MAX_VALUE || earliest == 0 ? RETRY_WHEN_NOTHING_IS_BLOCKED.toMillis() : earliest;
+        return ProxyException.of(503, "OwnerEndpointUnavailable", "Object '" + object + "' lives at endpoint '" + owner
+                        + "', which is throttled, failing or busy right now; the call is not sent to another endpoint,"
+                        + " which cannot know the object. Retry after " + waitMs + " ms.")
+                .withHeader("retry-after-ms", Long.toString(waitMs))
+                .withHeader("retry-after", Long.toString((waitMs + 999) / 1000));
+    }
+
     private static boolean skips(double nonStreamingFraction, RandomGenerator rng) {
         return nonStreamingFraction < 1 && rng.nextDouble() >= nonStreamingFraction;
     }

@@ -99,6 +99,14 @@ public final class Endpoint {
         return config.key() != null;
     }
 
+    /**
+     * The Azure resource the endpoint talks to, as its URL without a trailing slash: entries with the same URL (a PTU
+     * and a pay-as-you-go entry of one resource) see the same files, threads and responses.
+     */
+    String resource() {
+        return origin.toLowerCase(Locale.ROOT) + basePath;
+    }
+
     HttpClient.Version version() {
         return version;
     }

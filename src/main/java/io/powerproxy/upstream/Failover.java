@@ -99,6 +99,150 @@ public final class Failover {
         throw balancer.noTargetLeft(deployment, plan);
     }
 
+    /**
+     * Sends a call on an object to the resource of the endpoint that owns it, and nowhere else: another resource cannot
+     * know the object. Its targets there (several stand-ins, several entries with the same URL) are tried in turn as
+     * {@link #call} tries targets; when the last of them answers 408, 429 or 5xx, that answer is passed on as it is.
+     *
+     * @param owner the name of the endpoint that owns the object
+     * @param object the object's id, for messages
+     * @return the answer, or null when no endpoint has that name any more (the caller routes the call as one on an
+     *     unknown object)
+     * @throws ProxyException 503 {@code OwnerEndpointUnavailable} when the owner is blocked, unreachable or busy; 409
+     *     when its resource serves no target for the deployment
+     */
+    public UpstreamAnswer callAt(String owner, String object, String deployment, String requestId, Attempts attempts)
+            throws IOException, InterruptedException {
+        List<Target> plan = balancer.planAt(owner, deployment);
+        if (plan == null) {
+            return null;
+        }
+        if (plan.isEmpty()) {
+            throw ProxyException.of(409, "DeploymentNotAtOwnerEndpoint", "Object '" + object + "' lives at endpoint '"
+                    + owner + "', which serves no deployment '" + deployment + "' at this proxy; ask for a deployment"
+                    + " that endpoint serves.");
+        }
+        for (int i = 0; i < plan.size(); i++) {
+            Target target = plan.get(i);
+            if (balancer.isBlocked(target, deployment)) {
+                continue;
+            }
+            Optional<Balancer.Permit> permit = balancer.acquire(target.endpoint());
+            if (permit.isEmpty()) {
+                continue;
+            }
+            boolean handedOver = false;
+            try {
+                HttpResponse<InputStream> response = attempt(target, deployment, requestId, attempts);
+                if (response == null) {
+                    continue;
+                }
+                if (FAILOVER_STATUSES.contains(response.statusCode())) {
+                    balancer.block(target, deployment, response.statusCode(),
+                            name -> response.headers().firstValue(name).orElse(null));
+                    if (anyUnblocked(plan.subList(i + 1, plan.size()), deployment)) {
+                        discard(response);
+                        continue;
+                    }
+                }
+                handedOver = true;
+                return answer(target, response, permit.get());
+            } finally {
+                if (!handedOver) {
+                    permit.get().close();
+                }
+            }
+        }
+        throw balancer.ownerUnavailable(owner, object, deployment, plan);
+    }
+
+    /**
+     * Sends a call on an object the proxy does not know the owner of to each resource in turn, in {@link #call}'s
+     * order, until one answers something else than 404: a 404 means the object is not there, and that nothing was
+     * done there, so the next resource may be asked. The first other answer is passed on (its endpoint is the owner
+     * when it is a 2xx); when every resource answered 404, the last 404 is.
+     */
+    public UpstreamAnswer callDiscovering(String deployment, boolean streaming, String requestId, Attempts attempts)
+            throws IOException, InterruptedException {
+        List<Target> plan = balancer.plan(deployment, streaming);
+        Set<String> notThere = new java.util.HashSet<>();
+        UpstreamAnswer notFound = null;
+        try {
+            for (Target target : plan) {
+                if (notThere.contains(target.endpoint().resource()) || balancer.isBlocked(target, deployment)) {
+                    continue;
+                }
+                Optional<Balancer.Permit> permit = balancer.acquire(target.endpoint());
+                if (permit.isEmpty()) {
+                    continue;
+                }
+                boolean handedOver = false;
+                try {
+                    HttpResponse<InputStream> response = attempt(target, deployment, requestId, attempts);
+                    if (response == null) {
+                        continue;
+                    }
+                    if (FAILOVER_STATUSES.contains(response.statusCode())) {
+                        balancer.block(target, deployment, response.statusCode(),
+                                name -> response.headers().firstValue(name).orElse(null));
+                        discard(response);
+                        continue;
+                    }
+                    handedOver = true;
+                    UpstreamAnswer answer = answer(target, response, permit.get());
+                    if (response.statusCode() != 404) {
+                        return answer;
+                    }
+                    notThere.add(target.endpoint().resource());
+                    if (notFound != null) {
+                        close(notFound);
+                    }
+                    notFound = answer;
+                } finally {
+                    if (!handedOver) {
+                        permit.get().close();
+                    }
+                }
+            }
+        } catch (IOException | InterruptedException | RuntimeException | Error e) {
+            if (notFound != null) {
+                close(notFound);
+            }
+            throw e;
+        }
+        if (notFound != null) {
+            return notFound;
+        }
+        throw balancer.noTargetLeft(deployment, plan);
+    }
+
+    private boolean anyUnblocked(List<Target> targets, String deployment) {
+        for (Target target : targets) {
+            if (!balancer.isBlocked(target, deployment)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static UpstreamAnswer answer(Target target, HttpResponse<InputStream> response, Balancer.Permit permit) {
+        return new UpstreamAnswer(response.statusCode(), lowerCaseNames(response.headers().map()), response.body(),
+                target.endpoint().config().timeouts().read(), permit);
+    }
+
+    private static void close(UpstreamAnswer answer) {
+        try (InputStream body = answer.body(); Balancer.Permit permit = answer.permit()) {
+            // Closing is all.
+        } catch (IOException e) {
+            // Its connection is dropped.
+        }
+    }
+
+    /** How many different Azure resources the endpoints talk to (endpoints with the same URL are one). */
+    public int resources() {
+        return balancer.resources();
+    }
+
     /** One try at one target; null when it failed before an answer and the target was blocked for it. */
     private HttpResponse<InputStream> attempt(Target target, String deployment, String requestId, Attempts attempts)
             throws IOException, InterruptedException {
