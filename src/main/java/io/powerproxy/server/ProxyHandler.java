@@ -41,6 +41,7 @@ final class ProxyHandler implements HttpHandler {
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
     private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
+    private static final Exchange.Key<Boolean> ENDED = Exchange.Key.of("plugins told the request ended");
 
     private final ClientIdentifier clients;
     private final Pipeline pipeline;
@@ -88,8 +89,8 @@ final class ProxyHandler implements HttpHandler {
                 // Before closing ends a chunked answer: a client that sends its next request at once must find the
                 // memory free again (answers relayed gave it back already). The bytes stay with the exchange.
                 body.release();
-                // Unless it was made already: closing ends a chunked answer, and the record comes before that.
-                recordUsage(exchange);
+                // Unless they were done already: closing ends a chunked answer, and they come before that.
+                endRequest(exchange);
                 if (!abort) {
                     http.close();
                 }
@@ -135,7 +136,7 @@ final class ProxyHandler implements HttpHandler {
      */
     private void lastBytesLeaving(ExchangeState exchange, RequestBody body) {
         body.release();
-        recordUsage(exchange);
+        endRequest(exchange);
     }
 
     /** The request as one target gets it: the target's deployment name where the client named one, path or body. */
@@ -164,6 +165,18 @@ final class ProxyHandler implements HttpHandler {
         var mock = upstream.mock().answer(exchange.streaming(), includeUsage);
         return new UpstreamAnswer(mock.status(), Map.of("content-type", List.of(mock.contentType())),
                 new ByteArrayInputStream(mock.body()), Duration.ofSeconds(120), null);
+    }
+
+    /**
+     * Hands the request's usage record to the plugins (when an upstream answered), then tells them the request ended;
+     * once per request, so that a plugin can give back what it held for the request, whatever the path it took.
+     */
+    private void endRequest(ExchangeState exchange) {
+        recordUsage(exchange);
+        if (exchange.get(ENDED) == null) {
+            exchange.put(ENDED, Boolean.TRUE);
+            pipeline.requestEnded(exchange);
+        }
     }
 
     /**
@@ -232,7 +245,7 @@ final class ProxyHandler implements HttpHandler {
             return;
         }
         exchange.status(rejection.status());
-        recordUsage(exchange);
+        endRequest(exchange);
         try {
             if (body.mayStillBeSending()) {
                 // The client may still be sending: it must get to read this answer (see LingeringClose).
