@@ -4,6 +4,8 @@ import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathMatching;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.junit5.WireMockExtension;
 import io.powerproxy.pipeline.Exchange;
@@ -21,6 +23,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
@@ -99,6 +105,35 @@ class RequestEndHooksTest {
             assertEquals(seen, ends.statuses);
             assertEquals(6, ends.count.size());
             ends.count.values().forEach(times -> assertEquals(1, times));
+        }
+    }
+
+    @Test
+    void aRefusalLeavesOnlyOnceEveryPluginWasToldTheRequestEnded() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        Plugin holding = new Plugin() {
+            @Override
+            public void onRequestEnded(Exchange exchange) {
+                entered.countDown();
+                try {
+                    release.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        try (ProxyHarness proxy = ProxyHarness.start(Configs.oneEndpoint(azure.baseUrl()), null,
+                List.of(new Refuser(), holding))) {
+            CompletableFuture<HttpResponse<String>> refused = proxy.client().sendAsync(proxy.request(CHAT)
+                    .header("api-key", Configs.TEAM_A_KEY).header("x-test", "ready")
+                    .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
+
+            assertTrue(entered.await(30, TimeUnit.SECONDS), "onRequestEnded was called");
+            // What must not happen: the answer arriving while a plugin is still being told.
+            assertThrows(TimeoutException.class, () -> refused.get(300, TimeUnit.MILLISECONDS));
+            release.countDown();
+            assertEquals(403, refused.get(30, TimeUnit.SECONDS).statusCode());
         }
     }
 
