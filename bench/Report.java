@@ -215,6 +215,7 @@ public final class Report {
         nonStreaming();
         fixedRate();
         variants();
+        overshoot();
         streaming();
         startup();
         line("![latency chart](" + chartFile + ")");
@@ -380,6 +381,30 @@ public final class Report {
             line("");
         }
         noise(s, "these runs");
+    }
+
+    /** LimitUsage's overshoot (bench/overshoot.sh): tokens let through by 200 requests at once against a budget. */
+    private void overshoot() {
+        Map<String, Map<String, List<Double>>> o = runs.get("overshoot");
+        if (o == null) {
+            return;
+        }
+        line("## LimitUsage: overshoot with 200 requests at once against a small budget");
+        line("");
+        line("Each request may use 100 tokens (\"Hi\" and `max_tokens: 92`) and uses exactly that (the mock answers after"
+                + " 500 ms); the budget is 2,000 tokens per minute. Overshoot: tokens of the requests let through minus"
+                + " the budget.");
+        line("");
+        line("| admission | budgets | replicas | let through | refused (429) | tokens used | overshoot |");
+        line("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        for (String t : o.keySet()) {
+            String[] parts = t.split("-");
+            line("| " + parts[0] + " | " + (parts[1].equals("redis") ? "Redis" : "in the proxy") + " | "
+                    + f(med("overshoot", t, "replicas"), 0) + " | " + f(med("overshoot", t, "admitted"), 0) + " | "
+                    + f(med("overshoot", t, "refused"), 0) + " | " + f(med("overshoot", t, "tokens"), 0) + " | **"
+                    + f(med("overshoot", t, "overshoot"), 0) + "** |");
+        }
+        line("");
     }
 
     private static String variantLabel(String target) {

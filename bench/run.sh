@@ -27,6 +27,8 @@
 #   4. what the plugins cost: the proxy with no plugins, with the plugins above, with LimitUsage's budgets in Redis
 #      (redis-server on loopback, when installed) and with LogUsageToLogAnalytics added (to the mock's HTTPS Logs
 #      Ingestion API), each at the same fixed rate: latency, CPU per request, and every Log Analytics row delivered;
+#   4b. LimitUsage's overshoot (bench/overshoot.sh): 200 requests at once against a budget of 2,000 tokens per minute,
+#      admission after and reserve, budgets in the proxy and in Redis shared by two replicas: tokens let through;
 #   5. streaming: 1,000 and 5,000 concurrent SSE streams (bench/StreamClient.java; events 20 or 500 ms apart): streams/s,
 #      time to first event, events lost (must be 0), proxy peak RSS (VmRSS) and heap (jstat);
 # GC pauses (count, total, longest) of every proxy process, from -Xlog:gc,gc+phases; and writes a markdown table
@@ -39,6 +41,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 # forget_pid, free_port, wait_for_line, cpu_ticks, busy_ticks, children_ticks (shared with bench/soak.sh)
 source bench/lib.sh
+# measure_overshoot: LimitUsage's admission under 200 concurrent requests
+source bench/overshoot.sh
 
 
 log() { printf '==> [%3ss] %s\n' "$(( ($(now_ms) - SECONDS_START) / 1000 ))" "$*" >&2; }
@@ -454,7 +458,7 @@ build() {
     rm -rf "$CLASSES"
     mkdir -p "$CLASSES"
     touch "$CLASSES/.stamp.new"
-    if ! javac -d "$CLASSES" bench/MockAzure.java bench/StreamClient.java bench/LoadClient.java bench/ResponseFraming.java bench/Report.java bench/Floor.java \
+    if ! javac -d "$CLASSES" bench/MockAzure.java bench/StreamClient.java bench/LoadClient.java bench/ResponseFraming.java bench/Report.java bench/Floor.java bench/Overshoot.java \
         >"$T/javac.log" 2>&1; then
       cat "$T/javac.log" >&2
       fail "compiling bench/*.java failed"
@@ -1130,6 +1134,7 @@ main() {
   measure_max_rate
   measure_fixed_rate
   measure_variants
+  measure_overshoot
   warm_up_streams
   measure_streams
   stop_proxy_under_test

@@ -16,7 +16,9 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>Every update goes to both stores, so the local view is warm when the shared store fails. A check reads the
  *       shared store and answers the larger of both counts, so a store that lost its data (a restart) cannot give a
- *       replica more than it knows it used itself.</li>
+ *       replica more than it knows it used itself. A reservation is first checked against this replica's own count,
+ *       then made in the shared store and, when granted there, booked here too; one made here while the shared store
+ *       was away is settled there, once it is back, by adding the tokens used.</li>
  *   <li>A few failed calls in a row (three by default; a successful call starts the count again) open a
  *       {@link CircuitBreaker}: for a while (1 s) no request calls the shared store, so none pays its timeout; then
  *       the next request starts one background probe ({@code PING}), and while that runs requests still skip the
@@ -97,11 +99,55 @@ public final class FailoverTokenBudgets implements TokenBudgets {
         } else if (permit == Permit.TRIAL) {
             probeInBackground();
         }
-        if (failMode == FailMode.CLOSED && breaker.isOpen()) {
-            String problem = problem();
-            throw new StoreUnavailableException(problem != null ? problem : address + " unavailable", null);
-        }
+        throwIfClosed();
         return own;
+    }
+
+    @Override
+    public Reservation reserve(String client, String deployment, long minute, long tokens, long limit) {
+        long own = local.used(client, deployment, minute);
+        if (!Reservation.fits(own, tokens, limit)) {
+            // What this replica holds itself leaves no room, whatever the shared store says (it may have lost its data).
+            return Reservation.refused(client, deployment, minute, tokens, own);
+        }
+        Permit permit = breaker.permit();
+        if (permit == Permit.CALL) {
+            try {
+                Reservation reservation = shared.reserve(client, deployment, minute, tokens, limit);
+                breaker.succeeded(permit);
+                if (reservation.granted()) {
+                    local.add(client, deployment, minute, tokens);
+                }
+                return reservation;
+            } catch (RuntimeException e) {
+                failed(permit, e);
+            }
+        } else if (permit == Permit.TRIAL) {
+            probeInBackground();
+        }
+        throwIfClosed();
+        return local.reserve(client, deployment, minute, tokens, limit);
+    }
+
+    @Override
+    public void settle(Reservation reservation, long usedTokens) {
+        local.settle(reservation, usedTokens);
+        Permit permit = breaker.permit();
+        if (permit == Permit.CALL) {
+            try {
+                if (reservation.shared()) {
+                    shared.settle(reservation, usedTokens);
+                } else if (usedTokens > 0) {
+                    // Held only here while the shared store was away: it gets what was used, as an update would.
+                    shared.add(reservation.client(), reservation.deployment(), reservation.minute(), usedTokens);
+                }
+                breaker.succeeded(permit);
+            } catch (RuntimeException e) {
+                failed(permit, e);
+            }
+        } else if (permit == Permit.TRIAL) {
+            probeInBackground();
+        }
     }
 
     @Override
@@ -136,6 +182,14 @@ public final class FailoverTokenBudgets implements TokenBudgets {
     public void close() {
         if (closed.compareAndSet(false, true)) {
             shared.close();
+        }
+    }
+
+    /** In fail mode closed, while the shared store is taken for unavailable: refuses to answer from the local count. */
+    private void throwIfClosed() {
+        if (failMode == FailMode.CLOSED && breaker.isOpen()) {
+            String problem = problem();
+            throw new StoreUnavailableException(problem != null ? problem : address + " unavailable", null);
         }
     }
 

@@ -27,7 +27,8 @@ import redis.clients.jedis.exceptions.JedisNoScriptException;
 /**
  * Token budgets in Redis, shared by every replica: one counter per client, deployment and minute, read with one
  * {@code GET} and raised atomically with one script call ({@code INCRBY} then {@code PEXPIRE}), so each check and each
- * update is one round trip. Every failure is thrown as a {@link TokenBudgets.StoreUnavailableException} whose message
+ * update is one round trip. A reservation is one script call too (check and {@code INCRBY} in one step), and so is its
+ * settlement (the difference, by {@code INCRBY}). Every failure is thrown as a {@link TokenBudgets.StoreUnavailableException} whose message
  * says what went wrong (e.g. {@code no answer within 1000 ms (redis_timeout_ms)}); {@link FailoverTokenBudgets} decides
  * what requests get then.
  *
@@ -53,6 +54,39 @@ public final class RedisTokenBudgets implements TokenBudgets {
             return total
             """;
     private static final String ADD_SCRIPT_SHA = sha1(ADD_SCRIPT);
+    /**
+     * Holds ARGV[1] tokens if they fit in the budget ARGV[2] (the rule of {@link Reservation#fits}), in one step:
+     * answers {granted (1 or 0), the minute's tokens}.
+     */
+    static final String RESERVE_SCRIPT = """
+            local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+            local tokens = tonumber(ARGV[1])
+            local limit = tonumber(ARGV[2])
+            if limit <= 0 or (used > 0 and used + tokens > limit) then
+              return {0, used}
+            end
+            used = redis.call('INCRBY', KEYS[1], tokens)
+            redis.call('PEXPIRE', KEYS[1], ARGV[3])
+            return {1, used}
+            """;
+    private static final String RESERVE_SCRIPT_SHA = sha1(RESERVE_SCRIPT);
+    /**
+     * Adds the difference ARGV[1] of a settled reservation to a counter that still exists (one that expired counted a
+     * minute long over), never below 0 (a Redis that lost its data meanwhile must not go negative).
+     */
+    static final String SETTLE_SCRIPT = """
+            if redis.call('EXISTS', KEYS[1]) == 0 then
+              return 0
+            end
+            local used = redis.call('INCRBY', KEYS[1], ARGV[1])
+            if used < 0 then
+              redis.call('SET', KEYS[1], '0')
+              used = 0
+            end
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            return used
+            """;
+    private static final String SETTLE_SCRIPT_SHA = sha1(SETTLE_SCRIPT);
 
     private final JedisPooled jedis;
     private final RedisSettings settings;
@@ -124,14 +158,39 @@ public final class RedisTokenBudgets implements TokenBudgets {
 
     @Override
     public void add(String client, String deployment, long minute, long tokens) {
-        List<String> keys = List.of(key(client, deployment, minute));
-        List<String> args = List.of(Long.toString(tokens), ttlMillis);
+        run(ADD_SCRIPT_SHA, ADD_SCRIPT, key(client, deployment, minute), List.of(Long.toString(tokens), ttlMillis));
+    }
+
+    @Override
+    public Reservation reserve(String client, String deployment, long minute, long tokens, long limit) {
+        Object answer = run(RESERVE_SCRIPT_SHA, RESERVE_SCRIPT, key(client, deployment, minute),
+                List.of(Long.toString(tokens), Long.toString(limit), ttlMillis));
+        if (!(answer instanceof List<?> pair) || pair.size() != 2 || !(pair.get(0) instanceof Long granted)
+                || !(pair.get(1) instanceof Long used)) {
+            throw new StoreUnavailableException("it answered the reservation script with " + answer, null);
+        }
+        return granted == 1 ? Reservation.granted(client, deployment, minute, tokens, used, true)
+                : Reservation.refused(client, deployment, minute, tokens, used);
+    }
+
+    @Override
+    public void settle(Reservation reservation, long usedTokens) {
+        long difference = usedTokens - reservation.tokens();
+        if (difference != 0) {
+            run(SETTLE_SCRIPT_SHA, SETTLE_SCRIPT, key(reservation.client(), reservation.deployment(), reservation.minute()),
+                    List.of(Long.toString(difference), ttlMillis));
+        }
+    }
+
+    /** Runs a script by its SHA-1, loading it when Redis does not know it; one round trip in the usual case. */
+    private Object run(String sha, String script, String key, List<String> args) {
+        List<String> keys = List.of(key);
         try {
             try {
-                jedis.evalsha(ADD_SCRIPT_SHA, keys, args);
+                return jedis.evalsha(sha, keys, args);
             } catch (JedisNoScriptException e) {
                 // A restarted or failed-over Redis has forgotten the script; EVAL runs it and caches it again.
-                jedis.eval(ADD_SCRIPT, keys, args);
+                return jedis.eval(script, keys, args);
             }
         } catch (JedisException e) {
             throw unavailable(e);

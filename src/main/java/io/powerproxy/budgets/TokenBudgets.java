@@ -1,7 +1,8 @@
 package io.powerproxy.budgets;
 
 /**
- * Where {@code LimitUsage} keeps the tokens each client used per deployment and minute: in this process
+ * Where {@code LimitUsage} keeps the tokens each client used, or holds for requests in flight, per deployment and
+ * minute: in this process
  * ({@link LocalTokenBudgets}), in Redis ({@link RedisTokenBudgets}), or in Redis with this process as the fallback
  * ({@link FailoverTokenBudgets}).
  *
@@ -23,6 +24,25 @@ public interface TokenBudgets extends AutoCloseable {
      * @throws StoreUnavailableException when the store cannot take them (a fallback store never throws here)
      */
     void add(String client, String deployment, long minute, long tokens);
+
+    /**
+     * Holds tokens in the client's budget for the deployment in that minute if they fit ({@link Reservation#fits}):
+     * the check and the booking are one atomic step, so that concurrent requests cannot all pass a budget that holds
+     * room for one of them.
+     *
+     * @param limit the budget of the minute, in tokens
+     * @throws StoreUnavailableException when the store cannot answer and no fallback may be used
+     */
+    Reservation reserve(String client, String deployment, long minute, long tokens, long limit);
+
+    /**
+     * Settles a granted reservation at the tokens the request used: the difference goes to the reservation's minute
+     * (a refund when it used less), which never goes below 0. Called once per granted reservation; a reservation that
+     * is never settled holds its tokens until its minute is over.
+     *
+     * @throws StoreUnavailableException when the store cannot take it (a fallback store never throws here)
+     */
+    void settle(Reservation reservation, long usedTokens);
 
     /**
      * Checks that the store answers, for probes outside the request path.

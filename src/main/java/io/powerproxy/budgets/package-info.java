@@ -1,5 +1,6 @@
 /**
- * Where {@code LimitUsage} keeps the tokens each client used per deployment and minute: in this process, or in a
- * Redis shared by every replica, behind a circuit breaker that falls back to local budgets while Redis is away.
+ * Where {@code LimitUsage} keeps the tokens each client used, or holds for requests in flight, per deployment and
+ * minute: in this process, or in a Redis shared by every replica, behind a circuit breaker that falls back to local
+ * budgets while Redis is away.
  */
 package io.powerproxy.budgets;

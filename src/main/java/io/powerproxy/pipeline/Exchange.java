@@ -127,8 +127,9 @@ public final class Exchange {
 
     /**
      * The request's likely cost in tokens: its prompt estimated with jtokkit and the completion bound the client set;
-     * estimated once per request and shared by every plugin that asks. Ask in or after
-     * {@link Plugin#onClientIdentified}, when the body has been read.
+     * estimated once per body and shared by every plugin that asks. Asked in {@link Plugin#onClientIdentified}, it is the
+     * body as the client sent it (the plugins' changes are not applied yet; the estimate is made again when they
+     * change the body); from {@link Plugin#onRequestReady} on, it is the body that goes upstream.
      */
     public TokenDemand tokenDemand() {
         return state.tokenDemand();

@@ -69,7 +69,8 @@ public final class Pipeline implements AutoCloseable {
 
     /**
      * Runs {@link Plugin#onClientIdentified}; a plugin may change the request or reject it. Then applies the changes
-     * of both request hooks, once: what the request is when this returns is what goes upstream.
+     * of both request hooks, once: what the request is when this returns is what goes upstream. Then runs
+     * {@link Plugin#onRequestReady}, where a plugin may still reject it.
      */
     public void clientIdentified(ExchangeState exchange) {
         exchange.openForChanges();
@@ -81,6 +82,13 @@ public final class Pipeline implements AutoCloseable {
             }
         }
         exchange.applyChanges();
+        for (Step step : steps) {
+            try {
+                step.plugin().onRequestReady(exchange.view());
+            } catch (RuntimeException | LinkageError e) {
+                throw requestHookFailed(step, "onRequestReady", exchange, e);
+            }
+        }
     }
 
     public void responseHeaders(ExchangeState exchange) {
@@ -151,6 +159,17 @@ public final class Pipeline implements AutoCloseable {
                 step.plugin().onUsage(exchange.view(), usage);
             } catch (RuntimeException | LinkageError e) {
                 logFailure(step, "onUsage", exchange, e);
+            }
+        }
+    }
+
+    /** Runs {@link Plugin#onRequestEnded}; a plugin that throws is logged and the others still run. */
+    public void requestEnded(ExchangeState exchange) {
+        for (Step step : steps) {
+            try {
+                step.plugin().onRequestEnded(exchange.view());
+            } catch (RuntimeException | LinkageError e) {
+                logFailure(step, "onRequestEnded", exchange, e);
             }
         }
     }

@@ -17,8 +17,8 @@ import io.powerproxy.usage.UsageRecord;
  *       deployment, target, status and usage. The request hooks ({@link #onRequestReceived},
  *       {@link #onClientIdentified}) may change the request through {@link Exchange#changeRequest()}; the changes
  *       are applied once, after the last plugin's {@code onClientIdentified}.</li>
- *   <li>A request hook may reject the request by throwing {@link ProxyException}; the client then gets that
- *       status and error, and no upstream is called. Any other exception there is logged with the plugin's name
+ *   <li>A request hook, or {@link #onRequestReady}, may reject the request by throwing {@link ProxyException}; the
+ *       client then gets that status and error, and no upstream is called. Any other exception there is logged with the plugin's name
  *       and the client gets 500.</li>
  *   <li>Hooks run in the order of {@code plugins[]} in the config, on the request's own virtual thread: blocking
  *       is allowed but adds to the client's latency. Hooks after the upstream call must not throw; an exception
@@ -37,6 +37,15 @@ public interface Plugin extends AutoCloseable {
      * request ({@link Exchange#changeRequest()}) or to refuse it.
      */
     default void onClientIdentified(Exchange exchange) {
+    }
+
+    /**
+     * The request is final: every plugin's changes are applied and it goes upstream next. A plugin may still refuse it
+     * (throw {@link ProxyException}) but no longer change it, and {@link Exchange#tokenDemand()} is the demand of the
+     * body that goes upstream. The hook for taking something the request holds while it runs (a share of a budget);
+     * give it back in {@link #onRequestEnded}, which is called whatever happens next.
+     */
+    default void onRequestReady(Exchange exchange) {
     }
 
     /** The upstream answered with a status and headers; the body has not been read yet. */
@@ -76,6 +85,17 @@ public interface Plugin extends AutoCloseable {
      * somewhere else (the built-in sinks log it at ERROR) and reports the problem in {@link #readinessProblem()}.
      */
     default void onUsage(Exchange exchange, UsageRecord usage) {
+    }
+
+    /**
+     * The request ended, whatever its outcome: answered, refused by the proxy or a plugin, failed, or given up by the
+     * client. Called exactly once for every request the proxy handled, after {@link #onUsage} when there was a usage
+     * record. Like {@link #onUsage}, it runs before the last byte of the answer (or of the error) goes to the client
+     * when the proxy still has one to send, so a client that sends its next request at once finds what was given back
+     * here; when the client went away or the answer broke off, it runs when the request ends. It must not throw, and
+     * must be quick: it runs on the request's path.
+     */
+    default void onRequestEnded(Exchange exchange) {
     }
 
     /**

@@ -6,6 +6,7 @@ import io.powerproxy.budgets.LocalTokenBudgets;
 import io.powerproxy.budgets.RedisOptions;
 import io.powerproxy.budgets.RedisSettings;
 import io.powerproxy.budgets.RedisTokenBudgets;
+import io.powerproxy.budgets.Reservation;
 import io.powerproxy.budgets.TokenBudgets;
 import io.powerproxy.config.ClientConfig;
 import io.powerproxy.config.ConfigException;
@@ -14,7 +15,10 @@ import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.pipeline.PluginFactory;
 import io.powerproxy.pipeline.ProxyException;
+import io.powerproxy.usage.TokenDemand;
 import io.powerproxy.usage.UsageRecord;
+import io.powerproxy.usage.UsageRecord.Operation;
+import com.fasterxml.jackson.databind.JsonNode;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -28,29 +32,48 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Tokens per minute per client and deployment (README "LimitUsage"): a client whose budget for the current minute is
- * used up gets 429 with {@code retry-after-ms} and {@code retry-after} to the next minute and
+ * Tokens per minute per client and deployment (README "LimitUsage"): a client whose budget for the current minute has
+ * no room for a request gets 429 with {@code retry-after-ms} and {@code retry-after} to the next minute and
  * {@code x-ratelimit-remaining-tokens}, before anything is sent upstream.
  *
  * <p>Budgets come from each client's {@code max_tokens_per_minute_in_k}: one number for every deployment, or a
  * map from deployment to number. A deployment missing from a client's map is not limited. Requests that name no
- * deployment, in their path or in their JSON body's {@code model}, are not limited. As in the Python original, the
- * check is made before the request and the tokens are counted when its usage is known, so one request may overrun
- * a budget once.
+ * deployment, in their path or in their JSON body's {@code model}, are not limited.
+ *
+ * <p>With {@code admission: reserve} (the default), a request holds what it may use before it goes upstream: its
+ * prompt estimated with jtokkit plus its completion bound ({@code max_tokens} and the like, else
+ * {@code default_completion_tokens}), held only if it fits, in one atomic step. When its usage is known the hold is
+ * settled at the tokens used, the rest given back; a request that ends with no usage (refused later, no target left,
+ * failed) gives it all back. So concurrent requests cannot overrun a budget together. With {@code admission: after},
+ * as in the Python original, the budget is checked before the request and the tokens are counted when its usage is
+ * known, so requests admitted at once may together overrun it.
  *
  * <p>Without a {@code redis:} setting each replica keeps its own budgets ({@link LocalTokenBudgets}). With one (see
  * {@link RedisSettings} for its keys), the budgets are shared by every replica through Redis
- * ({@link RedisTokenBudgets}): one {@code GET} per check and one atomic script call per update. While Redis cannot be
- * reached, requests are served on the replica's own budget, or with {@code redis_fail_mode: closed} refused with 503
- * {@code BudgetStoreUnavailable}; the outage is logged once and reported by {@link #readinessProblem()}
- * ({@link FailoverTokenBudgets} tells the details).
+ * ({@link RedisTokenBudgets}): two script calls per request (reserve and settle; with {@code after}, one {@code GET}
+ * and one script call). While Redis cannot be reached, requests are served on the replica's own budget, or with
+ * {@code redis_fail_mode: closed} refused with 503 {@code BudgetStoreUnavailable}; the outage is logged once and
+ * reported by {@link #readinessProblem()} ({@link FailoverTokenBudgets} tells the details).
  */
 public final class LimitUsage implements Plugin {
 
     static final String NAME = "LimitUsage";
     static final String BUDGET_KEY = "max_tokens_per_minute_in_k";
     private static final Logger LOG = LoggerFactory.getLogger(LimitUsage.class);
+    static final String ADMISSION_KEY = "admission";
+    static final String DEFAULT_COMPLETION_KEY = "default_completion_tokens";
+    /** What a request without a completion bound is taken to use at most, unless the config says otherwise. */
+    static final long DEFAULT_COMPLETION_TOKENS = 1000;
     private static final Exchange.Key<Long> MINUTE = Exchange.Key.of("LimitUsage.minute");
+    private static final Exchange.Key<Reservation> RESERVATION = Exchange.Key.of("LimitUsage.reservation");
+
+    /** When a request's tokens are taken from its budget. */
+    enum Admission {
+        /** Held before the request goes upstream, if they fit, and settled to the real usage at its end. */
+        RESERVE,
+        /** Counted at the end, as in the Python original: the check before the request only sees finished ones. */
+        AFTER
+    }
 
     /** A client's budget in tokens: one for every deployment, or per deployment. */
     private record Budget(Long everyDeployment, Map<String, Long> perDeployment) {
@@ -89,12 +112,17 @@ public final class LimitUsage implements Plugin {
     private final TokenBudgets used;
     private final LongSupplier epochMillis;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final Admission admission;
+    private final long defaultCompletionTokens;
 
-    private LimitUsage(Map<String, Budget> budgets, SharedStore store, LongSupplier epochMillis) {
+    private LimitUsage(Map<String, Budget> budgets, SharedStore store, LongSupplier epochMillis, Admission admission,
+            long defaultCompletionTokens) {
         this.budgets = budgets;
         this.store = store;
         this.used = store.used;
         this.epochMillis = epochMillis;
+        this.admission = admission;
+        this.defaultCompletionTokens = defaultCompletionTokens;
     }
 
     /** The factory that registers this plugin under its name. */
@@ -132,7 +160,9 @@ public final class LimitUsage implements Plugin {
                 if (!problems.isEmpty()) {
                     throw new ConfigException(problems);
                 }
-                return new LimitUsage(budgets, ((LimitUsage) running).store.retain(), epochMillis);
+                LimitUsage previous = (LimitUsage) running;
+                return new LimitUsage(budgets, previous.store.retain(), epochMillis, previous.admission,
+                        previous.defaultCompletionTokens);
             }
         };
     }
@@ -144,17 +174,46 @@ public final class LimitUsage implements Plugin {
     static LimitUsage create(PluginContext context, LongSupplier epochMillis, RedisOptions redisOptions)
             throws ConfigException {
         List<String> problems = new ArrayList<>();
-        Settings.rejectUnknown(context.settings(), Set.of("redis"), problems);
+        Settings.rejectUnknown(context.settings(), Set.of("redis", ADMISSION_KEY, DEFAULT_COMPLETION_KEY), problems);
         Map<String, Budget> budgets = budgets(context, problems);
         Map<String, Object> settings = context.settings().settings();
         RedisSettings redis = settings.containsKey("redis")
                 ? RedisSettings.parse(settings.get("redis"), context.settings().path() + ".redis", problems)
                 : null;
+        String path = context.settings().path();
+        Admission admission = admission(settings.get(ADMISSION_KEY), path + "." + ADMISSION_KEY, problems);
+        long defaultCompletion = defaultCompletion(settings.get(DEFAULT_COMPLETION_KEY),
+                path + "." + DEFAULT_COMPLETION_KEY, problems);
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         TokenBudgets used = redis == null ? new LocalTokenBudgets() : shared(redis, redisOptions, epochMillis);
-        return new LimitUsage(budgets, new SharedStore(used), epochMillis);
+        return new LimitUsage(budgets, new SharedStore(used), epochMillis, admission, defaultCompletion);
+    }
+
+    private static Admission admission(Object value, String path, List<String> problems) {
+        if (value == null || "reserve".equals(value)) {
+            return Admission.RESERVE;
+        }
+        if ("after".equals(value)) {
+            return Admission.AFTER;
+        }
+        problems.add(path + " must be 'reserve' (hold a request's likely tokens before it goes upstream; exact) or"
+                + " 'after' (count them when its usage is known, as the Python original; requests admitted at once"
+                + " may overrun the budget), got " + Settings.describe(value));
+        return Admission.RESERVE;
+    }
+
+    private static long defaultCompletion(Object value, String path, List<String> problems) {
+        if (value == null) {
+            return DEFAULT_COMPLETION_TOKENS;
+        }
+        if ((value instanceof Integer || value instanceof Long) && ((Number) value).longValue() >= 0) {
+            return ((Number) value).longValue();
+        }
+        problems.add(path + " must be a whole number of 0 or more (the completion tokens held for a request that"
+                + " sets no max_tokens), got " + Settings.describe(value));
+        return DEFAULT_COMPLETION_TOKENS;
     }
 
     private static Map<String, Budget> budgets(PluginContext context, List<String> problems) {
@@ -200,47 +259,142 @@ public final class LimitUsage implements Plugin {
 
     @Override
     public void onClientIdentified(Exchange exchange) {
-        String deployment = exchange.deployment();
-        ClientConfig client = exchange.client();
-        Budget budget = client == null ? null : budgets.get(client.name());
-        if (deployment == null || budget == null) {
+        if (admission != Admission.AFTER) {
             return;
         }
-        Long limit = budget.limitFor(deployment);
+        Long limit = limitFor(exchange);
         if (limit == null) {
             return;
         }
+        String client = exchange.client().name();
+        String deployment = exchange.deployment();
         long now = epochMillis.getAsLong();
         long minute = now / 60_000;
         exchange.put(MINUTE, minute);
         long spent;
         try {
-            spent = used.used(client.name(), deployment, minute);
+            spent = used.used(client, deployment, minute);
         } catch (TokenBudgets.StoreUnavailableException e) {
-            throw ProxyException.of(503, "BudgetStoreUnavailable", "The store of token budgets shared by this"
-                            + " proxy's replicas cannot be reached, and the proxy is set to refuse requests that need a"
-                            + " budget until it can. Retry in a few seconds.")
-                    .withHeader("retry-after", "1");
+            throw storeUnavailable();
         }
         if (spent >= limit) {
             long retryAfterMs = (minute + 1) * 60_000 - now;
-            long retryAfterSeconds = Math.max(1, (retryAfterMs + 999) / 1000);
-            // retry-after-ms too, as the 429 when every target is blocked: the openai SDKs prefer it to retry-after.
-            throw ProxyException.of(429, "TooManyRequests", "Client '" + client.name() + "' has used its "
-                            + limit + " tokens per minute for deployment '" + deployment + "'. Retry after "
-                            + retryAfterSeconds + " s, when the next minute starts.")
-                    .withHeader("retry-after-ms", Long.toString(retryAfterMs))
-                    .withHeader("retry-after", Long.toString(retryAfterSeconds))
-                    .withHeader("x-ratelimit-remaining-tokens", "0");
+            throw tooManyRequests(retryAfterMs, 0, "Client '" + client + "' has used its " + limit
+                    + " tokens per minute for deployment '" + deployment + "'. Retry after " + seconds(retryAfterMs)
+                    + " s, when the next minute starts.");
         }
+    }
+
+    /** With {@code admission: reserve}: holds what the request may use, as it goes upstream, or refuses it. */
+    @Override
+    public void onRequestReady(Exchange exchange) {
+        if (admission != Admission.RESERVE) {
+            return;
+        }
+        Long limit = limitFor(exchange);
+        if (limit == null) {
+            return;
+        }
+        String client = exchange.client().name();
+        String deployment = exchange.deployment();
+        long now = epochMillis.getAsLong();
+        TokenDemand demand = exchange.tokenDemand();
+        long completion = completionTokens(exchange, demand);
+        long tokens = Math.max(1, demand.promptTokens() + completion);
+        Reservation reservation;
+        try {
+            reservation = used.reserve(client, deployment, now / 60_000, tokens, limit);
+        } catch (TokenBudgets.StoreUnavailableException e) {
+            throw storeUnavailable();
+        }
+        if (reservation.granted()) {
+            exchange.put(RESERVATION, reservation);
+            return;
+        }
+        // The next minute has room for it: its window starts empty, and a request that needs more than the whole
+        // budget runs when nothing else is used or held. Reservations in flight may leave room earlier when they
+        // settle below what they hold, but when is not known.
+        long retryAfterMs = (reservation.minute() + 1) * 60_000 - now;
+        String why = "this request may use up to " + tokens + " tokens (about " + demand.promptTokens()
+                + " of prompt and " + (demand.hasCompletionBound()
+                        ? "its completion bound of " + completion
+                        : completion + " of completion: LimitUsage's " + DEFAULT_COMPLETION_KEY
+                                + ", as it sets no max_tokens")
+                + ")";
+        String message = tokens > limit
+                ? "Client '" + client + "' has " + limit + " tokens per minute for deployment '" + deployment + "', and "
+                        + why + ", more than the whole budget: it runs only when nothing else of a minute is used or"
+                        + " held. Retry after " + seconds(retryAfterMs) + " s, when the next minute starts, or ask"
+                        + " for fewer tokens (max_tokens)."
+                : "Client '" + client + "' has " + reservation.used() + " of its " + limit + " tokens per minute for"
+                        + " deployment '" + deployment + "' used or held by requests in flight, and " + why
+                        + ". Retry after " + seconds(retryAfterMs) + " s, when the next minute starts, or ask for"
+                        + " fewer tokens (max_tokens).";
+        throw tooManyRequests(retryAfterMs, Math.max(0, limit - reservation.used()), message);
     }
 
     @Override
     public void onUsage(Exchange exchange, UsageRecord usage) {
+        Reservation reservation = exchange.get(RESERVATION);
+        if (reservation != null) {
+            exchange.put(RESERVATION, null);
+            used.settle(reservation, usage.totalTokens());
+            return;
+        }
         Long minute = exchange.get(MINUTE);
         if (minute != null && usage.totalTokens() > 0) {
             used.add(exchange.client().name(), exchange.deployment(), minute, usage.totalTokens());
         }
+    }
+
+    /** A request that held tokens and got no usage record used none upstream: it gives them all back. */
+    @Override
+    public void onRequestEnded(Exchange exchange) {
+        Reservation reservation = exchange.get(RESERVATION);
+        if (reservation != null) {
+            exchange.put(RESERVATION, null);
+            used.settle(reservation, 0);
+        }
+    }
+
+    /** The client's budget in tokens for the request's deployment, or null when the request is not limited. */
+    private Long limitFor(Exchange exchange) {
+        String deployment = exchange.deployment();
+        ClientConfig client = exchange.client();
+        Budget budget = client == null ? null : budgets.get(client.name());
+        return deployment == null || budget == null ? null : budget.limitFor(deployment);
+    }
+
+    /**
+     * The completion tokens to hold: the client's bound, for each of the {@code n} choices it asks for; none for
+     * embeddings; else the configured default.
+     */
+    private long completionTokens(Exchange exchange, TokenDemand demand) {
+        if (!demand.hasCompletionBound()) {
+            return Operation.ofPath(exchange.path()) == Operation.EMBEDDINGS ? 0 : defaultCompletionTokens;
+        }
+        JsonNode n = exchange.requestJsonField("n");
+        long choices = n != null && n.isIntegralNumber() && n.asLong() > 1 ? n.asLong() : 1;
+        return demand.completionBound() * choices;
+    }
+
+    private static long seconds(long millis) {
+        return Math.max(1, (millis + 999) / 1000);
+    }
+
+    private static ProxyException tooManyRequests(long retryAfterMs, long remaining, String message) {
+        // retry-after-ms too, as the 429 when every target is blocked: the openai SDKs prefer it to retry-after.
+        return ProxyException.of(429, "TooManyRequests", message)
+                .withHeader("retry-after-ms", Long.toString(retryAfterMs))
+                .withHeader("retry-after", Long.toString(seconds(retryAfterMs)))
+                .withHeader("x-ratelimit-remaining-tokens", Long.toString(remaining));
+    }
+
+    private static ProxyException storeUnavailable() {
+        return ProxyException.of(503, "BudgetStoreUnavailable", "The store of token budgets shared by this"
+                        + " proxy's replicas cannot be reached, and the proxy is set to refuse requests that need a"
+                        + " budget until it can. Retry in a few seconds.")
+                .withHeader("retry-after", "1");
     }
 
     @Override

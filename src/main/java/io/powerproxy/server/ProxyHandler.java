@@ -43,6 +43,7 @@ final class ProxyHandler implements HttpHandler {
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
     private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
+    private static final Exchange.Key<Boolean> ENDED = Exchange.Key.of("plugins told the request ended");
 
     private final Runtimes runtimes;
     private final BodyMemory bodyMemory;
@@ -94,8 +95,8 @@ final class ProxyHandler implements HttpHandler {
                 // Before closing ends a chunked answer: a client that sends its next request at once must find the
                 // memory free again (answers relayed gave it back already). The bytes stay with the exchange.
                 body.release();
-                // Unless it was made already: closing ends a chunked answer, and the record comes before that.
-                recordUsage(exchange, pipeline);
+                // Unless they were done already: closing ends a chunked answer, and they come before that.
+                endRequest(exchange, pipeline);
                 if (!abort) {
                     http.close();
                 }
@@ -152,7 +153,7 @@ final class ProxyHandler implements HttpHandler {
      */
     private void lastBytesLeaving(ExchangeState exchange, RequestBody body, Pipeline pipeline) {
         body.release();
-        recordUsage(exchange, pipeline);
+        endRequest(exchange, pipeline);
     }
 
     /** The request as one target gets it: the target's deployment name where the client named one, path or body. */
@@ -182,6 +183,18 @@ final class ProxyHandler implements HttpHandler {
         var mock = upstream.mock().answer(exchange.streaming(), includeUsage);
         return new UpstreamAnswer(mock.status(), Map.of("content-type", List.of(mock.contentType())),
                 new ByteArrayInputStream(mock.body()), Duration.ofSeconds(120), null);
+    }
+
+    /**
+     * Hands the request's usage record to the plugins (when an upstream answered), then tells them the request ended;
+     * once per request, so that a plugin can give back what it held for the request, whatever the path it took.
+     */
+    private static void endRequest(ExchangeState exchange, Pipeline pipeline) {
+        recordUsage(exchange, pipeline);
+        if (exchange.get(ENDED) == null) {
+            exchange.put(ENDED, Boolean.TRUE);
+            pipeline.requestEnded(exchange);
+        }
     }
 
     /**
@@ -252,7 +265,7 @@ final class ProxyHandler implements HttpHandler {
             return;
         }
         exchange.status(rejection.status());
-        recordUsage(exchange, pipeline);
+        endRequest(exchange, pipeline);
         try {
             if (body.mayStillBeSending()) {
                 // The client may still be sending: it must get to read this answer (see LingeringClose).

@@ -35,7 +35,10 @@ class LimitUsageReloadTest {
     private final PluginRegistry registry = PluginRegistry.create(
             List.of(LimitUsage.factory(() -> NOW, RedisOptions.DEFAULTS)), getClass().getClassLoader());
 
-    /** Team A may use 15 tokens a minute; the mock's every answer uses 10. */
+    /**
+     * Team A may use 15 tokens a minute; the mock's every answer uses 10. Counted after the answer (as the original), so
+     * that a second request may overrun the budget once: what these tests count is what carries over a reload.
+     */
     private static String config(String redis, boolean withTeamC) {
         return """
                 clients:
@@ -45,6 +48,7 @@ class LimitUsageReloadTest {
                 %s
                 plugins:
                   - name: LimitUsage
+                    admission: after
                 %s
                 aoai:
                   mock_response:

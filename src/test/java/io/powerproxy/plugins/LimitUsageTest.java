@@ -16,7 +16,10 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
-/** LimitUsage keeps each client within its tokens per minute, per deployment, on an injected clock. */
+/**
+ * LimitUsage with {@code admission: after} keeps each client within its tokens per minute, per deployment, on an
+ * injected clock; {@link LimitUsageReserveTest} tests the default, {@code admission: reserve}.
+ */
 class LimitUsageTest {
 
     private static final String CLIENTS = """
@@ -29,6 +32,9 @@ class LimitUsageTest {
               key: team-2-key-0123456789
               max_tokens_per_minute_in_k: 1.5
             """;
+
+    /** The original's admission: tokens are counted when the usage is known. */
+    private static final String AFTER = "- name: LimitUsage\n  admission: after";
 
     /** 12:00:15 on some day, in epoch ms. */
     private final AtomicLong now = new AtomicLong(1_764_072_015_000L);
@@ -45,7 +51,7 @@ class LimitUsageTest {
 
     @Test
     void aClientOverItsBudgetGets429WithRetryAfterToTheNextMinute() throws Exception {
-        PluginContext context = context(CLIENTS, "- name: LimitUsage");
+        PluginContext context = context(CLIENTS, AFTER);
         LimitUsage plugin = plugin(context);
 
         use(plugin, exchange(context, 1, "gpt-4o"), 1000);
@@ -61,7 +67,7 @@ class LimitUsageTest {
 
     @Test
     void the429CarriesRetryAfterMsToTheMillisecondAsTheAllBlocked429Does() throws Exception {
-        PluginContext context = context(CLIENTS, "- name: LimitUsage");
+        PluginContext context = context(CLIENTS, AFTER);
         LimitUsage plugin = plugin(context);
         now.addAndGet(250);
 
@@ -75,7 +81,7 @@ class LimitUsageTest {
 
     @Test
     void theBudgetRefillsWhenTheNextMinuteStarts() throws Exception {
-        PluginContext context = context(CLIENTS, "- name: LimitUsage");
+        PluginContext context = context(CLIENTS, AFTER);
         LimitUsage plugin = plugin(context);
         use(plugin, exchange(context, 1, "gpt-4o"), 5000);
         assertThrows(ProxyException.class, () -> plugin.onClientIdentified(exchange(context, 1, "gpt-4o")));
@@ -87,7 +93,7 @@ class LimitUsageTest {
 
     @Test
     void budgetsArePerClientAndPerDeployment() throws Exception {
-        PluginContext context = context(CLIENTS, "- name: LimitUsage");
+        PluginContext context = context(CLIENTS, AFTER);
         LimitUsage plugin = plugin(context);
 
         use(plugin, exchange(context, 0, "gpt-4o"), 1000);
@@ -100,7 +106,7 @@ class LimitUsageTest {
 
     @Test
     void theNumberFormGivesEveryDeploymentItsOwnBudget() throws Exception {
-        PluginContext context = context(CLIENTS, "- name: LimitUsage");
+        PluginContext context = context(CLIENTS, AFTER);
         LimitUsage plugin = plugin(context);
 
         use(plugin, exchange(context, 1, "gpt-4o"), 1500);
@@ -111,7 +117,7 @@ class LimitUsageTest {
 
     @Test
     void deploymentsMissingFromTheMapAndRequestsWithoutDeploymentAreNotLimited() throws Exception {
-        PluginContext context = context(CLIENTS, "- name: LimitUsage");
+        PluginContext context = context(CLIENTS, AFTER);
         LimitUsage plugin = plugin(context);
 
         for (int i = 0; i < 5; i++) {

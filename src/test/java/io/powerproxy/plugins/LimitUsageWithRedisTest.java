@@ -261,10 +261,10 @@ class LimitUsageWithRedisTest {
                     assertFalse(text.contains(wrongPassword) || text.contains("the-current-access-key"), text);
                 }
                 Exchange exchange = exchange(context, 0, "gpt-4o");
-                assertDoesNotThrow(() -> limit.onClientIdentified(exchange));
+                assertDoesNotThrow(() -> limit.onRequestReady(exchange));
                 limit.onUsage(exchange, usage(exchange, 10_000));
                 assertEquals(429, assertThrows(ProxyException.class,
-                        () -> limit.onClientIdentified(exchange(context, 0, "gpt-4o"))).status(),
+                        () -> limit.onRequestReady(exchange(context, 0, "gpt-4o"))).status(),
                         "the local budget holds");
             }
         }
@@ -281,7 +281,7 @@ class LimitUsageWithRedisTest {
                     RedisOptions.DEFAULTS.withSslSocketFactory(redis.sslSocketFactory())).create(context)) {
 
                 Exchange exchange = exchange(context, 0, "gpt-4o");
-                limit.onClientIdentified(exchange);
+                limit.onRequestReady(exchange);
                 limit.onUsage(exchange, usage(exchange, 1234));
 
                 assertEquals(1234, redisCount(redis, RedisTokenBudgets.key("Team A", "gpt-4o", minute())));

@@ -48,6 +48,21 @@ final class PluginTestSupport {
         return exchange.view();
     }
 
+    /** An exchange of the n-th client of the context, asking a deployment's chat completions with a JSON body. */
+    static Exchange exchange(PluginContext context, int client, String deployment, String json) {
+        return exchange(context, client, deployment, "/openai/deployments/" + deployment + "/chat/completions", json);
+    }
+
+    /** An exchange of the n-th client of the context, on a path, with a JSON body. */
+    static Exchange exchange(PluginContext context, int client, String deployment, String path, String json) {
+        ExchangeState exchange = new ExchangeState("req-" + System.nanoTime(), Instant.now(), System.nanoTime(), "POST",
+                path, null, Map.of());
+        exchange.client(context.clients().get(client));
+        exchange.deployment(deployment);
+        exchange.requestBody(json.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return exchange.view();
+    }
+
     static UsageRecord usage(Exchange exchange, long totalTokens) {
         return TestUsageRecord.of(exchange.requestId()).received(exchange.receivedAt()).client(exchange.client().name())
                 .tokens(totalTokens / 2, totalTokens - totalTokens / 2).roundtripMs(12.5).region("Sweden Central")

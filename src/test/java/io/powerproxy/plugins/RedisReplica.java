@@ -20,7 +20,8 @@ import java.util.function.LongSupplier;
 record RedisReplica(ProxyHarness proxy, LimitUsage limit, RecordingPlugin recorder) implements AutoCloseable {
 
     static final String CHAT = "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21";
-    static final String ASK = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
+    /** Holds 8 + 400 tokens while in flight (admission: reserve); the mock's answer then reports what it used. */
+    static final String ASK = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":400}";
 
     /** Starts a replica on a config whose first plugin is LimitUsage. */
     static RedisReplica start(String yaml, LongSupplier epochMillis, RedisOptions options) throws ConfigException {

@@ -28,6 +28,11 @@ class PluginOrderTest {
         }
 
         @Override
+        public void onRequestReady(Exchange exchange) {
+            calls.add(name + " requestReady");
+        }
+
+        @Override
         public void onResponseHeaders(Exchange exchange) {
             calls.add(name + " responseHeaders");
         }
@@ -40,6 +45,11 @@ class PluginOrderTest {
         @Override
         public void onUsage(Exchange exchange, UsageRecord usage) {
             calls.add(name + " usage");
+        }
+
+        @Override
+        public void onRequestEnded(Exchange exchange) {
+            calls.add(name + " requestEnded");
         }
 
         @Override
@@ -63,9 +73,11 @@ class PluginOrderTest {
         assertEquals(List.of(
                 "first requestReceived", "second requestReceived",
                 "first clientIdentified", "second clientIdentified",
+                "first requestReady", "second requestReady",
                 "first responseHeaders", "second responseHeaders",
                 "first responseBody", "second responseBody",
                 "first usage", "second usage",
+                "first requestEnded", "second requestEnded",
                 "second close", "first close"), calls);
     }
 }

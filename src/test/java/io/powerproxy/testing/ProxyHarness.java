@@ -51,6 +51,11 @@ public final class ProxyHarness implements AutoCloseable {
         return start(config, null, plugins, () -> System.nanoTime() / 1_000_000);
     }
 
+    /** Starts the proxy on a config already parsed, with plugins made from it, and a clock for blocked targets. */
+    public static ProxyHarness start(ProxyConfig config, List<Plugin> plugins, LongSupplier balancerClock) {
+        return start(config, null, plugins, balancerClock);
+    }
+
     /** Starts the proxy with a clock of its own for how long targets stay blocked (see {@link FakeClock}). */
     public static ProxyHarness start(String yaml, TokenSource tokens, List<Plugin> plugins, LongSupplier balancerClock) {
         try {
