@@ -3,6 +3,7 @@ package io.powerproxy;
 import com.azure.core.credential.TokenCredential;
 import com.azure.identity.DefaultAzureCredentialBuilder;
 import com.azure.identity.ManagedIdentityCredentialBuilder;
+import io.powerproxy.budgets.RedisBulletin;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ConfigSource;
@@ -104,6 +105,12 @@ public final class PowerProxy {
             // Before any plugin builds an HttpClient (LogUsageToLogAnalytics does): the JDK reads these only once.
             ProxyServer.useJdkDefaults(config);
             pipeline = pluginRegistry(env).createPipeline(config);
+            try {
+                RedisBulletin.settings(config.aoai().headroom());
+            } catch (ConfigException e) {
+                pipeline.close();
+                throw e;
+            }
         } catch (ConfigException e) {
             err.println("The configuration from " + text.get().origin() + " is not valid:");
             e.problems().forEach(problem -> err.println("  - " + problem));

@@ -123,7 +123,8 @@ final class ProxyHandler implements HttpHandler {
 
         UpstreamAnswer answer = upstream.mock() != null
                 ? answerFromMock(exchange, accounting)
-                : upstream.failover().call(exchange.deployment(), exchange.streaming(), exchange.requestId(),
+                : upstream.failover().call(exchange.deployment(), exchange.streaming(), exchange::tokenDemand,
+                        exchange.requestId(),
                         target -> requestFor(target, exchange, path, identity, accounting));
         answers.relay(http, exchange, answer, accounting, () -> lastBytesLeaving(exchange, body));
     }

@@ -1,13 +1,19 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpServer;
+import io.powerproxy.budgets.RedisBulletin;
+import io.powerproxy.budgets.RedisOptions;
+import io.powerproxy.budgets.RedisSettings;
+import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.EndpointConfig;
+import io.powerproxy.config.HeadroomConfig;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.mock.MockUpstream;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.streaming.IdleTimeout;
 import io.powerproxy.upstream.ForwardedHeaders;
 import io.powerproxy.upstream.Balancer;
+import io.powerproxy.upstream.Bulletin;
 import io.powerproxy.upstream.Failover;
 import io.powerproxy.upstream.TokenSource;
 import io.powerproxy.upstream.UpstreamClient;
@@ -46,11 +52,13 @@ public final class ProxyServer implements AutoCloseable {
     private final BodyMemory bodyMemory;
     private final RequestsInFlight inFlight;
     private final Liveness liveness;
+    private final Bulletin bulletin;
 
     private ProxyServer(HttpServer server, ExecutorService executor, UpstreamClient upstreamClient,
             IdleTimeout idleTimeout, Pipeline pipeline, BodyMemory bodyMemory, RequestsInFlight inFlight,
-            Liveness liveness) {
+            Liveness liveness, Bulletin bulletin) {
         this.server = server;
+        this.bulletin = bulletin;
         this.inFlight = inFlight;
         this.liveness = liveness;
         this.bodyMemory = bodyMemory;
@@ -94,8 +102,9 @@ public final class ProxyServer implements AutoCloseable {
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
-        Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null),
-                upstreamClient), headerRules, mock);
+        Bulletin bulletin = bulletin(config.aoai().headroom());
+        Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null,
+                config.aoai().headroom(), bulletin), upstreamClient), headerRules, mock);
         IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
 
         HttpServer server = tls == null ? HttpServer.create(address, 1024) : TlsListener.create(address, 1024, tls);
@@ -109,7 +118,20 @@ public final class ProxyServer implements AutoCloseable {
         server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline, liveness)).getFilters()
                 .add(inFlight);
         server.start();
-        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, inFlight, liveness);
+        return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, inFlight, liveness,
+                bulletin);
+    }
+
+    /** Where replicas tell each other about their targets: Redis when {@code aoai.headroom.redis} is set. */
+    private static Bulletin bulletin(HeadroomConfig headroom) {
+        RedisSettings redis;
+        try {
+            redis = RedisBulletin.settings(headroom);
+        } catch (ConfigException e) {
+            throw new IllegalArgumentException(String.join("; ", e.problems()), e);
+        }
+        return redis == null ? Bulletin.NONE
+                : RedisBulletin.start(redis, RedisOptions.DEFAULTS, headroom.redisKeyPrefix(), System::currentTimeMillis);
     }
 
     /**
@@ -215,6 +237,7 @@ public final class ProxyServer implements AutoCloseable {
         executor.shutdownNow();
         idleTimeout.close();
         upstreamClient.close();
+        bulletin.close();
         pipeline.close();
     }
 

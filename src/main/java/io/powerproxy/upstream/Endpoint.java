@@ -24,6 +24,7 @@ public final class Endpoint {
     private final Semaphore permits;
     private final FaultBlock unreachable;
     private final ConcurrentHashMap<String, FaultBlock> deploymentBlocks = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Headroom> headrooms = new ConcurrentHashMap<>();
 
     private Endpoint(EndpointConfig config, String origin, FaultBlock unreachable) {
         this.config = config;
@@ -123,6 +124,27 @@ public final class Endpoint {
         if (block != null) {
             block.answered();
         }
+    }
+
+    /**
+     * The headroom of a deployment at this endpoint, by the name sent upstream (Azure limits each deployment of a
+     * resource by itself), made on its first use. As with blocks, entries that know nothing any more are dropped once
+     * there are many, so client-chosen names cannot grow the map without bound.
+     */
+    Headroom headroom(String upstreamDeployment, long now) {
+        Headroom existing = headrooms.get(upstreamDeployment);
+        if (existing != null) {
+            return existing;
+        }
+        if (headrooms.size() >= MANY_BLOCKED_DEPLOYMENTS) {
+            headrooms.values().removeIf(headroom -> headroom.isIdle(now));
+        }
+        return headrooms.computeIfAbsent(upstreamDeployment, k -> new Headroom());
+    }
+
+    /** The headroom of a deployment if one was made; looks only. */
+    Headroom existingHeadroom(String upstreamDeployment) {
+        return headrooms.get(upstreamDeployment);
     }
 
     /** How many deployment names have a block entry, for tests of the bound. */
