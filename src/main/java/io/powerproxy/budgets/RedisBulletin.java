@@ -125,6 +125,8 @@ public final class RedisBulletin implements Bulletin {
     public static RedisBulletin start(RedisSettings settings, RedisOptions options, String prefix,
             LongSupplier epochMillis) {
         RedisBulletin bulletin = new RedisBulletin(settings, options, prefix, epochMillis);
+        // Loads the classes of the JSON path now rather than when the first block has to be told in a hurry.
+        decode(bulletin.encode(new Notice(Kind.LOW, "", "", 1, 0, 0), 0), "", 0);
         LOG.info("headroom: blocks and low counts are shared with the other replicas through {} (TLS {}, channel {})",
                 settings.address(), settings.ssl() ? "on" : "off", bulletin.channel);
         bulletin.publisher.start();
@@ -238,9 +240,13 @@ public final class RedisBulletin implements Bulletin {
         }
     }
 
-    /** What the other replicas posted and is still in force, read when the subscription (re)starts. */
+    /**
+     * What the other replicas posted and is still in force, read when the subscription (re)starts; also loads the
+     * publishing script, on a pooled connection, so that the first notice to publish finds both ready.
+     */
     private void catchUp() {
         try {
+            jedis.scriptLoad(PUBLISH_SCRIPT);
             ScanParams match = new ScanParams().match(escapeGlob(keyPrefix) + "*").count(200);
             String cursor = ScanParams.SCAN_POINTER_START;
             int read = 0;
