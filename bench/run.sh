@@ -29,6 +29,9 @@
 #      Ingestion API), each at the same fixed rate: latency, CPU per request, and every Log Analytics row delivered;
 #   5. streaming: 1,000 and 5,000 concurrent SSE streams (bench/StreamClient.java; events 20 or 500 ms apart): streams/s,
 #      time to first event, events lost (must be 0), proxy peak RSS (VmRSS) and heap (jstat);
+#   6. headroom routing (bench/headroom.sh): two endpoints, the first with a token rate limit enforced as Azure does, a
+#      load three times what it admits: the 429s it answers and the clients' latency, headroom off and on, one replica
+#      and two sharing through redis-server (about 2.5 min; smoke: 40 s);
 # GC pauses (count, total, longest) of every proxy process, from -Xlog:gc,gc+phases; and writes a markdown table
 # (medians of the repeats, and ratios to the direct run of the same invocation) and a PNG chart of the latency percentiles (gnuplot). Full mode installs nginx-light, wrk and gnuplot-nox with apt-get when
 # missing and running as root. Exit status: 0 when every step worked, 1 when anything failed (proxy did not start or
@@ -39,6 +42,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 # forget_pid, free_port, wait_for_line, cpu_ticks, busy_ticks, children_ticks (shared with bench/soak.sh)
 source bench/lib.sh
+# measure_headroom: step 6, headroom routing against a token rate limit
+source bench/headroom.sh
 
 
 log() { printf '==> [%3ss] %s\n' "$(( ($(now_ms) - SECONDS_START) / 1000 ))" "$*" >&2; }
@@ -1076,6 +1081,7 @@ write_report() {
       CHART=
     fi
     if [ -z "$CHART" ]; then sed -i '/^!\[latency chart\]/d' "$OUT/$BASE.md"; fi
+    [ -f "$T/headroom.md" ] && cat "$T/headroom.md" >>"$OUT/$BASE.md"
     if [ ${#WARNINGS[@]} -gt 0 ] || [ ${#FAILURES[@]} -gt 0 ]; then
       {
         echo
@@ -1125,6 +1131,7 @@ main() {
   warm_up_streams
   measure_streams
   stop_proxy_under_test
+  measure_headroom
   write_report
   finish
 }
