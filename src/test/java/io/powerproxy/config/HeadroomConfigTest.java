@@ -69,6 +69,20 @@ class HeadroomConfigTest {
     }
 
     @Test
+    void theStartBannerSaysHowHeadroomRoutesAndWhereItIsSharedWithoutThePassword() {
+        String summary = ConfigSummary.describe(load(headroom("""
+                window_seconds: 10
+                redis: {redis_host: cache.example, redis_password: "secret-redis-password"}
+                """)));
+
+        assertTrue(summary.contains("headroom: on, default_completion_tokens 1000, min_remaining_tokens 0,"
+                + " min_remaining_requests 1, window_seconds 10s, shared through Redis at cache.example (prefix"
+                + " powerproxy)"), summary);
+        assertFalse(summary.contains("secret-redis-password"), summary);
+        assertTrue(ConfigSummary.describe(load(headroom("enabled: false"))).contains("headroom: off"));
+    }
+
+    @Test
     void switchedOffItIgnoresItsRedis() throws ConfigException {
         HeadroomConfig headroom = load(headroom("""
                 enabled: false
