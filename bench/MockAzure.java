@@ -35,6 +35,14 @@ import java.util.concurrent.atomic.LongAdder;
  * uploads ({@code POST /dataCollectionRules/{id}/streams/{stream}}, gzip JSON arrays), answers 204 and counts their
  * rows and requests ({@code rows} and {@code uploads} in {@code /stats}). Each {@code --tls-port N} serves the same
  * API over HTTPS with that keystore's certificate, as Azure does.
+ *
+ * <p>{@code --tokens-per-window N [--window-s 60]} enforces a token rate limit as Azure OpenAI does (bench/headroom.sh):
+ * each chat request costs its {@code max_tokens} plus a quarter of its body's bytes (Azure counts the prompt and the
+ * completion bound when it admits a request), admitted while the costs admitted in the last {@code --window-s} seconds
+ * (a sliding window) leave room for it; its answer says what is left in {@code x-ratelimit-remaining-tokens} and
+ * {@code x-ratelimit-remaining-requests}, and a request that does not fit gets 429 with {@code retry-after-ms} and
+ * {@code retry-after} set to when enough will have left the window. {@code /stats} then also counts
+ * {@code throttled} (429s answered) and {@code admitted}.
  */
 public final class MockAzure {
 
@@ -42,6 +50,7 @@ public final class MockAzure {
     private static final byte[] STREAM_FLAG_SPACED = bytes("\"stream\": true");
     private static final byte[] USAGE_FLAG = bytes("\"include_usage\":true");
     private static final byte[] USAGE_FLAG_SPACED = bytes("\"include_usage\": true");
+    private static final byte[] MAX_TOKENS = bytes("\"max_tokens\":");
 
     private static final String ID = "chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012";
     private static final String MODEL = "gpt-4o-2024-08-06";
@@ -56,6 +65,9 @@ public final class MockAzure {
     private final LongAdder events = new LongAdder();
     private final LongAdder rows = new LongAdder();
     private final LongAdder uploads = new LongAdder();
+    private final LongAdder throttled = new LongAdder();
+    private final LongAdder admitted = new LongAdder();
+    private TokenWindow tokenWindow;
     /** Client ports of the connections seen so far: all clients are on this machine, one port per connection. */
     private final java.util.Set<Integer> clientPorts = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final byte[] completion;
@@ -127,6 +139,8 @@ public final class MockAzure {
         List<Integer> tlsPorts = new ArrayList<>();
         String keystore = null;
         String keystorePassword = null;
+        long tokensPerWindow = 0;
+        double windowSeconds = 60;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--port" -> ports.add(Integer.parseInt(args[++i]));
@@ -138,10 +152,13 @@ public final class MockAzure {
                 case "--tls-port" -> tlsPorts.add(Integer.parseInt(args[++i]));
                 case "--keystore" -> keystore = args[++i];
                 case "--keystore-password" -> keystorePassword = args[++i];
+                case "--tokens-per-window" -> tokensPerWindow = Long.parseLong(args[++i]);
+                case "--window-s" -> windowSeconds = Double.parseDouble(args[++i]);
                 default -> {
                     System.err.println("usage: java bench/MockAzure.java --port N [--port M] [--event-interval-ms 20]"
                             + " [--chunks 25] [--tickers 2] [--host 127.0.0.1]"
-                            + " [--ingest-port N] [--tls-port N] [--keystore P12 --keystore-password PW]");
+                            + " [--ingest-port N] [--tls-port N] [--keystore P12 --keystore-password PW]"
+                            + " [--tokens-per-window N [--window-s 60]]");
                     System.exit(2);
                 }
             }
@@ -150,6 +167,9 @@ public final class MockAzure {
             ports.add(9001);
         }
         MockAzure mock = new MockAzure(chunks, interval);
+        if (tokensPerWindow > 0) {
+            mock.tokenWindow = new TokenWindow(tokensPerWindow, (long) (windowSeconds * 1000));
+        }
         if (tickerThreads > 0 && chunks > 0) {
             mock.tickers = new Ticker[tickerThreads];
             for (int t = 0; t < tickerThreads; t++) {
@@ -213,7 +233,8 @@ public final class MockAzure {
             if (path.equals("/stats")) {
                 send(http, 200, bytes("{\"requests\":" + requests.sum() + ",\"streams\":" + streams.sum()
                         + ",\"events\":" + events.sum() + ",\"rows\":" + rows.sum() + ",\"uploads\":" + uploads.sum()
-                        + ",\"connections\":" + clientPorts.size() + "}\n"));
+                        + ",\"connections\":" + clientPorts.size() + ",\"throttled\":" + throttled.sum()
+                        + ",\"admitted\":" + admitted.sum() + "}\n"));
                 return;
             }
             clientPorts.add(http.getRemoteAddress().getPort());
@@ -242,6 +263,21 @@ public final class MockAzure {
             headers.set("apim-request-id", "8a0d7a7e-3b1c-4d2e-9f00-0123456789ab");
             headers.set("x-ratelimit-remaining-requests", "9999");
             headers.set("x-ratelimit-remaining-tokens", "999000");
+            if (tokenWindow != null) {
+                long cost = maxTokens(body) + body.length / 4;
+                long[] verdict = tokenWindow.admit(cost, System.nanoTime() / 1_000_000);
+                headers.set("x-ratelimit-remaining-tokens", Long.toString(verdict[1]));
+                if (verdict[0] > 0) {
+                    throttled.increment();
+                    headers.set("retry-after-ms", Long.toString(verdict[0]));
+                    headers.set("retry-after", Long.toString((verdict[0] + 999) / 1000));
+                    send(http, 429, bytes("{\"error\":{\"code\":\"429\",\"message\":\"Requests to the"
+                            + " ChatCompletions_Create Operation have exceeded the token rate limit of your current"
+                            + " pricing tier. Please retry after " + ((verdict[0] + 999) / 1000) + " seconds.\"}}"));
+                    return;
+                }
+                admitted.increment();
+            }
             if (indexOf(body, STREAM_FLAG) >= 0 || indexOf(body, STREAM_FLAG_SPACED) >= 0) {
                 String gap = http.getRequestHeaders().getFirst("x-bench-event-interval-ms");
                 stream(http, indexOf(body, USAGE_FLAG) >= 0 || indexOf(body, USAGE_FLAG_SPACED) >= 0,
@@ -259,6 +295,69 @@ public final class MockAzure {
         } finally {
             if (!handedOver) {
                 http.close();
+            }
+        }
+    }
+
+    /** The body's {@code "max_tokens":N}, or 16 (the API's default) when it has none. */
+    private static long maxTokens(byte[] body) {
+        int at = indexOf(body, MAX_TOKENS);
+        if (at < 0) {
+            return 16;
+        }
+        long n = 0;
+        for (int i = at + MAX_TOKENS.length; i < body.length; i++) {
+            byte b = body[i];
+            if (b >= '0' && b <= '9') {
+                n = n * 10 + (b - '0');
+            } else if (b != ' ' || n > 0) {
+                break;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Azure's token rate limit: the costs admitted within the last window (a sliding one), kept in arrival order.
+     * One lock: the bench sends a few hundred requests per second here at most.
+     */
+    private static final class TokenWindow {
+        private final long limit;
+        private final long windowMs;
+        private final java.util.ArrayDeque<long[]> admitted = new java.util.ArrayDeque<>();
+        private final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
+        private long sum;
+
+        TokenWindow(long limit, long windowMs) {
+            this.limit = limit;
+            this.windowMs = windowMs;
+        }
+
+        /** {retry-after ms (0: admitted), tokens remaining after it}. */
+        long[] admit(long cost, long now) {
+            lock.lock();
+            try {
+                while (!admitted.isEmpty() && admitted.peekFirst()[0] <= now - windowMs) {
+                    sum -= admitted.pollFirst()[1];
+                }
+                if (sum + cost <= limit) {
+                    admitted.addLast(new long[] {now, cost});
+                    sum += cost;
+                    return new long[] {0, limit - sum};
+                }
+                // When enough of the oldest costs will have left the window for this one to fit.
+                long freed = limit - sum;
+                long wait = windowMs;
+                for (long[] entry : admitted) {
+                    freed += entry[1];
+                    if (freed >= cost) {
+                        wait = entry[0] + windowMs - now;
+                        break;
+                    }
+                }
+                return new long[] {Math.max(1, wait), Math.max(0, limit - sum)};
+            } finally {
+                lock.unlock();
             }
         }
     }

@@ -31,6 +31,9 @@
 #      admission after and reserve, budgets in the proxy and in Redis shared by two replicas: tokens let through;
 #   5. streaming: 1,000 and 5,000 concurrent SSE streams (bench/StreamClient.java; events 20 or 500 ms apart): streams/s,
 #      time to first event, events lost (must be 0), proxy peak RSS (VmRSS) and heap (jstat);
+#   6. headroom routing (bench/headroom.sh): two endpoints, the first with a token rate limit enforced as Azure does, a
+#      load three times what it admits: the 429s it answers and the clients' latency, headroom off and on, one replica
+#      and two sharing through redis-server (about 2.5 min; smoke: 40 s);
 # GC pauses (count, total, longest) of every proxy process, from -Xlog:gc,gc+phases; and writes a markdown table
 # (medians of the repeats, and ratios to the direct run of the same invocation) and a PNG chart of the latency percentiles (gnuplot). Full mode installs nginx-light, wrk and gnuplot-nox with apt-get when
 # missing and running as root. Exit status: 0 when every step worked, 1 when anything failed (proxy did not start or
@@ -43,6 +46,8 @@ cd "$ROOT"
 source bench/lib.sh
 # measure_overshoot: LimitUsage's admission under 200 concurrent requests
 source bench/overshoot.sh
+# measure_headroom: step 6, headroom routing against a token rate limit
+source bench/headroom.sh
 
 
 log() { printf '==> [%3ss] %s\n' "$(( ($(now_ms) - SECONDS_START) / 1000 ))" "$*" >&2; }
@@ -1088,6 +1093,7 @@ write_report() {
       CHART=
     fi
     if [ -z "$CHART" ]; then sed -i '/^!\[latency chart\]/d' "$OUT/$BASE.md"; fi
+    [ -f "$T/headroom.md" ] && cat "$T/headroom.md" >>"$OUT/$BASE.md"
     if [ ${#WARNINGS[@]} -gt 0 ] || [ ${#FAILURES[@]} -gt 0 ]; then
       {
         echo
@@ -1138,6 +1144,7 @@ main() {
   warm_up_streams
   measure_streams
   stop_proxy_under_test
+  measure_headroom
   write_report
   finish
 }

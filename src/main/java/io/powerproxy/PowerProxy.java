@@ -4,6 +4,7 @@ import com.azure.core.credential.TokenCredential;
 import com.azure.identity.DefaultAzureCredentialBuilder;
 import com.azure.identity.ManagedIdentityCredentialBuilder;
 import io.powerproxy.affinity.ObjectAffinity;
+import io.powerproxy.budgets.RedisBulletin;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ConfigSource;
@@ -113,6 +114,12 @@ public final class PowerProxy {
             registry = pluginRegistry(env);
             pipeline = registry.createPipeline(config);
             checkObjectAffinity(config, pipeline);
+            try {
+                RedisBulletin.settings(config.aoai().headroom());
+            } catch (ConfigException e) {
+                pipeline.close();
+                throw e;
+            }
         } catch (ConfigException e) {
             err.println("The configuration from " + text.get().origin() + " is not valid:");
             e.problems().forEach(problem -> err.println("  - " + problem));

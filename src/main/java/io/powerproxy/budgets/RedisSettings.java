@@ -75,7 +75,7 @@ public record RedisSettings(String host, int port, String password, String user,
         int before = problems.size();
         for (Object key : map.keySet()) {
             if (!KEYS.contains(String.valueOf(key))) {
-                problems.add(path + "." + key + " is not a setting of LimitUsage's redis; its settings are: "
+                problems.add(path + "." + key + " is not a Redis setting; the settings are: "
                         + String.join(", ", KEYS.stream().sorted().toList()));
             }
         }

@@ -111,6 +111,21 @@ public final class RedisTokenBudgets implements TokenBudgets {
      * no connection until first used. Other shared state (object owners) uses the same set-up.
      */
     public static JedisPooled pool(RedisSettings settings, RedisOptions options) {
+        DefaultJedisClientConfig client = clientConfig(settings, options);
+        ConnectionPoolConfig pool = new ConnectionPoolConfig();
+        pool.setMaxTotal(POOL_SIZE);
+        pool.setMaxIdle(POOL_SIZE);
+        pool.setMinIdle(0);
+        pool.setMaxWait(Duration.ofMillis(settings.timeoutMillis()));
+        pool.setJmxEnabled(false);
+        return new JedisPooled(new HostAndPort(settings.host(), settings.port()), client, pool);
+    }
+
+    /**
+     * How a connection to the configured Redis is made: credentials, timeouts, and TLS that checks the host name too;
+     * shared with {@link RedisBulletin}, which needs single connections for its subscription.
+     */
+    static DefaultJedisClientConfig clientConfig(RedisSettings settings, RedisOptions options) {
         DefaultJedisClientConfig.Builder client = DefaultJedisClientConfig.builder()
                 .user(settings.user())
                 .password(settings.password())
@@ -125,13 +140,7 @@ public final class RedisTokenBudgets implements TokenBudgets {
             parameters.setEndpointIdentificationAlgorithm("HTTPS");
             client.sslSocketFactory(options.sslSocketFactory()).sslParameters(parameters);
         }
-        ConnectionPoolConfig pool = new ConnectionPoolConfig();
-        pool.setMaxTotal(POOL_SIZE);
-        pool.setMaxIdle(POOL_SIZE);
-        pool.setMinIdle(0);
-        pool.setMaxWait(Duration.ofMillis(settings.timeoutMillis()));
-        pool.setJmxEnabled(false);
-        return new JedisPooled(new HostAndPort(settings.host(), settings.port()), client.build(), pool);
+        return client.build();
     }
 
     /** The key of a client's counter for a deployment and minute. */
@@ -228,11 +237,11 @@ public final class RedisTokenBudgets implements TokenBudgets {
                 // A pool closed at shutdown has nothing left to clear.
             }
         }
-        return new StoreUnavailableException(reason(e), e);
+        return new StoreUnavailableException(reason(e, settings), e);
     }
 
     /** What went wrong, in words an operator can act on; never a secret. */
-    private String reason(Throwable failure) {
+    static String reason(Throwable failure, RedisSettings settings) {
         for (Throwable t : causes(failure)) {
             String message = String.valueOf(t.getMessage());
             if (t instanceof JedisAccessControlException || message.startsWith("WRONGPASS")

@@ -15,14 +15,14 @@ import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
-/** Builds {@code aoai:}: the endpoints, the header filter (a regular expression) and the mock response (JSON). */
+/** Builds {@code aoai:}: the endpoints, the header filter (a regular expression), the mock response (JSON) and headroom. */
 final class AoaiSection {
 
     private static final ObjectMapper JSON = JsonMapper.builder()
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .build();
     static final Set<String> KEYS = Set.of("endpoints", "forward_http_header_only_if_name_matches",
-            "mock_response", "object_affinity");
+            "mock_response", "object_affinity", "headroom");
     private static final Set<String> OBJECT_AFFINITY_KEYS = Set.of("enabled", "remember_days", "redis");
     private static final int MAX_REMEMBER_DAYS = 3650;
     private static final Set<String> MOCK_RESPONSE_KEYS = Set.of("ms_to_wait_before_return", "json");
@@ -50,7 +50,8 @@ final class AoaiSection {
         MockResponse mockResponse = mockResponse(aoai);
         boolean mocked = aoai.get("mock_response") != null;
         List<EndpointConfig> endpoints = new EndpointsSection(read, problems).build(aoai, mocked);
-        return new AoaiConfig(endpoints, headerFilter, mockResponse, objectAffinity(aoai));
+        HeadroomConfig headroom = new HeadroomSection(read, problems).build(aoai);
+        return new AoaiConfig(endpoints, headerFilter, mockResponse, objectAffinity(aoai), headroom);
     }
 
     /** {@code true}, {@code false}, or a mapping of {@code enabled}, {@code remember_days} and {@code redis}. */

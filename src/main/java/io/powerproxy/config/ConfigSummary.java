@@ -55,12 +55,27 @@ public final class ConfigSummary {
             appendEndpoint(out, endpoint);
         }
         MockResponse mock = aoai.mockResponse();
+        if (mock == null && aoai.headroom() != null) {
+            out.append(headroom(aoai.headroom())).append('\n');
+        }
         if (mock != null) {
             out.append("mock response: every request is answered by the proxy after ")
                     .append(mock.waitBeforeReturn().toMillis()).append(" ms with ")
                     .append(mock.json() == null ? 0 : mock.json().length()).append(" characters of JSON\n");
         }
         return out.toString().stripTrailing();
+    }
+
+    private static String headroom(HeadroomConfig headroom) {
+        if (!headroom.enabled()) {
+            return "headroom: off (targets in priority order, failover on 429)";
+        }
+        Object redisHost = headroom.redis() == null ? null : headroom.redis().get("redis_host");
+        return "headroom: on, default_completion_tokens " + headroom.defaultCompletionTokens()
+                + ", min_remaining_tokens " + headroom.minRemainingTokens() + ", min_remaining_requests "
+                + headroom.minRemainingRequests() + ", window_seconds " + seconds(headroom.window())
+                + (redisHost == null ? ", per replica"
+                        : ", shared through Redis at " + redisHost + " (prefix " + headroom.redisKeyPrefix() + ")");
     }
 
     private static void appendEndpoint(StringBuilder out, EndpointConfig endpoint) {

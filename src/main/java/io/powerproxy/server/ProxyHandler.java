@@ -137,7 +137,8 @@ final class ProxyHandler implements HttpHandler {
         if (upstream.mock() != null) {
             answer = answerFromMock(upstream, exchange, accounting);
         } else if (objects == null) {
-            answer = upstream.failover().call(exchange.deployment(), exchange.streaming(), exchange.requestId(), attempts);
+            answer = upstream.failover().call(exchange.deployment(), exchange.streaming(), exchange::tokenDemand,
+                    exchange.requestId(), attempts);
         } else {
             answer = upstream.affinity().route(objects, upstream.failover(), exchange.deployment(),
                     exchange.streaming(), exchange.requestId(), attempts);

@@ -2,15 +2,19 @@ package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpServer;
 import io.powerproxy.affinity.ObjectAffinity;
+import io.powerproxy.budgets.RedisBulletin;
 import io.powerproxy.budgets.RedisOptions;
+import io.powerproxy.budgets.RedisSettings;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.EndpointConfig;
+import io.powerproxy.config.HeadroomConfig;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.mock.MockUpstream;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.streaming.IdleTimeout;
 import io.powerproxy.upstream.ForwardedHeaders;
 import io.powerproxy.upstream.Balancer;
+import io.powerproxy.upstream.Bulletin;
 import io.powerproxy.upstream.Failover;
 import io.powerproxy.upstream.TokenSource;
 import io.powerproxy.upstream.UpstreamClient;
@@ -19,6 +23,7 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.locks.ReentrantLock;
@@ -55,10 +60,13 @@ public final class ProxyServer implements AutoCloseable {
     private final ReentrantLock reloading = new ReentrantLock();
     private boolean stopped;
     private final ObjectAffinity affinity;
+    private final Bulletin bulletin;
 
     private ProxyServer(HttpServer server, ExecutorService executor, IdleTimeout idleTimeout, Runtimes runtimes,
-            LongSupplier balancerClock, BodyMemory bodyMemory, RequestsInFlight inFlight, Liveness liveness, ObjectAffinity affinity) {
+            LongSupplier balancerClock, BodyMemory bodyMemory, RequestsInFlight inFlight, Liveness liveness,
+            ObjectAffinity affinity, Bulletin bulletin) {
         this.affinity = affinity;
+        this.bulletin = bulletin;
         this.server = server;
         this.inFlight = inFlight;
         this.liveness = liveness;
@@ -109,11 +117,12 @@ public final class ProxyServer implements AutoCloseable {
             upstreamClient.close();
             throw new IllegalArgumentException(e.getMessage(), e);
         }
+        Bulletin bulletin = bulletin(config.aoai().headroom());
         IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
         BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
         Runtimes runtimes = new Runtimes();
         runtimes.install(runtime(config, pipeline, upstreamClient, null, balancerClock, idleTimeout, bodyMemory,
-                runtimes, affinity));
+                runtimes, affinity, bulletin));
 
         HttpServer server = tls == null ? HttpServer.create(address, 1024) : TlsListener.create(address, 1024, tls);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
@@ -127,7 +136,19 @@ public final class ProxyServer implements AutoCloseable {
                 .add(inFlight);
         server.start();
         return new ProxyServer(server, executor, idleTimeout, runtimes, balancerClock, bodyMemory, inFlight, liveness,
-                affinity);
+                affinity, bulletin);
+    }
+
+    /** Where replicas tell each other about their targets: Redis when {@code aoai.headroom.redis} is set. */
+    private static Bulletin bulletin(HeadroomConfig headroom) {
+        RedisSettings redis;
+        try {
+            redis = RedisBulletin.settings(headroom);
+        } catch (ConfigException e) {
+            throw new IllegalArgumentException(String.join("; ", e.problems()), e);
+        }
+        return redis == null ? Bulletin.NONE
+                : RedisBulletin.start(redis, RedisOptions.DEFAULTS, headroom.redisKeyPrefix(), System::currentTimeMillis);
     }
 
     /**
@@ -136,11 +157,11 @@ public final class ProxyServer implements AutoCloseable {
      */
     private static ProxyRuntime runtime(ProxyConfig config, Pipeline pipeline, UpstreamClient upstreamClient,
             Balancer runningBalancer, LongSupplier balancerClock, IdleTimeout idleTimeout, BodyMemory bodyMemory,
-            Runtimes runtimes, ObjectAffinity affinity) {
+            Runtimes runtimes, ObjectAffinity affinity, Bulletin bulletin) {
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
         Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null,
-                runningBalancer), upstreamClient), headerRules, mock, affinity);
+                config.aoai().headroom(), bulletin, runningBalancer), upstreamClient), headerRules, mock, affinity);
         return new ProxyRuntime(config, ClientIdentifier.of(config.clients()), pipeline, upstream, upstreamClient,
                 new AnswerRelay(pipeline, headerRules, idleTimeout, bodyMemory), runtimes::drained);
     }
@@ -165,7 +186,7 @@ public final class ProxyServer implements AutoCloseable {
             UpstreamClient upstreamClient = running.upstreamClient().reconfigured(config.aoai().endpoints(),
                     ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches()), tokens);
             runtimes.install(runtime(config, pipeline, upstreamClient, running.upstream().failover().balancer(),
-                    balancerClock, idleTimeout, bodyMemory, runtimes, affinity));
+                    balancerClock, idleTimeout, bodyMemory, runtimes, affinity, bulletin));
         } finally {
             reloading.unlock();
         }
@@ -190,6 +211,11 @@ public final class ProxyServer implements AutoCloseable {
         if (!running.aoai().objectAffinity().equals(next.aoai().objectAffinity())) {
             notes.add("aoai.object_affinity changes, which applies after a restart (the owners it remembers live as"
                     + " long as the process)");
+        }
+        if (!Objects.equals(running.aoai().headroom().redis(), next.aoai().headroom().redis())
+                || !running.aoai().headroom().redisKeyPrefix().equals(next.aoai().headroom().redisKeyPrefix())) {
+            notes.add("aoai.headroom's redis settings change, which apply after a restart (the replicas' bulletin is"
+                    + " connected once)");
         }
         long expiryBefore = largestKeepaliveExpiry(running.aoai().endpoints());
         long expiryAfter = largestKeepaliveExpiry(next.aoai().endpoints());
@@ -321,6 +347,7 @@ public final class ProxyServer implements AutoCloseable {
         runtimes.current().upstreamClient().close();
         runtimes.closeAll();
         affinity.close();
+        bulletin.close();
     }
 
     @Override

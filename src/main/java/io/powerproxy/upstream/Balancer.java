@@ -1,9 +1,12 @@
 package io.powerproxy.upstream;
 
 import io.powerproxy.config.EndpointConfig;
+import io.powerproxy.config.HeadroomConfig;
 import io.powerproxy.config.StandinConfig;
 import io.powerproxy.config.VirtualDeploymentConfig;
+import io.powerproxy.logging.Printable;
 import io.powerproxy.pipeline.ProxyException;
+import io.powerproxy.usage.TokenDemand;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -15,7 +18,9 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 import java.util.random.RandomGenerator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,15 +43,21 @@ import org.slf4j.LoggerFactory;
  * each one in a row after it twice as long, up to {@link RetryAfter#DEFAULT}, and an answer starts the count again.
  * A burst of requests that all fail at once is one fault: those that end while the block runs do not lengthen it.
  *
+ * <p>Headroom ({@code aoai.headroom}): the rate limit each target said it has left, less what was sent to it since,
+ * decides whether a request goes there or, when that is too little for it, to the next target first (see
+ * {@link Headroom}); blocks and low counts are told to other replicas through a {@link Bulletin}, and theirs are heard.
+ *
  * <p>State is lock-free: each target's block is a {@link FaultBlock} (one record swapped with compare-and-set),
- * each endpoint's requests in flight a {@link java.util.concurrent.Semaphore}. Times come from an injected
- * millisecond clock.
+ * each endpoint's requests in flight a {@link java.util.concurrent.Semaphore}, each deployment's headroom a
+ * {@link Headroom}. Times come from an injected millisecond clock.
  */
 public final class Balancer {
 
     private static final Logger LOG = LoggerFactory.getLogger(Balancer.class);
     private static final Duration LONG_BLOCK = Duration.ofHours(1);
     private static final Duration RETRY_WHEN_NOTHING_IS_BLOCKED = Duration.ofSeconds(1);
+    /** A target's low counts are told to other replicas at most this often (its blocks every time). */
+    static final long LOW_NOTICE_GAP_MILLIS = 100;
 
     /** Items of equal priority, with their weights, to be drawn in weighted random order. */
     private record Tier<T>(List<T> items, double[] weights) {
@@ -62,9 +73,18 @@ public final class Balancer {
     private final List<Target> deploymentIndependent;
     private final LongSupplier clock;
     private final RandomGenerator random;
+    private final HeadroomConfig headroom;
+    private final Bulletin bulletin;
+    private final Map<String, Endpoint> endpointsByName;
 
     private Balancer(List<Endpoint> endpoints, Map<String, List<Tier<Slot>>> byDeployment, List<Tier<Slot>> forAnyName,
-            List<Target> deploymentIndependent, LongSupplier clock, RandomGenerator random) {
+            List<Target> deploymentIndependent, LongSupplier clock, RandomGenerator random, HeadroomConfig headroom,
+            Bulletin bulletin) {
+        this.headroom = headroom;
+        this.bulletin = bulletin;
+        Map<String, Endpoint> byName = new HashMap<>();
+        endpoints.forEach(endpoint -> byName.put(endpoint.name(), endpoint));
+        this.endpointsByName = Map.copyOf(byName);
         this.endpoints = endpoints;
         this.byDeployment = byDeployment;
         this.forAnyName = forAnyName;
@@ -83,16 +103,18 @@ public final class Balancer {
      * for tests.
      */
     public static Balancer create(List<EndpointConfig> configs, LongSupplier clockMillis, RandomGenerator random) {
-        return create(configs, clockMillis, random, null);
+        return create(configs, clockMillis, random, HeadroomConfig.DEFAULTS, Bulletin.NONE, null);
     }
 
     /**
-     * A balancer for a reloaded config: each endpoint that {@link Endpoint#keepsStateOf} its namesake in
-     * {@code running} (may be null) takes over its requests in flight and blocks, and new endpoints on the same host
-     * share that host's "unreachable" block.
+     * A balancer that routes by headroom as {@code headroom} says, and tells other replicas through {@code bulletin}
+     * (and hears them) what it learns about targets; for a reloaded config, each endpoint that
+     * {@link Endpoint#keepsStateOf} its namesake in {@code running} (may be null) takes over its requests in flight,
+     * blocks and headroom, and new endpoints on the same host share that host's "unreachable" block. The new balancer
+     * replaces the running one as the bulletin's listener.
      */
     public static Balancer create(List<EndpointConfig> configs, LongSupplier clockMillis, RandomGenerator random,
-            Balancer running) {
+            HeadroomConfig headroom, Bulletin bulletin, Balancer running) {
         Map<String, Endpoint> runningByName = new HashMap<>();
         if (running != null) {
             running.endpoints.forEach(endpoint -> runningByName.put(endpoint.name(), endpoint));
@@ -132,9 +154,11 @@ public final class Balancer {
                 .sorted(Comparator.comparingInt(e -> e.config().priority()))
                 .<Target>map(Target.WholeEndpoint::new)
                 .toList();
-        return new Balancer(List.copyOf(endpoints), byDeployment,
+        Balancer balancer = new Balancer(List.copyOf(endpoints), byDeployment,
                 tiers(wholeEndpoints, s -> s.endpoint().config().priority(), s -> s.endpoint().config().weight()),
-                independent, clockMillis, random);
+                independent, clockMillis, random, headroom, bulletin);
+        bulletin.listen(balancer::heard);
+        return balancer;
     }
 
     private static Slot slotFor(Endpoint endpoint, String deployment) {
@@ -300,8 +324,105 @@ public final class Balancer {
 
     /** Whether the target may not be tried now for that deployment. */
     boolean isBlocked(Target target, String deployment) {
+        return blockedUntil(target, deployment) > clock.getAsLong();
+    }
+
+    /** Until when the target is blocked: by its own answers, its host's faults, or what another replica told. */
+    private long blockedUntil(Target target, String deployment) {
+        long until = Math.max(target.blockedUntil(deployment), target.endpoint().unreachable().until());
+        if (deployment != null) {
+            Headroom shared = target.endpoint().existingHeadroom(target.deploymentFor(deployment));
+            if (shared != null) {
+                until = Math.max(until, shared.sharedBlockUntil());
+            }
+        }
+        return until;
+    }
+
+    /**
+     * Takes a ticket for a request to the target, unless headroom routing is on and the target said it has too little
+     * left for it.
+     *
+     * @param demand the request's token demand; asked for only when the target's count is in force
+     * @param force take it even when too little is left (the target is the best of those short)
+     * @return the ticket to hand to {@link #observe} with the answer; null when the target is short
+     */
+    Headroom.Ticket reserve(Target target, String deployment, Supplier<TokenDemand> demand, boolean force) {
+        if (!headroom.enabled() || deployment == null) {
+            return Headroom.Ticket.NONE;
+        }
         long now = clock.getAsLong();
-        return target.blockedUntil(deployment) > now || target.endpoint().unreachable().until() > now;
+        return target.endpoint().headroom(target.deploymentFor(deployment), now).take(now,
+                () -> demand.get().total(headroom.defaultCompletionTokens()), headroom.minRemainingTokens(),
+                headroom.minRemainingRequests(), force);
+    }
+
+    /** The tokens the target has left for that deployment by its last count, or {@link Headroom#UNKNOWN}. */
+    long spareTokens(Target target, String deployment) {
+        Headroom known = deployment == null ? null : target.endpoint().existingHeadroom(target.deploymentFor(deployment));
+        return known == null ? Headroom.UNKNOWN : known.spareTokens(clock.getAsLong());
+    }
+
+    /**
+     * Reads the rate limit an answer says its target has left ({@code x-ratelimit-remaining-tokens} and
+     * {@code -requests}); the count holds until the reset the answer names ({@code x-ratelimit-reset-tokens} or
+     * {@code -requests}, the later one), else for {@code window_seconds}. A low count is told to other replicas.
+     */
+    void observe(Target target, String deployment, Headroom.Ticket ticket, Function<String, String> header) {
+        if (ticket.headroom() == null) {
+            return;
+        }
+        long tokens = count(header.apply("x-ratelimit-remaining-tokens"));
+        long requests = count(header.apply("x-ratelimit-remaining-requests"));
+        if (tokens < 0 && requests < 0) {
+            return;
+        }
+        Duration tokensReset = RetryAfter.seconds(header.apply("x-ratelimit-reset-tokens"));
+        Duration requestsReset = RetryAfter.seconds(header.apply("x-ratelimit-reset-requests"));
+        Duration reset = tokensReset == null ? requestsReset
+                : requestsReset == null || tokensReset.compareTo(requestsReset) > 0 ? tokensReset : requestsReset;
+        long validFor = Math.max(1, (reset == null ? headroom.window() : reset).toMillis());
+        long now = clock.getAsLong();
+        boolean low = tokens >= 0 && tokens < Math.max(headroom.defaultCompletionTokens(), headroom.minRemainingTokens())
+                || requests >= 0 && requests < headroom.minRemainingRequests();
+        if (ticket.headroom().observe(now, ticket, tokens, requests, now + validFor) && low && bulletin != Bulletin.NONE
+                && ticket.headroom().mayPost(now, LOW_NOTICE_GAP_MILLIS)) {
+            bulletin.post(new Bulletin.Notice(Bulletin.Kind.LOW, target.endpoint().name(),
+                    target.deploymentFor(deployment), validFor, tokens, requests));
+        }
+    }
+
+    /** A count from a header: a whole number of at least 0, or -1. */
+    private static long count(String value) {
+        if (value == null || value.isEmpty() || value.length() > 18) {
+            return -1;
+        }
+        long n = 0;
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            n = n * 10 + (c - '0');
+        }
+        return n;
+    }
+
+    /** What another replica told: a block, or a low count, of a target this balancer has. */
+    private void heard(Bulletin.Notice notice) {
+        Endpoint endpoint = endpointsByName.get(notice.endpoint());
+        if (endpoint == null || notice.deployment() == null || notice.forMillis() <= 0) {
+            return;
+        }
+        long now = clock.getAsLong();
+        Headroom known = endpoint.headroom(notice.deployment(), now);
+        if (notice.kind() == Bulletin.Kind.BLOCKED) {
+            known.blockShared(now + notice.forMillis());
+            LOG.info("{}/{}: blocked for {} ms, as another replica was told by its answer; trying the next target",
+                    endpoint.name(), Printable.of(notice.deployment()), notice.forMillis());
+        } else if (headroom.enabled()) {
+            known.observeShared(now, notice.remainingTokens(), notice.remainingRequests(), now + notice.forMillis());
+        }
     }
 
     /** Blocks a target that answered 429, 408 or 5xx, for as long as the answer's headers say. */
@@ -310,6 +431,10 @@ public final class Balancer {
         long now = clock.getAsLong();
         target.blockUntil(deployment, now + Math.max(0, duration.toMillis()), now);
         log(target.describe(), "answered " + status, duration);
+        if (deployment != null && duration.toMillis() > 0 && bulletin != Bulletin.NONE) {
+            bulletin.post(new Bulletin.Notice(Bulletin.Kind.BLOCKED, target.endpoint().name(),
+                    target.deploymentFor(deployment), duration.toMillis(), -1, -1));
+        }
         return duration;
     }
 
@@ -390,7 +515,7 @@ public final class Balancer {
         long now = clock.getAsLong();
         long earliest = Long.MAX_VALUE;
         for (Target target : allTargets(deployment, tried)) {
-            long until = Math.max(target.blockedUntil(deployment), target.endpoint().unreachable().until());
+            long until = blockedUntil(target, deployment);
             if (until > now) {
                 earliest = Math.min(earliest, until - now);
             }

@@ -10,7 +10,8 @@ import java.util.concurrent.Semaphore;
 
 /**
  * An Azure OpenAI endpoint at run time: its configuration, where its requests go, and its shared state: the
- * permits that bound requests in flight ({@code max_connections}) and when it is blocked. A reloaded config whose
+ * permits that bound requests in flight ({@code max_connections}), when it is blocked, and the rate limit its
+ * deployments have left (headroom). A reloaded config whose
  * entry of the same name keeps the URL and the connection limits gets a new Endpoint with this one's state
  * (README "Changing the config while it runs").
  */
@@ -30,7 +31,8 @@ public final class Endpoint {
      * remembers the endpoint's answers. State of the endpoint belongs here, not in the Endpoint's own fields.
      */
     private record State(Semaphore permits, FaultBlock unreachable,
-            ConcurrentHashMap<String, FaultBlock> deploymentBlocks, ConcurrentHashMap<String, FaultBlock> standinBlocks) {
+            ConcurrentHashMap<String, FaultBlock> deploymentBlocks, ConcurrentHashMap<String, FaultBlock> standinBlocks,
+            ConcurrentHashMap<String, Headroom> headrooms) {
     }
 
     private Endpoint(EndpointConfig config, String origin, State state) {
@@ -65,7 +67,7 @@ public final class Endpoint {
         FaultBlock unreachable = unreachableByOrigin.computeIfAbsent(origin.toLowerCase(Locale.ROOT),
                 key -> new FaultBlock());
         return new Endpoint(config, origin, new State(new Semaphore(config.limits().maxConnections()), unreachable,
-                new ConcurrentHashMap<>(), new ConcurrentHashMap<>()));
+                new ConcurrentHashMap<>(), new ConcurrentHashMap<>(), new ConcurrentHashMap<>()));
     }
 
     /**
@@ -170,6 +172,27 @@ public final class Endpoint {
         if (block != null) {
             block.answered();
         }
+    }
+
+    /**
+     * The headroom of a deployment at this endpoint, by the name sent upstream (Azure limits each deployment of a
+     * resource by itself), made on its first use. As with blocks, entries that know nothing any more are dropped once
+     * there are many, so client-chosen names cannot grow the map without bound.
+     */
+    Headroom headroom(String upstreamDeployment, long now) {
+        Headroom existing = state.headrooms().get(upstreamDeployment);
+        if (existing != null) {
+            return existing;
+        }
+        if (state.headrooms().size() >= MANY_BLOCKED_DEPLOYMENTS) {
+            state.headrooms().values().removeIf(headroom -> headroom.isIdle(now));
+        }
+        return state.headrooms().computeIfAbsent(upstreamDeployment, k -> new Headroom());
+    }
+
+    /** The headroom of a deployment if one was made; looks only. */
+    Headroom existingHeadroom(String upstreamDeployment) {
+        return state.headrooms().get(upstreamDeployment);
     }
 
     /** How many deployment names have a block entry, for tests of the bound. */

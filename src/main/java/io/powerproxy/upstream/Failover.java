@@ -1,18 +1,23 @@
 package io.powerproxy.upstream;
 
 import io.powerproxy.pipeline.ProxyException;
+import io.powerproxy.usage.TokenDemand;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ConnectException;
 import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
+import java.util.function.Supplier;
 import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,7 +25,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Tries a request's targets in the {@link Balancer}'s order until one answers: a target that is blocked or has no
  * free connection is skipped, and one that cannot be reached, times out, or answers 408, 429 or 5xx is blocked and
- * the next one is tried (README "3. Which deployment, which target"). A request that failed after it was sent is not
+ * the next one is tried (README "3. Which deployment, which target"); one that said it has too little rate limit left
+ * for the request is tried after the others (README "Headroom: spilling over before the 429"). A request that failed after it was sent is not
  * sent again elsewhere, since it may have run.
  */
 public final class Failover {
@@ -51,52 +57,94 @@ public final class Failover {
         return balancer;
     }
 
+    /** {@link #call(String, boolean, Supplier, String, Attempts)} for a request whose token demand is not known. */
+    public UpstreamAnswer call(String deployment, boolean streaming, String requestId, Attempts attempts)
+            throws IOException, InterruptedException {
+        return call(deployment, streaming, () -> TokenDemand.NONE, requestId, attempts);
+    }
+
     /**
-     * Sends the request to its targets in turn until one answers with a status that does not fail over.
+     * Sends the request to its targets in turn until one answers with a status that does not fail over. With headroom
+     * routing, a target that said it has too little rate limit left for the request is passed over at first; if no
+     * other target answers, those passed over are tried too, the one with the most tokens left first, so that
+     * headroom alone never refuses a request.
      *
      * @param deployment the deployment asked for, or null when the request names none
+     * @param demand the request's token demand, asked for only when a target's rate-limit count is known
      * @param requestId the proxy's id of the request, for the log
      * @throws ProxyException 429 when no target is left, 502 when the request failed after it was sent, 404 when no
      *     target serves the deployment
      */
-    public UpstreamAnswer call(String deployment, boolean streaming, String requestId, Attempts attempts)
-            throws IOException, InterruptedException {
+    public UpstreamAnswer call(String deployment, boolean streaming, Supplier<TokenDemand> demand, String requestId,
+            Attempts attempts) throws IOException, InterruptedException {
         List<Target> plan = balancer.plan(deployment, streaming);
+        List<Target> passedOver = null;
         for (Target target : plan) {
             if (balancer.isBlocked(target, deployment)) {
                 continue;
             }
-            Optional<Balancer.Permit> permit = balancer.acquire(target.endpoint());
-            if (permit.isEmpty()) {
+            Headroom.Ticket ticket = balancer.reserve(target, deployment, demand, false);
+            if (ticket == null) {
+                if (passedOver == null) {
+                    passedOver = new ArrayList<>(plan.size());
+                }
+                passedOver.add(target);
                 continue;
             }
-            if (balancer.isBlocked(target, deployment)) {
-                // It was blocked while this request waited for a free connection to it.
-                permit.get().close();
-                continue;
+            UpstreamAnswer answer = tryTarget(target, deployment, ticket, requestId, attempts);
+            if (answer != null) {
+                return answer;
             }
-            boolean handedOver = false;
-            try {
-                HttpResponse<InputStream> response = attempt(target, deployment, requestId, attempts);
-                if (response == null) {
+        }
+        if (passedOver != null) {
+            passedOver.sort(Comparator.comparingLong((Target target) -> balancer.spareTokens(target, deployment)).reversed());
+            for (Target target : passedOver) {
+                if (balancer.isBlocked(target, deployment)) {
                     continue;
                 }
-                if (FAILOVER_STATUSES.contains(response.statusCode())) {
-                    balancer.block(target, deployment, response.statusCode(),
-                            name -> response.headers().firstValue(name).orElse(null));
-                    discard(response);
-                    continue;
-                }
-                handedOver = true;
-                return new UpstreamAnswer(response.statusCode(), lowerCaseNames(response.headers().map()),
-                        response.body(), target.endpoint().config().timeouts().read(), permit.get());
-            } finally {
-                if (!handedOver) {
-                    permit.get().close();
+                UpstreamAnswer answer = tryTarget(target, deployment, balancer.reserve(target, deployment, demand, true),
+                        requestId, attempts);
+                if (answer != null) {
+                    return answer;
                 }
             }
         }
         throw balancer.noTargetLeft(deployment, plan);
+    }
+
+    /** One target: its answer to hand over, or null when it was skipped or failed and the next one is to be tried. */
+    private UpstreamAnswer tryTarget(Target target, String deployment, Headroom.Ticket ticket, String requestId,
+            Attempts attempts) throws IOException, InterruptedException {
+        Optional<Balancer.Permit> permit = balancer.acquire(target.endpoint());
+        if (permit.isEmpty()) {
+            return null;
+        }
+        if (balancer.isBlocked(target, deployment)) {
+            // It was blocked while this request waited for a free connection to it.
+            permit.get().close();
+            return null;
+        }
+        boolean handedOver = false;
+        try {
+            HttpResponse<InputStream> response = attempt(target, deployment, requestId, attempts);
+            if (response == null) {
+                return null;
+            }
+            Function<String, String> header = name -> response.headers().firstValue(name).orElse(null);
+            balancer.observe(target, deployment, ticket, header);
+            if (FAILOVER_STATUSES.contains(response.statusCode())) {
+                balancer.block(target, deployment, response.statusCode(), header);
+                discard(response);
+                return null;
+            }
+            handedOver = true;
+            return new UpstreamAnswer(response.statusCode(), lowerCaseNames(response.headers().map()),
+                    response.body(), target.endpoint().config().timeouts().read(), permit.get());
+        } finally {
+            if (!handedOver) {
+                permit.get().close();
+            }
+        }
     }
 
     /**

@@ -59,7 +59,7 @@ class RedisSettingsTest {
         assertNull(settings);
         assertEquals(List.of(
                 "plugins[1].redis.redis_connect_timeout_ms must be a whole number from 1 to 60000, got 1.5",
-                "plugins[1].redis.redis_db is not a setting of LimitUsage's redis; its settings are: redis_connect_timeout_ms,"
+                "plugins[1].redis.redis_db is not a Redis setting; the settings are: redis_connect_timeout_ms,"
                         + " redis_fail_mode, redis_host, redis_password, redis_port, redis_ssl, redis_timeout_ms, redis_user",
                 "plugins[1].redis.redis_fail_mode must be 'open' (serve on each replica's own budget while Redis is down)"
                         + " or 'closed' (refuse requests that need a budget with 503), got 'ajar'",

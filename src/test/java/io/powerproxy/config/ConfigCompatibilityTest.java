@@ -42,6 +42,11 @@ class ConfigCompatibilityTest {
     }
 
     @Test
+    void theFilledExampleRoutesByHeadroomWithTheDefaultsAndSharesNothingThroughRedis() {
+        assertEquals(HeadroomConfig.DEFAULTS, load(filled()).aoai().headroom());
+    }
+
+    @Test
     void theFilledExampleLoadsItsClients() {
         List<ClientConfig> clients = load(filled()).clients();
 

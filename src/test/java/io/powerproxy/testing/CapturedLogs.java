@@ -56,6 +56,14 @@ public final class CapturedLogs implements AutoCloseable {
         }
     }
 
+    /** When each event whose message contains a text was logged, in order. */
+    public List<java.time.Instant> times(String text) {
+        synchronized (appender) {
+            return appender.list.stream().filter(event -> event.getFormattedMessage().contains(text))
+                    .map(ILoggingEvent::getInstant).toList();
+        }
+    }
+
     /** The lines that contain a text. */
     public List<String> containing(String text) {
         return lines().stream().filter(line -> line.contains(text)).toList();
