@@ -410,7 +410,7 @@ public final class Report {
             String n = level[0];
             String gap = level.length > 1 ? level[1] : m("event_interval_ms");
             for (String t : targets(s)) {
-                boolean proxy = t.equals("proxy");
+                boolean proxy = t.startsWith("proxy");
                 double completed = total(s, t, "completed");
                 line("| " + f(Double.parseDouble(n), 0) + " | " + gap + " | " + label(t) + " | "
                         + f(med(s, t, "streams_per_s"), 0) + " | "

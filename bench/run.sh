@@ -28,7 +28,9 @@
 #      (redis-server on loopback, when installed) and with LogUsageToLogAnalytics added (to the mock's HTTPS Logs
 #      Ingestion API), each at the same fixed rate: latency, CPU per request, and every Log Analytics row delivered;
 #   5. streaming: 1,000 and 5,000 concurrent SSE streams (bench/StreamClient.java; events 20 or 500 ms apart): streams/s,
-#      time to first event, events lost (must be 0), proxy peak RSS (VmRSS) and heap (jstat);
+#      time to first event, events lost (must be 0), proxy peak RSS (VmRSS) and heap (jstat); then streams over TLS
+#      from bench/h2mock.mjs (Node's http2; skipped without node) through a proxy with connections.http2 on, and one
+#      without (bench/streams-h2.sh);
 # GC pauses (count, total, longest) of every proxy process, from -Xlog:gc,gc+phases; and writes a markdown table
 # (medians of the repeats, and ratios to the direct run of the same invocation) and a PNG chart of the latency percentiles (gnuplot). Full mode installs nginx-light, wrk and gnuplot-nox with apt-get when
 # missing and running as root. Exit status: 0 when every step worked, 1 when anything failed (proxy did not start or
@@ -39,6 +41,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 # forget_pid, free_port, wait_for_line, cpu_ticks, busy_ticks, children_ticks (shared with bench/soak.sh)
 source bench/lib.sh
+# measure_streams_h2: streams over TLS from bench/h2mock.mjs, with connections.http2 on and off
+source bench/streams-h2.sh
 
 
 log() { printf '==> [%3ss] %s\n' "$(( ($(now_ms) - SECONDS_START) / 1000 ))" "$*" >&2; }
@@ -1124,6 +1128,7 @@ main() {
   measure_variants
   warm_up_streams
   measure_streams
+  measure_streams_h2
   stop_proxy_under_test
   write_report
   finish
