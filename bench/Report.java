@@ -118,7 +118,7 @@ public final class Report {
     private List<String> targets(String scenario) {
         List<String> all = new ArrayList<>();
         for (String t : List.of("direct", "nginx", "floor", "proxy", "proxy-defaults", "nginx-tls", "floor-tls", "proxy-tls",
-                "proxy-defaults-tls")) {
+                "proxy-defaults-tls", "proxy-tls-h1", "proxy-h2")) {
             if (runs.getOrDefault(scenario, Map.of()).containsKey(t)) {
                 all.add(t);
             }
@@ -168,6 +168,8 @@ public final class Report {
             case "floor-tls" -> "floor, TLS upstream";
             case "proxy-tls" -> "**PowerProxy, TLS upstream**";
             case "proxy-defaults-tls" -> "PowerProxy, TLS upstream, default `connections`";
+            case "proxy-tls-h1" -> "PowerProxy, TLS to the HTTP/2 mock, HTTP/1.1 (default)";
+            case "proxy-h2" -> "PowerProxy, TLS to the HTTP/2 mock, `http2: true`";
             default -> target;
         };
     }
@@ -435,7 +437,7 @@ public final class Report {
             String n = level[0];
             String gap = level.length > 1 ? level[1] : m("event_interval_ms");
             for (String t : targets(s)) {
-                boolean proxy = t.equals("proxy");
+                boolean proxy = t.startsWith("proxy");
                 double completed = total(s, t, "completed");
                 line("| " + f(Double.parseDouble(n), 0) + " | " + gap + " | " + label(t) + " | "
                         + f(med(s, t, "streams_per_s"), 0) + " | "

@@ -30,7 +30,9 @@
 #   4b. LimitUsage's overshoot (bench/overshoot.sh): 200 requests at once against a budget of 2,000 tokens per minute,
 #      admission after and reserve, budgets in the proxy and in Redis shared by two replicas: tokens let through;
 #   5. streaming: 1,000 and 5,000 concurrent SSE streams (bench/StreamClient.java; events 20 or 500 ms apart): streams/s,
-#      time to first event, events lost (must be 0), proxy peak RSS (VmRSS) and heap (jstat);
+#      time to first event, events lost (must be 0), proxy peak RSS (VmRSS) and heap (jstat); then streams over TLS
+#      from bench/h2mock.mjs (Node's http2; skipped without node) through a proxy with connections.http2 on, and one
+#      without (bench/streams-h2.sh);
 #   6. headroom routing (bench/headroom.sh): two endpoints, the first with a token rate limit enforced as Azure does, a
 #      load three times what it admits: the 429s it answers and the clients' latency, headroom off and on, one replica
 #      and two sharing through redis-server (about 2.5 min; smoke: 40 s);
@@ -48,6 +50,8 @@ source bench/lib.sh
 source bench/overshoot.sh
 # measure_headroom: step 6, headroom routing against a token rate limit
 source bench/headroom.sh
+# measure_streams_h2: streams over TLS from bench/h2mock.mjs, with connections.http2 on and off
+source bench/streams-h2.sh
 
 
 log() { printf '==> [%3ss] %s\n' "$(( ($(now_ms) - SECONDS_START) / 1000 ))" "$*" >&2; }
@@ -1143,6 +1147,7 @@ main() {
   measure_overshoot
   warm_up_streams
   measure_streams
+  measure_streams_h2
   stop_proxy_under_test
   measure_headroom
   write_report

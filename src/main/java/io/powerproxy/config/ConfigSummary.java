@@ -97,6 +97,9 @@ public final class ConfigSummary {
                     .append(" write ").append(seconds(timeouts.write()))
                     .append(" pool ").append(seconds(timeouts.pool()));
         }
+        if (endpoint.http2()) {
+            out.append(", http2");
+        }
         out.append('\n');
         for (VirtualDeploymentConfig virtualDeployment : endpoint.virtualDeployments()) {
             out.append("      virtual deployment ").append(virtualDeployment.name()).append(":\n");

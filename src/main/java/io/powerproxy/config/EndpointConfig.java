@@ -14,6 +14,8 @@ import java.util.List;
  * @param weight relative share among targets of equal priority, positive
  * @param limits connection limits
  * @param timeouts connection timeouts
+ * @param http2 whether requests to an https endpoint offer HTTP/2 ({@code connections.http2}, default false: HTTP/1.1,
+ *     as the original speaks); an http endpoint always gets HTTP/1.1
  * @param virtualDeployments the virtual deployments served by stand-ins here; empty when the endpoint serves any
  *     deployment under the name asked for
  * @param path where this endpoint is in the config, e.g. {@code aoai.endpoints[0]}
@@ -27,6 +29,7 @@ public record EndpointConfig(
         double weight,
         ConnectionLimits limits,
         Timeouts timeouts,
+        boolean http2,
         List<VirtualDeploymentConfig> virtualDeployments,
         String path) {
 

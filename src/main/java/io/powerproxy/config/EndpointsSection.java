@@ -16,7 +16,7 @@ final class EndpointsSection {
 
     private static final Set<String> ENDPOINT_KEYS = Set.of("name", "url", "key", "non_streaming_fraction", "priority",
             "weight", "connections", "virtual_deployments");
-    private static final Set<String> CONNECTIONS_KEYS = Set.of("limits", "timeouts");
+    private static final Set<String> CONNECTIONS_KEYS = Set.of("limits", "timeouts", "http2");
     private static final Set<String> LIMITS_KEYS = Set.of("max_connections", "max_keepalive_connections",
             "keepalive_expiry");
     private static final Set<String> TIMEOUTS_KEYS = Set.of("connect", "read", "write", "pool");
@@ -72,7 +72,8 @@ final class EndpointsSection {
         }
         ConnectionLimits limits = limits(connections, connectionsPath);
         Timeouts timeouts = timeouts(connections, connectionsPath);
-        return new EndpointConfig(name, url, key, nonStreamingFraction, priority, weight, limits, timeouts,
+        boolean http2 = connections != null && read.bool(connections, "http2", connectionsPath);
+        return new EndpointConfig(name, url, key, nonStreamingFraction, priority, weight, limits, timeouts, http2,
                 virtualDeployments.build(endpoint, path), path);
     }
 

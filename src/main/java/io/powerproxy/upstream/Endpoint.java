@@ -42,8 +42,11 @@ public final class Endpoint {
         this.state = state;
         String path = url.getRawPath() == null ? "" : url.getRawPath();
         this.basePath = path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
-        // Plain-http upstreams (tests, local mocks) would get an h2c upgrade attempt otherwise.
-        this.version = "https".equalsIgnoreCase(url.getScheme()) ? HttpClient.Version.HTTP_2 : HttpClient.Version.HTTP_1_1;
+        // HTTP/2 only where asked for: the JDK client fails every request beyond the server's limit of concurrent
+        // streams on its one connection per host instead of opening another (README "8. Server and client settings").
+        // Plain-http upstreams would get an h2c upgrade attempt.
+        this.version = "https".equalsIgnoreCase(url.getScheme()) && config.http2()
+                ? HttpClient.Version.HTTP_2 : HttpClient.Version.HTTP_1_1;
     }
 
     /**

@@ -42,6 +42,7 @@ class ConfigSummaryTest {
                   connections:
                     limits: {max_connections: 50, keepalive_expiry: 2.5}
                     timeouts: {read: 60}
+                    http2: true
                   virtual_deployments:
                     - name: gpt-4o
                       standins:
@@ -76,7 +77,7 @@ class ConfigSummaryTest {
                 endpoints (2):
                   - Sweden: https://sweden.openai.azure.com, key ****IJ90, non_streaming_fraction 0.25, priority 0, \
                 weight 2, max_connections 50, max_keepalive_connections 20, keepalive_expiry 2.5s, timeouts connect 15s \
-                read 60s write 120s pool 120s
+                read 60s write 120s pool 120s, http2
                       virtual deployment gpt-4o:
                         - stand-in gpt-4o-ptu: non_streaming_fraction 0.2, priority 0, weight 1
                         - stand-in gpt-4o-paygo: non_streaming_fraction 1, priority 1, weight 1

@@ -30,6 +30,7 @@ class EndpointsConfigTest {
         assertEquals(new ConnectionLimits(100, 20, Duration.ofSeconds(5)), endpoint.limits());
         assertEquals(new Timeouts(Duration.ofSeconds(15), Duration.ofSeconds(120), Duration.ofSeconds(120),
                 Duration.ofSeconds(120)), endpoint.timeouts());
+        assertFalse(endpoint.http2());
         assertEquals(List.of(), endpoint.virtualDeployments());
         assertEquals("aoai.endpoints[0]", endpoint.path());
     }
@@ -176,6 +177,8 @@ class EndpointsConfigTest {
         "timeouts: {pool: true} | aoai.endpoints[0].connections.timeouts.pool must be a positive number"
                 + " of seconds, got 'true'",
         "limits: 100 | aoai.endpoints[0].connections.limits must be a mapping (key: value lines), got a number",
+        "http2: h2 | aoai.endpoints[0].connections.http2 must be true or false, got 'h2'",
+        "http2: 1 | aoai.endpoints[0].connections.http2 must be true or false, got '1'",
     })
     void connectionLimitsAndTimeoutsAreChecked(String connections, String problem) {
         assertEquals(List.of(problem), problems(withAoai(endpoint("connections: {" + connections + "}"))));
@@ -196,6 +199,15 @@ class EndpointsConfigTest {
         assertEquals(new ConnectionLimits(7, 20, Duration.ofMillis(2500)), endpoint.limits());
         assertEquals(new Timeouts(Duration.ofSeconds(15), Duration.ofMillis(250), Duration.ofSeconds(120),
                 Duration.ofMillis(1)), endpoint.timeouts());
+    }
+
+    @ParameterizedTest
+    @CsvSource({"'connections: {http2: true}', true", "'connections: {http2: false}', false",
+        "'connections: {limits: {max_connections: 7}}', false"})
+    void http2IsOfferedOnlyWhenAnEndpointAsksForIt(String connections, boolean http2) {
+        EndpointConfig endpoint = load(withAoai(endpoint(connections))).aoai().endpoints().getFirst();
+
+        assertEquals(http2, endpoint.http2());
     }
 
     @Test
