@@ -8,6 +8,7 @@ import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ConfigSource;
 import io.powerproxy.config.ConfigSummary;
 import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.PluginJars;
 import io.powerproxy.plugins.AllowDeployments;
@@ -73,9 +74,11 @@ public final class PowerProxy {
     static int run(String[] args, Map<String, String> env, PrintStream out, PrintStream err) {
         Arguments arguments;
         Duration shutdownGrace;
+        boolean metricsNeedClientKey;
         try {
             arguments = Arguments.parse(args);
             shutdownGrace = arguments.shutdownGrace(env);
+            metricsNeedClientKey = ProxyMetrics.scrapeNeedsClientKey(env);
         } catch (IllegalArgumentException e) {
             err.println("error: " + e.getMessage());
             err.print(USAGE);
@@ -99,11 +102,13 @@ public final class PowerProxy {
         }
         ProxyConfig config;
         Pipeline pipeline;
+        ProxyMetrics metrics;
         try {
             config = ConfigLoader.parse(text.get().yaml());
             // Before any plugin builds an HttpClient (LogUsageToLogAnalytics does): the JDK reads these only once.
             ProxyServer.useJdkDefaults(config);
-            pipeline = pluginRegistry(env).createPipeline(config);
+            metrics = ProxyMetrics.create(config, metricsNeedClientKey);
+            pipeline = pluginRegistry(env).createPipeline(config, metrics);
         } catch (ConfigException e) {
             err.println("The configuration from " + text.get().origin() + " is not valid:");
             e.problems().forEach(problem -> err.println("  - " + problem));
@@ -114,11 +119,11 @@ public final class PowerProxy {
             out.println("The configuration from " + text.get().origin() + " is valid.");
             return 0;
         }
-        return serve(config, arguments, shutdownGrace, text.get().origin(), pipeline, out);
+        return serve(config, arguments, shutdownGrace, text.get().origin(), pipeline, metrics, out);
     }
 
     private static int serve(ProxyConfig config, Arguments arguments, Duration shutdownGrace, String origin,
-            Pipeline pipeline, PrintStream out) {
+            Pipeline pipeline, ProxyMetrics metrics, PrintStream out) {
         Logger log = LoggerFactory.getLogger(PowerProxy.class);
         long started = System.nanoTime();
         out.println("PowerProxy for Azure OpenAI " + version() + " (Java " + Runtime.version() + ")");
@@ -127,7 +132,7 @@ public final class PowerProxy {
         ProxyServer server;
         try {
             server = ProxyServer.start(config, new InetSocketAddress(arguments.host(), arguments.port()),
-                    tokenSource(config), pipeline, tlsFiles(arguments));
+                    tokenSource(config), pipeline, () -> System.nanoTime() / 1_000_000, tlsFiles(arguments), metrics);
         } catch (IOException e) {
             log.error("cannot listen on {}:{}: {}", arguments.host(), arguments.port(), e.toString());
             pipeline.close();

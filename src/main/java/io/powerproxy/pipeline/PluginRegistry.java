@@ -58,6 +58,11 @@ public final class PluginRegistry {
      * @throws ConfigException with every problem of every plugin: unknown names and invalid settings
      */
     public Pipeline createPipeline(ProxyConfig config) throws ConfigException {
+        return createPipeline(config, PluginMetrics.NONE);
+    }
+
+    /** The same, with the metrics the plugins report to, and that count which plugin rejected which request. */
+    public Pipeline createPipeline(ProxyConfig config, PluginMetrics metrics) throws ConfigException {
         List<String> problems = new ArrayList<>();
         List<String> names = new ArrayList<>();
         List<Plugin> plugins = new ArrayList<>();
@@ -69,7 +74,7 @@ public final class PluginRegistry {
                 continue;
             }
             try {
-                plugins.add(factory.create(new PluginContext(settings, config)));
+                plugins.add(factory.create(new PluginContext(settings, config, metrics)));
                 names.add(settings.name());
             } catch (ConfigException e) {
                 problems.addAll(e.problems());

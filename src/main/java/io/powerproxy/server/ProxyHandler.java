@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import io.powerproxy.logging.Printable;
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
@@ -49,16 +50,18 @@ final class ProxyHandler implements HttpHandler {
     private final LingeringClose lingeringClose;
     private final AnswerRelay answers;
     private final Liveness liveness;
+    private final ProxyMetrics metrics;
 
     ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout,
-            BodyMemory bodyMemory, Liveness liveness) {
+            BodyMemory bodyMemory, Liveness liveness, ProxyMetrics metrics) {
         this.clients = clients;
         this.pipeline = pipeline;
         this.upstream = upstream;
         this.bodyMemory = bodyMemory;
         this.lingeringClose = new LingeringClose(idleTimeout);
-        this.answers = new AnswerRelay(pipeline, upstream.headerRules(), idleTimeout, bodyMemory);
+        this.answers = new AnswerRelay(pipeline, upstream.headerRules(), idleTimeout, bodyMemory, metrics);
         this.liveness = liveness;
+        this.metrics = metrics;
     }
 
     @Override
@@ -95,6 +98,8 @@ final class ProxyHandler implements HttpHandler {
                 }
             } finally {
                 logAccess(exchange, started);
+                metrics.requestEnded(exchange.client() == null ? null : exchange.client().name(), exchange.deployment(),
+                        exchange.endpointName(), exchange.status(), exchange.rejectedBy());
             }
         }
         if (abort) {
@@ -182,6 +187,9 @@ final class ProxyHandler implements HttpHandler {
                     exchange.standinDeployment(), exchange.responseHeader("x-ms-region"), exchange.status(),
                     exchange.requestId()));
             if (record != null) {
+                metrics.usage(record.client(), exchange.deployment(), exchange.endpointName(), record.promptTokens(),
+                        record.completionTokens(), record.usageSource() == UsageRecord.UsageSource.ESTIMATED,
+                        accounting.upstreamNanos(), accounting.firstByteNanos());
                 pipeline.usage(exchange, record);
             }
         } catch (RuntimeException | LinkageError e) {

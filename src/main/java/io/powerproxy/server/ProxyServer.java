@@ -3,6 +3,7 @@ package io.powerproxy.server;
 import com.sun.net.httpserver.HttpServer;
 import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.mock.MockUpstream;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.streaming.IdleTimeout;
@@ -90,12 +91,21 @@ public final class ProxyServer implements AutoCloseable {
     /** The same, with both the balancer's clock and TLS files (may be null), for tests. */
     public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
             LongSupplier balancerClock, TlsFiles tls) throws IOException {
+        return start(config, address, tokens, pipeline, balancerClock, tls, ProxyMetrics.create(config, true));
+    }
+
+    /**
+     * The same, counting into {@code metrics} (which the pipeline's plugins may report to as well), served at
+     * {@code /powerproxy/metrics}.
+     */
+    public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
+            LongSupplier balancerClock, TlsFiles tls, ProxyMetrics metrics) throws IOException {
         useJdkDefaults(config);
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
         Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null),
-                upstreamClient), headerRules, mock);
+                upstreamClient, metrics), headerRules, mock);
         IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
 
         HttpServer server = tls == null ? HttpServer.create(address, 1024) : TlsListener.create(address, 1024, tls);
@@ -104,10 +114,13 @@ public final class ProxyServer implements AutoCloseable {
         BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
         RequestsInFlight inFlight = new RequestsInFlight();
         Liveness liveness = new Liveness(upstreamClient);
-        server.createContext("/", new ProxyHandler(ClientIdentifier.of(config.clients()), pipeline, upstream, idleTimeout,
-                bodyMemory, liveness)).getFilters().add(inFlight);
-        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline, liveness)).getFilters()
-                .add(inFlight);
+        metrics.requestBodyMemory(bodyMemory::inUse, bodyMemory.capacity());
+        metrics.requestsInFlight(inFlight::count);
+        ClientIdentifier clients = ClientIdentifier.of(config.clients());
+        server.createContext("/", new ProxyHandler(clients, pipeline, upstream, idleTimeout, bodyMemory, liveness,
+                metrics)).getFilters().add(inFlight);
+        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline, liveness, metrics, clients))
+                .getFilters().add(inFlight);
         server.start();
         return new ProxyServer(server, executor, upstreamClient, idleTimeout, pipeline, bodyMemory, inFlight, liveness);
     }

@@ -1,5 +1,6 @@
 package io.powerproxy.upstream;
 
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.pipeline.ProxyException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -40,10 +41,13 @@ public final class Failover {
 
     private final Balancer balancer;
     private final UpstreamClient client;
+    private final ProxyMetrics metrics;
 
-    public Failover(Balancer balancer, UpstreamClient client) {
+    public Failover(Balancer balancer, UpstreamClient client, ProxyMetrics metrics) {
         this.balancer = balancer;
         this.client = client;
+        this.metrics = metrics;
+        metrics.targetBlocks(balancer::remainingBlocks);
     }
 
     /**
@@ -63,6 +67,7 @@ public final class Failover {
             }
             Optional<Balancer.Permit> permit = balancer.acquire(target.endpoint());
             if (permit.isEmpty()) {
+                metrics.failedOver(target.describe(), "busy", false);
                 continue;
             }
             if (balancer.isBlocked(target, deployment)) {
@@ -77,8 +82,11 @@ public final class Failover {
                     continue;
                 }
                 if (FAILOVER_STATUSES.contains(response.statusCode())) {
+                    boolean wasBlocked = balancer.isBlocked(target, deployment);
                     balancer.block(target, deployment, response.statusCode(),
                             name -> response.headers().firstValue(name).orElse(null));
+                    metrics.failedOver(target.describe(), Integer.toString(response.statusCode()),
+                            !wasBlocked && balancer.isBlocked(target, deployment));
                     discard(response);
                     continue;
                 }
@@ -103,13 +111,19 @@ public final class Failover {
             balancer.answered(target, deployment);
             return response;
         } catch (HttpConnectTimeoutException e) {
+            boolean wasBlocked = balancer.isBlocked(target, deployment);
             balancer.blockUnreachable(target.endpoint(), "could not be connected to within "
                     + target.endpoint().config().timeouts().connect().toMillis() + " ms");
+            metrics.failedOver(target.describe(), "unreachable", !wasBlocked);
         } catch (HttpTimeoutException e) {
+            boolean wasBlocked = balancer.isBlocked(target, deployment);
             balancer.blockTimedOut(target, deployment, "did not answer within "
                     + target.endpoint().config().timeouts().read().toMillis() + " ms");
+            metrics.failedOver(target.describe(), "timeout", !wasBlocked);
         } catch (ConnectException | SSLException e) {
+            boolean wasBlocked = balancer.isBlocked(target, deployment);
             balancer.blockUnreachable(target.endpoint(), "could not be connected to (" + e + ")");
+            metrics.failedOver(target.describe(), "unreachable", !wasBlocked);
         } catch (IOException e) {
             // The request may have reached the upstream and been served: sending it elsewhere could run it twice.
             LOG.warn("request {} to {} failed after it was sent: {}", requestId, target.describe(), e.toString());
