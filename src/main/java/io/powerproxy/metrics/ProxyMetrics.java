@@ -334,6 +334,9 @@ public final class ProxyMetrics implements PluginMetrics {
         CounterDataPoint written = rowsWritten.labelValues(sink);
         CounterDataPoint deadLettered = rowsDeadLettered.labelValues(sink);
         CounterDataPoint lost = rowsLost.labelValues(sink);
+        // Every sink has each series from the start, so that increase() sees its first row and alerts can rely on it;
+        // a sink without a spool has none waiting.
+        spooled.putIfAbsent(sink, () -> 0);
         return new UsageSinkMetrics() {
             @Override
             public void queued(long rows) {

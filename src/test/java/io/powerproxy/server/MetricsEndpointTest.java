@@ -350,4 +350,49 @@ class MetricsEndpointTest {
             Await.until("the stream is no longer open", () -> scrape().value("powerproxy_open_streams") == 0);
         }
     }
+
+    @Test
+    void scrapingWorksWhileTheProxyIsUnderLoadAndEveryRequestIsCounted() throws Exception {
+        ProxyConfig config = ConfigLoader.parse(io.powerproxy.testing.Configs.pluginsOnMock("[]", 0));
+        ProxyMetrics metrics = ProxyMetrics.create(config, true);
+        proxy = ProxyHarness.start(config, Pipeline.of(List.of()), metrics, clock);
+        int clients = 8;
+        int requestsEach = 60;
+        java.util.concurrent.atomic.AtomicInteger failures = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicBoolean loadDone = new java.util.concurrent.atomic.AtomicBoolean();
+        List<Double> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Thread scraper = Thread.ofVirtual().start(() -> {
+            while (!loadDone.get()) {
+                HttpResponse<String> response = proxy.send(proxy.request("/powerproxy/metrics")
+                        .header("api-key", io.powerproxy.testing.Configs.TEAM_A_KEY).GET().build());
+                if (response.statusCode() != 200) {
+                    failures.incrementAndGet();
+                }
+                seen.add(requestsCounted(MetricsScrape.parse(response.body())));
+            }
+        });
+        try (var executor = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int c = 0; c < clients; c++) {
+                executor.submit(() -> {
+                    for (int i = 0; i < requestsEach; i++) {
+                        if (proxy.postJson("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+                                io.powerproxy.testing.Configs.TEAM_B_KEY, "{\"messages\":[]}").statusCode() != 200) {
+                            failures.incrementAndGet();
+                        }
+                    }
+                });
+            }
+        }
+        loadDone.set(true);
+        scraper.join();
+
+        assertEquals(0, failures.get());
+        assertTrue(seen.size() >= 2, "scrapes while the load ran: " + seen.size());
+        for (int i = 1; i < seen.size(); i++) {
+            assertTrue(seen.get(i) >= seen.get(i - 1), "counts never go back: " + seen);
+        }
+        Await.until("every request counted", () -> requestsCounted(scrape()) == clients * requestsEach);
+        assertEquals(clients * requestsEach, scrape().value("powerproxy_requests_total", "client", "Team B", "deployment",
+                "other", "endpoint", "mock", "status", "200"));
+    }
 }
