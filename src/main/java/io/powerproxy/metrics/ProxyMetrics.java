@@ -35,6 +35,8 @@ public final class ProxyMetrics implements PluginMetrics {
 
     /** The environment variable that opens {@code /powerproxy/metrics} to callers without a client key. */
     public static final String AUTH_ENV = "POWERPROXY_METRICS_AUTH";
+    private static final java.util.regex.Pattern CLASSIC_NAME = java.util.regex.Pattern.compile(
+            "[a-zA-Z_:][a-zA-Z0-9_:]*");
     /** Statuses 0 to 599 each have their own slot; anything else counts as 0. */
     private static final int STATUS_SLOTS = 600;
     private static final double[] UPSTREAM_SECONDS = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300};
@@ -367,6 +369,11 @@ public final class ProxyMetrics implements PluginMetrics {
 
     @Override
     public void gauge(String name, String help, DoubleSupplier value) {
+        // The library takes any UTF-8 name, which older scrapers and PromQL without quoting cannot use.
+        if (name == null || !CLASSIC_NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("a metric name must match " + CLASSIC_NAME.pattern() + ", like"
+                    + " powerproxy_plugin_queue_rows; got '" + name + "'");
+        }
         GaugeWithCallback.builder().name(name).help(help).callback(callback -> callback.call(value.getAsDouble()))
                 .register(registry);
     }
