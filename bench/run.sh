@@ -311,6 +311,9 @@ fits() {
 }
 
 
+# shellcheck source=bench/scrape-cost.sh
+. "$ROOT/bench/scrape-cost.sh"
+
 # Ports and pids of the targets by name (direct, nginx, floor, proxy, proxy-tls, ...).
 declare -A PORT_OF=() PID_OF=()
 TARGET_PID=
@@ -1121,6 +1124,7 @@ main() {
   warm_up
   measure_max_rate
   measure_fixed_rate
+  measure_scrape_cost
   measure_variants
   warm_up_streams
   measure_streams
