@@ -216,6 +216,7 @@ public final class Report {
 
         nonStreaming();
         fixedRate();
+        scrapeCost();
         variants();
         overshoot();
         streaming();
@@ -345,6 +346,26 @@ public final class Report {
         }
         line("");
         noise(s);
+    }
+
+    private void scrapeCost() {
+        String s = "scrape";
+        if (!runs.containsKey(s)) {
+            return;
+        }
+        line("## What scraping the metrics costs: the proxy at max rate without and with a scraper polling"
+                + " `/powerproxy/metrics` every second (" + m("scrape_seconds") + " s × " + m("scrape_repeats")
+                + ", interleaved; medians)");
+        line("");
+        line("| run | req/s | CPU µs per request | scrapes | errors |");
+        line("| --- | ---: | ---: | ---: | ---: |");
+        for (String t : runs.get(s).keySet()) {
+            line("| " + t + " | " + f(med(s, t, "rps"), 0) + " | "
+                    + f(medianOfRatios(s, t, "cpu_proxy_s", "requests") * 1e6, 1) + " | " + f(total(s, t, "scrapes"), 0)
+                    + " | " + f(total(s, t, "errors") + total(s, t, "non2xx"), 0) + " |");
+        }
+        line("");
+        noise(s, "these runs");
     }
 
     private void variants() {

@@ -23,7 +23,8 @@
 #      interleaved, each repeated; CPU per request, ratios to the floor, and new connections the mock accepted per
 #      1,000 requests;
 #   3. added latency (also for the floor) at a fixed rate of half the proxy's max (bench/LoadClient.java, open loop:
-#      latency from each request's due time, so no coordinated omission);
+#      latency from each request's due time, so no coordinated omission); then what scraping costs: the proxy at max
+#      rate without and with a scraper polling /powerproxy/metrics every second, interleaved (bench/scrape-cost.sh);
 #   4. what the plugins cost: the proxy with no plugins, with the plugins above, with LimitUsage's budgets in Redis
 #      (redis-server on loopback, when installed) and with LogUsageToLogAnalytics added (to the mock's HTTPS Logs
 #      Ingestion API), each at the same fixed rate: latency, CPU per request, and every Log Analytics row delivered;
@@ -323,6 +324,9 @@ fits() {
   fi
 }
 
+
+# shellcheck source=bench/scrape-cost.sh
+. "$ROOT/bench/scrape-cost.sh"
 
 # Ports and pids of the targets by name (direct, nginx, floor, proxy, proxy-tls, ...).
 declare -A PORT_OF=() PID_OF=()
@@ -1143,6 +1147,7 @@ main() {
   warm_up
   measure_max_rate
   measure_fixed_rate
+  measure_scrape_cost
   measure_variants
   measure_overshoot
   warm_up_streams

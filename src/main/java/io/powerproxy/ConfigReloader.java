@@ -192,7 +192,7 @@ final class ConfigReloader implements AutoCloseable {
         Pipeline pipeline;
         try {
             next = ConfigLoader.parse(text);
-            pipeline = registry.reloadPipeline(running, server.pipeline(), next);
+            pipeline = registry.reloadPipeline(running, server.pipeline(), next, server.metrics());
         } catch (ConfigException e) {
             reject(e.problems());
             return Outcome.REJECTED;

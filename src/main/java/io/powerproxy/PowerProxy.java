@@ -10,6 +10,7 @@ import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ConfigSource;
 import io.powerproxy.config.ConfigSummary;
 import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.PluginJars;
 import io.powerproxy.plugins.AllowDeployments;
@@ -79,10 +80,12 @@ public final class PowerProxy {
         Arguments arguments;
         Duration shutdownGrace;
         Duration configPoll;
+        boolean metricsNeedClientKey;
         try {
             arguments = Arguments.parse(args);
             shutdownGrace = arguments.shutdownGrace(env);
             configPoll = Arguments.configPoll(env);
+            metricsNeedClientKey = ProxyMetrics.scrapeNeedsClientKey(env);
         } catch (IllegalArgumentException e) {
             err.println("error: " + e.getMessage());
             err.print(USAGE);
@@ -107,12 +110,14 @@ public final class PowerProxy {
         ProxyConfig config;
         Pipeline pipeline;
         PluginRegistry registry;
+        ProxyMetrics metrics;
         try {
             config = ConfigLoader.parse(text.get().yaml());
             // Before any plugin builds an HttpClient (LogUsageToLogAnalytics does): the JDK reads these only once.
             ProxyServer.useJdkDefaults(config);
+            metrics = ProxyMetrics.create(config, metricsNeedClientKey);
             registry = pluginRegistry(env);
-            pipeline = registry.createPipeline(config);
+            pipeline = registry.createPipeline(config, metrics);
             checkObjectAffinity(config, pipeline);
             try {
                 RedisBulletin.settings(config.aoai().headroom());
@@ -130,7 +135,7 @@ public final class PowerProxy {
             out.println("The configuration from " + text.get().origin() + " is valid.");
             return 0;
         }
-        return serve(config, arguments, shutdownGrace, text.get(), registry, pipeline, configPoll, out);
+        return serve(config, arguments, shutdownGrace, text.get(), registry, pipeline, metrics, configPoll, out);
     }
 
     /** Its {@code redis:} settings are checked with the rest of the config, so that {@code --validate} reports them. */
@@ -144,8 +149,8 @@ public final class PowerProxy {
     }
 
     private static int serve(ProxyConfig config, Arguments arguments, Duration shutdownGrace,
-            ConfigSource.ConfigText text, PluginRegistry registry, Pipeline pipeline, Duration configPoll,
-            PrintStream out) {
+            ConfigSource.ConfigText text, PluginRegistry registry, Pipeline pipeline, ProxyMetrics metrics,
+            Duration configPoll, PrintStream out) {
         String origin = text.origin();
         Logger log = LoggerFactory.getLogger(PowerProxy.class);
         long started = System.nanoTime();
@@ -156,7 +161,7 @@ public final class PowerProxy {
         TokenSources tokens = new TokenSources();
         try {
             server = ProxyServer.start(config, new InetSocketAddress(arguments.host(), arguments.port()),
-                    tokens.forConfig(config), pipeline, tlsFiles(arguments));
+                    tokens.forConfig(config), pipeline, () -> System.nanoTime() / 1_000_000, tlsFiles(arguments), metrics);
         } catch (IOException e) {
             log.error("cannot listen on {}:{}: {}", arguments.host(), arguments.port(), e.toString());
             pipeline.close();
@@ -172,7 +177,10 @@ public final class PowerProxy {
         ConfigReloader reloader = null;
         if (arguments.configFile() != null) {
             reloader = ConfigReloader.start(arguments.configFile(), text.yaml(), registry, server, tokens::forConfig,
-                    new ConfigReloader.Listener() { }, configPoll);
+                    ConfigReloader.Listener.of(applied -> {
+                        metrics.configApplied(applied);
+                        metrics.reloadApplied();
+                    }, problems -> metrics.reloadRejected()), configPoll);
             onSignal("HUP", reloader::reloadSoon);
             log.info("config reload: the {} is read again {}", origin, configPoll.isZero() ? "on SIGHUP only"
                     : "every " + configPoll.toSeconds() + " s and on SIGHUP");

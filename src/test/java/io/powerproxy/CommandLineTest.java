@@ -127,6 +127,14 @@ class CommandLineTest {
     }
 
     @Test
+    void aMetricsAuthSettingThatIsNeitherClientKeyNorNoneExits2NamingIt() throws IOException {
+        Path file = Files.writeString(dir.resolve("config.yaml"), VALID);
+
+        assertEquals(2, run(Map.of("POWERPROXY_METRICS_AUTH", "off"), "--config-file", file.toString(), "--validate"));
+        assertTrue(err().contains("POWERPROXY_METRICS_AUTH must be 'client-key'") && err().contains("not 'off'"), err());
+    }
+
+    @Test
     void unknownArgumentsExit2WithTheUsage() {
         assertEquals(2, run(Map.of(), "--confg-file", "x"));
         assertTrue(err().contains("unknown argument '--confg-file'"), err());

@@ -166,6 +166,11 @@ public final class FailoverTokenBudgets implements TokenBudgets {
         }
     }
 
+    /** Whether the circuit breaker keeps requests from calling the shared store now. */
+    public boolean breakerOpen() {
+        return breaker.isOpen();
+    }
+
     @Override
     public String problem() {
         Outage current = outage.get();

@@ -10,6 +10,7 @@ import com.azure.core.util.serializer.TypeReference;
 import com.azure.monitor.ingestion.LogsIngestionClient;
 import com.azure.monitor.ingestion.models.LogsUploadError;
 import com.azure.monitor.ingestion.models.LogsUploadOptions;
+import io.powerproxy.pipeline.UsageSinkMetrics;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -47,12 +48,20 @@ public final class LogAnalyticsUploader implements LogAnalyticsDelivery.Sender {
     private final String ruleId;
     private final String streamName;
     private final DeadLetterFile deadLetters;
+    private final UsageSinkMetrics rowsMetrics;
 
     public LogAnalyticsUploader(LogsIngestionClient client, String ruleId, String streamName, DeadLetterFile deadLetters) {
+        this(client, ruleId, streamName, deadLetters, UsageSinkMetrics.NONE);
+    }
+
+    /** The same, counting the rows delivered and dead-lettered into {@code rowsMetrics}. */
+    public LogAnalyticsUploader(LogsIngestionClient client, String ruleId, String streamName, DeadLetterFile deadLetters,
+            UsageSinkMetrics rowsMetrics) {
         this.client = client;
         this.ruleId = ruleId;
         this.streamName = streamName;
         this.deadLetters = deadLetters;
+        this.rowsMetrics = rowsMetrics;
     }
 
     @Override
@@ -73,8 +82,11 @@ public final class LogAnalyticsUploader implements LogAnalyticsDelivery.Sender {
                     return new LogAnalyticsDelivery.Result(done, failure.retryable(
                             "rejected rows cannot be written to " + deadLetters.file() + "; " + failure.message()));
                 }
+                rowsMetrics.deadLettered(request.size());
             } else if (failure != null) {
                 return new LogAnalyticsDelivery.Result(done, failure);
+            } else {
+                rowsMetrics.written(request.size());
             }
             done = end;
         }

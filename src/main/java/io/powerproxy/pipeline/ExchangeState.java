@@ -48,6 +48,7 @@ public final class ExchangeState {
     /** The plugins' changes to the request while their request hooks run; null before and after. */
     private RequestChanges changes;
     private TokenDemand tokenDemand;
+    private String rejectedBy;
 
     /**
      * Creates the record of a request that just arrived.
@@ -218,6 +219,15 @@ public final class ExchangeState {
     public void target(String endpointName, String standinDeployment) {
         this.endpointName = endpointName;
         this.standinDeployment = standinDeployment;
+    }
+
+    /** The name of the plugin that refused the request, or null. */
+    public String rejectedBy() {
+        return rejectedBy;
+    }
+
+    void rejectedBy(String plugin) {
+        this.rejectedBy = plugin;
     }
 
     /** The status sent (or being sent) to the client; 0 before there is one, 499 when the client went away. */

@@ -218,6 +218,7 @@ public final class Pipeline implements AutoCloseable {
      */
     private static ProxyException requestHookFailed(Step step, String hook, ExchangeState exchange, Throwable e) {
         if (e instanceof ProxyException rejection) {
+            exchange.rejectedBy(step.name());
             return rejection;
         }
         logFailure(step, hook, exchange, e);

@@ -61,6 +61,11 @@ public final class PluginRegistry {
      * @throws ConfigException with every problem of every plugin: unknown names and invalid settings
      */
     public Pipeline createPipeline(ProxyConfig config) throws ConfigException {
+        return createPipeline(config, PluginMetrics.NONE);
+    }
+
+    /** The same, with the metrics the plugins report to, and that count which plugin rejected which request. */
+    public Pipeline createPipeline(ProxyConfig config, PluginMetrics metrics) throws ConfigException {
         List<String> problems = new ArrayList<>();
         List<String> names = new ArrayList<>();
         List<Plugin> plugins = new ArrayList<>();
@@ -72,7 +77,7 @@ public final class PluginRegistry {
                 continue;
             }
             try {
-                plugins.add(factory.create(new PluginContext(settings, config)));
+                plugins.add(factory.create(new PluginContext(settings, config, metrics)));
                 names.add(settings.name());
             } catch (ConfigException e) {
                 problems.addAll(e.problems());
@@ -96,6 +101,12 @@ public final class PluginRegistry {
      */
     public Pipeline reloadPipeline(ProxyConfig running, Pipeline runningPipeline, ProxyConfig config)
             throws ConfigException {
+        return reloadPipeline(running, runningPipeline, config, PluginMetrics.NONE);
+    }
+
+    /** The same, with the metrics the new plugins report to (a gauge a new plugin registers again takes over). */
+    public Pipeline reloadPipeline(ProxyConfig running, Pipeline runningPipeline, ProxyConfig config,
+            PluginMetrics metrics) throws ConfigException {
         List<Plugin> runningPlugins = runningPipeline.plugins();
         boolean[] taken = new boolean[running.plugins().size()];
         if (runningPlugins.size() != running.plugins().size()) {
@@ -113,7 +124,7 @@ public final class PluginRegistry {
                         + String.join(", ", factories.keySet()));
                 continue;
             }
-            PluginContext context = new PluginContext(settings, config);
+            PluginContext context = new PluginContext(settings, config, metrics);
             int same = sameEntry(running.plugins(), taken, settings);
             try {
                 Plugin plugin;
@@ -122,7 +133,8 @@ public final class PluginRegistry {
                 } else {
                     taken[same] = true;
                     Plugin previous = runningPlugins.get(same);
-                    plugin = factory.reload(previous, new PluginContext(running.plugins().get(same), running), context);
+                    plugin = factory.reload(previous, new PluginContext(running.plugins().get(same), running, metrics),
+                            context);
                     if (plugin == previous) {
                         kept.add(plugin);
                     }

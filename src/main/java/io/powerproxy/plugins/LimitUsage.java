@@ -188,6 +188,11 @@ public final class LimitUsage implements Plugin {
             throw new ConfigException(problems);
         }
         TokenBudgets used = redis == null ? new LocalTokenBudgets() : shared(redis, redisOptions, epochMillis);
+        if (used instanceof FailoverTokenBudgets failover) {
+            context.metrics().gauge("powerproxy_redis_breaker_open", "1 while LimitUsage's circuit breaker in front of"
+                    + " Redis is open (budgets are per replica, or refused in fail mode closed), else 0",
+                    () -> failover.breakerOpen() ? 1 : 0);
+        }
         return new LimitUsage(budgets, new SharedStore(used), epochMillis, admission, defaultCompletion);
     }
 

@@ -7,6 +7,7 @@ import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.pipeline.PluginFactory;
+import io.powerproxy.pipeline.UsageSinkMetrics;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
 import java.io.FileNotFoundException;
@@ -80,11 +81,13 @@ public final class LogUsageToCsvFile implements Plugin {
     private static final Logger LOG = LoggerFactory.getLogger(LogUsageToCsvFile.class);
 
     private final CsvFiles files;
+    private final UsageSinkMetrics rows;
     private final Thread syncer;
     private final CountDownLatch closing = new CountDownLatch(1);
 
-    private LogUsageToCsvFile(CsvFiles files) {
+    private LogUsageToCsvFile(CsvFiles files, UsageSinkMetrics rows) {
         this.files = files;
+        this.rows = rows;
         this.syncer = Thread.ofPlatform().daemon().name(NAME + "-sync").unstarted(this::syncUntilClosed);
     }
 
@@ -95,12 +98,13 @@ public final class LogUsageToCsvFile implements Plugin {
             Settings.rejectUnknown(context.settings(), SETTINGS, problems);
             boolean original = OriginalFormat.chosen(context.settings(), problems);
             Path dir = logDir(context, problems);
+            UsageSinkMetrics rows = context.metrics().usageSink(NAME);
             if (!original) {
-                return create(dir);
+                return start(new CsvFiles(dir, new DailyLayout()), rows);
             }
             try {
                 // Local time, as the original's time.strftime named its files.
-                return createOriginal(dir, LocalDateTime.now());
+                return createOriginal(dir, LocalDateTime.now(), rows);
             } catch (IOException e) {
                 throw new ConfigException(context.settings().path() + "." + LOG_DIR + " '" + dir
                         + "' cannot hold a new usage file: " + e);
@@ -110,7 +114,7 @@ public final class LogUsageToCsvFile implements Plugin {
 
     /** A sink writing a file per UTC day to the given directory, which must exist; starts its sync thread. */
     static LogUsageToCsvFile create(Path dir) {
-        return start(new CsvFiles(Objects.requireNonNull(dir, "dir"), new DailyLayout()));
+        return start(new CsvFiles(Objects.requireNonNull(dir, "dir"), new DailyLayout()), UsageSinkMetrics.NONE);
     }
 
     /**
@@ -118,13 +122,18 @@ public final class LogUsageToCsvFile implements Plugin {
      * {@code startedAt}, which it makes now with its header; starts its sync thread.
      */
     static LogUsageToCsvFile createOriginal(Path dir, LocalDateTime startedAt) throws IOException {
-        CsvFiles files = new CsvFiles(Objects.requireNonNull(dir, "dir"), new OriginalLayout(startedAt));
-        files.startOriginalFile();
-        return start(files);
+        return createOriginal(dir, startedAt, UsageSinkMetrics.NONE);
     }
 
-    private static LogUsageToCsvFile start(CsvFiles files) {
-        LogUsageToCsvFile sink = new LogUsageToCsvFile(files);
+    private static LogUsageToCsvFile createOriginal(Path dir, LocalDateTime startedAt, UsageSinkMetrics rows)
+            throws IOException {
+        CsvFiles files = new CsvFiles(Objects.requireNonNull(dir, "dir"), new OriginalLayout(startedAt));
+        files.startOriginalFile();
+        return start(files, rows);
+    }
+
+    private static LogUsageToCsvFile start(CsvFiles files, UsageSinkMetrics rows) {
+        LogUsageToCsvFile sink = new LogUsageToCsvFile(files, rows);
         sink.syncer.start();
         return sink;
     }
@@ -162,7 +171,10 @@ public final class LogUsageToCsvFile implements Plugin {
     @Override
     public void onUsage(Exchange exchange, UsageRecord usage) {
         String failure = files.append(usage);
-        if (failure != null) {
+        if (failure == null) {
+            rows.written(1);
+        } else {
+            rows.lost(1);
             LOG.error("{}: usage record not written ({}): {}", NAME, failure, LogUsageToConsole.json(usage));
         }
     }

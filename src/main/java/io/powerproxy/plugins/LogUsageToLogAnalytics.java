@@ -20,6 +20,7 @@ import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.pipeline.PluginFactory;
+import io.powerproxy.pipeline.UsageSinkMetrics;
 import io.powerproxy.usage.Spool;
 import io.powerproxy.usage.UsageRecord;
 import java.io.IOException;
@@ -87,10 +88,12 @@ public final class LogUsageToLogAnalytics implements Plugin {
     private final LogsIngestionClient client;
     private final boolean extendedColumns;
     private final boolean originalTable;
+    private final UsageSinkMetrics rows;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private LogUsageToLogAnalytics(LogAnalyticsDelivery delivery, LogsIngestionClient client, boolean extendedColumns,
-            boolean originalTable) {
+            boolean originalTable, UsageSinkMetrics rows) {
+        this.rows = rows;
         this.delivery = delivery;
         this.client = client;
         this.extendedColumns = extendedColumns;
@@ -159,8 +162,10 @@ public final class LogUsageToLogAnalytics implements Plugin {
                     + ": " + e.getMessage());
         }
         DeadLetterFile deadLetters = new DeadLetterFile(settings.logDir().resolve(DEAD_LETTER_FILE));
+        UsageSinkMetrics rows = context.metrics().usageSink(NAME);
+        rows.spooled(spool::pending);
         LogAnalyticsUploader uploader = new LogAnalyticsUploader(client, settings.ruleId(), settings.streamName(),
-                deadLetters);
+                deadLetters, rows);
         boolean extended = settings.extendedColumns();
         Duration firstRetry = FIRST_RETRY.compareTo(settings.retryMax()) < 0 ? FIRST_RETRY : settings.retryMax();
         LogAnalyticsDelivery delivery = LogAnalyticsDelivery.start(uploader, spool, settings.batchMaxRows(),
@@ -170,7 +175,7 @@ public final class LogUsageToLogAnalytics implements Plugin {
         LOG.info("{}: usage records go to stream {} of rule {} at {} as {}, {}; spool in {}, rejected rows to {}", NAME,
                 settings.streamName(), settings.ruleId(), settings.endpoint(), settings.credentialDescription(), columns,
                 spoolDir, deadLetters.file());
-        return new LogUsageToLogAnalytics(delivery, client, extended, settings.originalTable());
+        return new LogUsageToLogAnalytics(delivery, client, extended, settings.originalTable(), rows);
     }
 
     /** The credential the settings choose: the service principal, else the user-assigned identity, else the default. */
@@ -208,7 +213,9 @@ public final class LogUsageToLogAnalytics implements Plugin {
         String row = originalTable ? LogAnalyticsRows.originalJson(usage) : LogAnalyticsRows.json(usage, extendedColumns);
         try {
             delivery.journal(row);
+            rows.queued(1);
         } catch (IOException | RuntimeException e) {
+            rows.lost(1);
             LOG.error("{}: usage record not written (the journal failed: {}): {}", NAME, e, row);
         }
     }

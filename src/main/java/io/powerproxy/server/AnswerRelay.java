@@ -1,6 +1,7 @@
 package io.powerproxy.server;
 
 import com.sun.net.httpserver.HttpExchange;
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
@@ -36,13 +37,16 @@ final class AnswerRelay {
     private final IdleTimeout idleTimeout;
     private final HeldJsonRelay heldJson;
     private final StreamRelay stream;
+    private final ProxyMetrics metrics;
 
-    AnswerRelay(Pipeline pipeline, ForwardedHeaders headerRules, IdleTimeout idleTimeout, BodyMemory bodyMemory) {
+    AnswerRelay(Pipeline pipeline, ForwardedHeaders headerRules, IdleTimeout idleTimeout, BodyMemory bodyMemory,
+            ProxyMetrics metrics) {
         this.pipeline = pipeline;
         this.headerRules = headerRules;
         this.idleTimeout = idleTimeout;
         this.heldJson = new HeldJsonRelay(pipeline, bodyMemory, MAX_BUFFERED_ANSWER_BYTES);
         this.stream = new StreamRelay(pipeline);
+        this.metrics = metrics;
     }
 
     /**
@@ -75,7 +79,12 @@ final class AnswerRelay {
                 recordUsage.run();
                 http.sendResponseHeaders(answer.status(), -1);
             } else if (contentType != null && contentType.startsWith("text/event-stream")) {
-                stream.relay(http, exchange, body, accounting, recordUsage);
+                metrics.streamOpened();
+                try {
+                    stream.relay(http, exchange, body, accounting, recordUsage);
+                } finally {
+                    metrics.streamClosed();
+                }
             } else if (contentType != null && contentType.contains("json")) {
                 heldJson.relay(http, exchange, body, declared, accounting, recordUsage);
             } else {

@@ -4,7 +4,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import io.powerproxy.json.Json;
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.pipeline.ProxyException;
+import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.util.ArrayList;
@@ -13,7 +16,8 @@ import java.util.Map;
 
 /**
  * The proxy's own endpoints under {@code /powerproxy/}: the liveness and readiness probes (README "Health
- * probes"). They need no client key, because orchestrators call them.
+ * probes"), which need no client key because orchestrators call them, and the metrics (README "Metrics"), which need
+ * one unless {@code POWERPROXY_METRICS_AUTH=none}.
  */
 final class OwnEndpointsHandler implements HttpHandler {
 
@@ -22,10 +26,12 @@ final class OwnEndpointsHandler implements HttpHandler {
 
     private final Runtimes runtimes;
     private final Liveness liveness;
+    private final ProxyMetrics metrics;
 
-    OwnEndpointsHandler(Runtimes runtimes, Liveness liveness) {
+    OwnEndpointsHandler(Runtimes runtimes, Liveness liveness, ProxyMetrics metrics) {
         this.runtimes = runtimes;
         this.liveness = liveness;
+        this.metrics = metrics;
     }
 
     @Override
@@ -40,10 +46,45 @@ final class OwnEndpointsHandler implements HttpHandler {
             switch (path) {
                 case "/powerproxy/health/liveness" -> answer(http, "not live", liveness.problems());
                 case "/powerproxy/health/readiness" -> readiness(http);
+                case "/powerproxy/metrics" -> metrics(http);
                 default -> ErrorResponses.send(http, ProxyException.of(404, "NotFound", "'" + path
-                        + "' is not an endpoint of the proxy; its own endpoints are /powerproxy/health/liveness and"
-                        + " /powerproxy/health/readiness."), "-");
+                        + "' is not an endpoint of the proxy; its own endpoints are /powerproxy/health/liveness,"
+                        + " /powerproxy/health/readiness and /powerproxy/metrics."), "-");
             }
+        }
+    }
+
+    /**
+     * Every metric in the format the {@code Accept} header asks for (OpenMetrics, else the Prometheus text format),
+     * after checking the caller's client key unless the metrics are open. A key of the Entra ID client's bearer
+     * tokens does not count: any token would pass.
+     */
+    private void metrics(HttpExchange http) throws IOException {
+        if (metrics.scrapeNeedsClientKey()) {
+            try {
+                ClientIdentifier.Identity identity = runtimes.current().clients().identify(http.getRequestHeaders().getFirst("api-key"),
+                        http.getRequestHeaders().getFirst("Authorization"));
+                if (identity.passThroughToken() != null) {
+                    throw ProxyException.of(401, "Unauthorized", "The metrics need the key of a client of this proxy"
+                            + " (in 'api-key' or as 'Authorization: Bearer <key>'); an Entra ID token is not one.");
+                }
+            } catch (ProxyException rejection) {
+                ErrorResponses.send(http, ProxyException.of(401, "Unauthorized", rejection.getMessage()
+                        + " The metrics need a client key unless the proxy runs with POWERPROXY_METRICS_AUTH=none."), "-");
+                return;
+            }
+        }
+        ExpositionFormatWriter writer = metrics.writerFor(http.getRequestHeaders().getFirst("Accept"));
+        ByteArrayOutputStream text = new ByteArrayOutputStream(64 * 1024);
+        metrics.scrape(writer, text);
+        http.getResponseHeaders().set("Content-Type", writer.getContentType());
+        if ("HEAD".equals(http.getRequestMethod())) {
+            http.sendResponseHeaders(200, -1);
+            return;
+        }
+        http.sendResponseHeaders(200, text.size());
+        try (OutputStream out = http.getResponseBody()) {
+            text.writeTo(out);
         }
     }
 

@@ -5,6 +5,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import io.powerproxy.affinity.ObjectCall;
 import io.powerproxy.logging.Printable;
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
@@ -49,12 +50,15 @@ final class ProxyHandler implements HttpHandler {
     private final BodyMemory bodyMemory;
     private final LingeringClose lingeringClose;
     private final Liveness liveness;
+    private final ProxyMetrics metrics;
 
-    ProxyHandler(Runtimes runtimes, IdleTimeout idleTimeout, BodyMemory bodyMemory, Liveness liveness) {
+    ProxyHandler(Runtimes runtimes, IdleTimeout idleTimeout, BodyMemory bodyMemory, Liveness liveness,
+            ProxyMetrics metrics) {
         this.runtimes = runtimes;
         this.bodyMemory = bodyMemory;
         this.lingeringClose = new LingeringClose(idleTimeout);
         this.liveness = liveness;
+        this.metrics = metrics;
     }
 
     /** Serves the request with the config current at its start, to its end, whatever a reload does meanwhile. */
@@ -102,6 +106,8 @@ final class ProxyHandler implements HttpHandler {
                 }
             } finally {
                 logAccess(exchange, started);
+                metrics.requestEnded(exchange.client() == null ? null : exchange.client().name(), exchange.deployment(),
+                        exchange.endpointName(), exchange.status(), exchange.rejectedBy());
             }
         }
         if (abort) {
@@ -190,7 +196,7 @@ final class ProxyHandler implements HttpHandler {
      * Hands the request's usage record to the plugins (when an upstream answered), then tells them the request ended;
      * once per request, so that a plugin can give back what it held for the request, whatever the path it took.
      */
-    private static void endRequest(ExchangeState exchange, Pipeline pipeline) {
+    private void endRequest(ExchangeState exchange, Pipeline pipeline) {
         recordUsage(exchange, pipeline);
         if (exchange.get(ENDED) == null) {
             exchange.put(ENDED, Boolean.TRUE);
@@ -203,7 +209,7 @@ final class ProxyHandler implements HttpHandler {
      * before the answer's last byte leaves (so that a sink that writes the record at once has it on disk before the
      * client has the whole answer), and again when the request ends, which makes the record only if it was not made.
      */
-    private static void recordUsage(ExchangeState exchange, Pipeline pipeline) {
+    private void recordUsage(ExchangeState exchange, Pipeline pipeline) {
         UsageAccounting accounting = exchange.get(ACCOUNTING);
         if (accounting == null) {
             return;
@@ -214,6 +220,9 @@ final class ProxyHandler implements HttpHandler {
                     exchange.standinDeployment(), exchange.responseHeader("x-ms-region"), exchange.status(),
                     exchange.requestId()));
             if (record != null) {
+                metrics.usage(record.client(), exchange.deployment(), exchange.endpointName(), record.promptTokens(),
+                        record.completionTokens(), record.usageSource() == UsageRecord.UsageSource.ESTIMATED,
+                        accounting.upstreamNanos(), accounting.firstByteNanos());
                 pipeline.usage(exchange, record);
             }
         } catch (RuntimeException | LinkageError e) {

@@ -9,6 +9,7 @@ import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.config.HeadroomConfig;
 import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.mock.MockUpstream;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.streaming.IdleTimeout;
@@ -61,11 +62,13 @@ public final class ProxyServer implements AutoCloseable {
     private boolean stopped;
     private final ObjectAffinity affinity;
     private final Bulletin bulletin;
+    private final ProxyMetrics metrics;
 
     private ProxyServer(HttpServer server, ExecutorService executor, IdleTimeout idleTimeout, Runtimes runtimes,
             LongSupplier balancerClock, BodyMemory bodyMemory, RequestsInFlight inFlight, Liveness liveness,
-            ObjectAffinity affinity, Bulletin bulletin) {
+            ObjectAffinity affinity, Bulletin bulletin, ProxyMetrics metrics) {
         this.affinity = affinity;
+        this.metrics = metrics;
         this.bulletin = bulletin;
         this.server = server;
         this.inFlight = inFlight;
@@ -107,6 +110,15 @@ public final class ProxyServer implements AutoCloseable {
     /** The same, with both the balancer's clock and TLS files (may be null), for tests. */
     public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
             LongSupplier balancerClock, TlsFiles tls) throws IOException {
+        return start(config, address, tokens, pipeline, balancerClock, tls, ProxyMetrics.create(config, true));
+    }
+
+    /**
+     * The same, counting into {@code metrics} (which the pipeline's plugins may report to as well), served at
+     * {@code /powerproxy/metrics}.
+     */
+    public static ProxyServer start(ProxyConfig config, InetSocketAddress address, TokenSource tokens, Pipeline pipeline,
+            LongSupplier balancerClock, TlsFiles tls, ProxyMetrics metrics) throws IOException {
         useJdkDefaults(config);
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
@@ -122,7 +134,7 @@ public final class ProxyServer implements AutoCloseable {
         BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
         Runtimes runtimes = new Runtimes();
         runtimes.install(runtime(config, pipeline, upstreamClient, null, balancerClock, idleTimeout, bodyMemory,
-                runtimes, affinity, bulletin));
+                runtimes, affinity, bulletin, metrics));
 
         HttpServer server = tls == null ? HttpServer.create(address, 1024) : TlsListener.create(address, 1024, tls);
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
@@ -130,13 +142,15 @@ public final class ProxyServer implements AutoCloseable {
         RequestsInFlight inFlight = new RequestsInFlight();
         // Every UpstreamClient reconfigured from this one shares its HttpClients, so this one tells for all.
         Liveness liveness = new Liveness(upstreamClient);
-        server.createContext("/", new ProxyHandler(runtimes, idleTimeout, bodyMemory, liveness)).getFilters()
+        metrics.requestBodyMemory(bodyMemory::inUse, bodyMemory.capacity());
+        metrics.requestsInFlight(inFlight::count);
+        server.createContext("/", new ProxyHandler(runtimes, idleTimeout, bodyMemory, liveness, metrics)).getFilters()
                 .add(inFlight);
-        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(runtimes, liveness)).getFilters()
-                .add(inFlight);
+        server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(runtimes, liveness, metrics))
+                .getFilters().add(inFlight);
         server.start();
         return new ProxyServer(server, executor, idleTimeout, runtimes, balancerClock, bodyMemory, inFlight, liveness,
-                affinity, bulletin);
+                affinity, bulletin, metrics);
     }
 
     /** Where replicas tell each other about their targets: Redis when {@code aoai.headroom.redis} is set. */
@@ -157,13 +171,13 @@ public final class ProxyServer implements AutoCloseable {
      */
     private static ProxyRuntime runtime(ProxyConfig config, Pipeline pipeline, UpstreamClient upstreamClient,
             Balancer runningBalancer, LongSupplier balancerClock, IdleTimeout idleTimeout, BodyMemory bodyMemory,
-            Runtimes runtimes, ObjectAffinity affinity, Bulletin bulletin) {
+            Runtimes runtimes, ObjectAffinity affinity, Bulletin bulletin, ProxyMetrics metrics) {
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
         MockUpstream mock = config.aoai().mockResponse() == null ? null : MockUpstream.create(config.aoai().mockResponse());
         Upstream upstream = new Upstream(new Failover(Balancer.create(config.aoai().endpoints(), balancerClock, null,
-                config.aoai().headroom(), bulletin, runningBalancer), upstreamClient), headerRules, mock, affinity);
+                config.aoai().headroom(), bulletin, runningBalancer), upstreamClient, metrics), headerRules, mock, affinity);
         return new ProxyRuntime(config, ClientIdentifier.of(config.clients()), pipeline, upstream, upstreamClient,
-                new AnswerRelay(pipeline, headerRules, idleTimeout, bodyMemory), runtimes::drained);
+                new AnswerRelay(pipeline, headerRules, idleTimeout, bodyMemory, metrics), runtimes::drained);
     }
 
     /**
@@ -186,10 +200,15 @@ public final class ProxyServer implements AutoCloseable {
             UpstreamClient upstreamClient = running.upstreamClient().reconfigured(config.aoai().endpoints(),
                     ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches()), tokens);
             runtimes.install(runtime(config, pipeline, upstreamClient, running.upstream().failover().balancer(),
-                    balancerClock, idleTimeout, bodyMemory, runtimes, affinity, bulletin));
+                    balancerClock, idleTimeout, bodyMemory, runtimes, affinity, bulletin, metrics));
         } finally {
             reloading.unlock();
         }
+    }
+
+    /** The process's metrics, which a reloaded config's plugins report to as well. */
+    public ProxyMetrics metrics() {
+        return metrics;
     }
 
     /** The config new requests are served with. */

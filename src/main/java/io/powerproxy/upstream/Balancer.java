@@ -322,6 +322,34 @@ public final class Balancer {
         return drawn;
     }
 
+    /**
+     * How long each target stays blocked from now on (ms, 0 when it is not), by {@link Target#describe()}, in config
+     * order; a whole endpoint counts its longest block of any deployment name. Made at each metrics scrape.
+     */
+    public Map<String, Long> remainingBlocks() {
+        long now = clock.getAsLong();
+        Map<String, Long> remaining = new LinkedHashMap<>();
+        for (Endpoint endpoint : endpoints) {
+            long until = Math.max(endpoint.unreachable().until(), endpoint.latestDeploymentBlock());
+            remaining.put(endpoint.name(), until > now ? until - now : 0);
+        }
+        for (List<Tier<Slot>> tiers : byDeployment.values()) {
+            for (Tier<Slot> tier : tiers) {
+                for (Slot slot : tier.items()) {
+                    for (Tier<Target> targets : slot.targets()) {
+                        for (Target target : targets.items()) {
+                            if (target instanceof Target.Standin standin) {
+                                long until = Math.max(standin.blockedUntil(null), standin.endpoint().unreachable().until());
+                                remaining.put(standin.describe(), until > now ? until - now : 0);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return remaining;
+    }
+
     /** Whether the target may not be tried now for that deployment. */
     boolean isBlocked(Target target, String deployment) {
         return blockedUntil(target, deployment) > clock.getAsLong();

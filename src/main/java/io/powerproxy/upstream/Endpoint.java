@@ -198,6 +198,15 @@ public final class Endpoint {
         return state.headrooms().get(upstreamDeployment);
     }
 
+    /** Until when (balancer clock, ms) the longest-blocked deployment name requested as-is here is blocked. */
+    long latestDeploymentBlock() {
+        long latest = Long.MIN_VALUE;
+        for (FaultBlock block : state.deploymentBlocks().values()) {
+            latest = Math.max(latest, block.until());
+        }
+        return latest;
+    }
+
     /** How many deployment names have a block entry, for tests of the bound. */
     int blockedDeploymentNames() {
         return state.deploymentBlocks().size();

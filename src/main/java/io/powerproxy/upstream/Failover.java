@@ -1,5 +1,6 @@
 package io.powerproxy.upstream;
 
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.usage.TokenDemand;
 import java.io.IOException;
@@ -46,10 +47,13 @@ public final class Failover {
 
     private final Balancer balancer;
     private final UpstreamClient client;
+    private final ProxyMetrics metrics;
 
-    public Failover(Balancer balancer, UpstreamClient client) {
+    public Failover(Balancer balancer, UpstreamClient client, ProxyMetrics metrics) {
         this.balancer = balancer;
         this.client = client;
+        this.metrics = metrics;
+        metrics.targetBlocks(balancer::remainingBlocks);
     }
 
     /** The balancer that orders and blocks this failover's targets. */
@@ -117,6 +121,7 @@ public final class Failover {
             Attempts attempts) throws IOException, InterruptedException {
         Optional<Balancer.Permit> permit = balancer.acquire(target.endpoint());
         if (permit.isEmpty()) {
+            metrics.failedOver(target.describe(), "busy", false);
             return null;
         }
         if (balancer.isBlocked(target, deployment)) {
@@ -133,7 +138,10 @@ public final class Failover {
             Function<String, String> header = name -> response.headers().firstValue(name).orElse(null);
             balancer.observe(target, deployment, ticket, header);
             if (FAILOVER_STATUSES.contains(response.statusCode())) {
+                boolean wasBlocked = balancer.isBlocked(target, deployment);
                 balancer.block(target, deployment, response.statusCode(), header);
+                metrics.failedOver(target.describe(), Integer.toString(response.statusCode()),
+                        !wasBlocked && balancer.isBlocked(target, deployment));
                 discard(response);
                 return null;
             }
@@ -177,6 +185,7 @@ public final class Failover {
             }
             Optional<Balancer.Permit> permit = balancer.acquire(target.endpoint());
             if (permit.isEmpty()) {
+                metrics.failedOver(target.describe(), "busy", false);
                 continue;
             }
             boolean handedOver = false;
@@ -186,6 +195,7 @@ public final class Failover {
                     continue;
                 }
                 if (FAILOVER_STATUSES.contains(response.statusCode())) {
+                    boolean wasBlocked = balancer.isBlocked(target, deployment);
                     balancer.block(target, deployment, response.statusCode(),
                             name -> response.headers().firstValue(name).orElse(null));
                     if (anyUnblocked(plan.subList(i + 1, plan.size()), deployment)) {
@@ -300,13 +310,19 @@ public final class Failover {
             balancer.answered(target, deployment);
             return response;
         } catch (HttpConnectTimeoutException e) {
+            boolean wasBlocked = balancer.isBlocked(target, deployment);
             balancer.blockUnreachable(target.endpoint(), "could not be connected to within "
                     + target.endpoint().config().timeouts().connect().toMillis() + " ms");
+            metrics.failedOver(target.describe(), "unreachable", !wasBlocked);
         } catch (HttpTimeoutException e) {
+            boolean wasBlocked = balancer.isBlocked(target, deployment);
             balancer.blockTimedOut(target, deployment, "did not answer within "
                     + target.endpoint().config().timeouts().read().toMillis() + " ms");
+            metrics.failedOver(target.describe(), "timeout", !wasBlocked);
         } catch (ConnectException | SSLException e) {
+            boolean wasBlocked = balancer.isBlocked(target, deployment);
             balancer.blockUnreachable(target.endpoint(), "could not be connected to (" + e + ")");
+            metrics.failedOver(target.describe(), "unreachable", !wasBlocked);
         } catch (IOException e) {
             // The request may have reached the upstream and been served: sending it elsewhere could run it twice.
             LOG.warn("request {} to {} failed after it was sent: {}", requestId, target.describe(), e.toString());

@@ -48,6 +48,7 @@ public final class UsageAccounting {
     private Counts counts;
     private long upstreamStartedNanos;
     private long upstreamEndedNanos;
+    private long answeredNanos;
     private boolean answered;
     private boolean recorded;
 
@@ -99,9 +100,20 @@ public final class UsageAccounting {
     /** An upstream's (or the mock's) answer is being passed on: the request gets a usage record. */
     public void answered() {
         answered = true;
+        answeredNanos = System.nanoTime();
         if (upstreamStartedNanos == 0) {
-            upstreamStartedNanos = System.nanoTime();
+            upstreamStartedNanos = answeredNanos;
         }
+    }
+
+    /** Nanoseconds from sending the last attempt to its answer's headers; 0 before an answer. */
+    public long firstByteNanos() {
+        return answered ? answeredNanos - upstreamStartedNanos : 0;
+    }
+
+    /** Nanoseconds from sending the last attempt to its answer's end (or now, while it is still read). */
+    public long upstreamNanos() {
+        return (upstreamEndedNanos == 0 ? System.nanoTime() : upstreamEndedNanos) - upstreamStartedNanos;
     }
 
     /** Counts one stream event's data; returns false for the usage-only chunk the client did not ask for. */

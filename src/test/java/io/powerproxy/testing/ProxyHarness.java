@@ -3,6 +3,7 @@ package io.powerproxy.testing;
 import io.powerproxy.config.ConfigException;
 import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.metrics.ProxyMetrics;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.Plugin;
 import io.powerproxy.server.ProxyServer;
@@ -70,6 +71,20 @@ public final class ProxyHarness implements AutoCloseable {
         try {
             return new ProxyHarness(ProxyServer.start(config, new InetSocketAddress("127.0.0.1", 0), tokens,
                     Pipeline.of(plugins), balancerClock));
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot start the proxy: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Starts the proxy with its plugins' pipeline and the metrics both count into, and a clock of its own for how long
+     * targets stay blocked.
+     */
+    public static ProxyHarness start(ProxyConfig config, Pipeline pipeline, ProxyMetrics metrics,
+            LongSupplier balancerClock) {
+        try {
+            return new ProxyHarness(ProxyServer.start(config, new InetSocketAddress("127.0.0.1", 0), null, pipeline,
+                    balancerClock, null, metrics));
         } catch (IOException e) {
             throw new IllegalStateException("cannot start the proxy: " + e.getMessage(), e);
         }
