@@ -50,6 +50,10 @@ class SighupReloadTest {
                 String line = proxy.awaitLineContaining("config reloaded from");
                 assertTrue(line.contains("clients added [Team C]"), line);
                 assertEquals(200, chat(proxy, TEAM_C_KEY));
+                String metrics = client.send(HttpRequest.newBuilder(proxy.uri("/powerproxy/metrics"))
+                        .header("api-key", TEAM_C_KEY).build(), HttpResponse.BodyHandlers.ofString()).body();
+                assertTrue(metrics.contains("powerproxy_config_reloads_total{result=\"applied\"} 1.0"), metrics);
+                assertTrue(metrics.contains("client=\"Team C\""), "the new client is a label value: " + metrics);
 
                 proxy.sighup();
                 proxy.awaitLineContaining("the file has not changed");
