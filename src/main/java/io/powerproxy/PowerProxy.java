@@ -8,6 +8,7 @@ import io.powerproxy.config.ConfigLoader;
 import io.powerproxy.config.ConfigSource;
 import io.powerproxy.config.ConfigSummary;
 import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.logging.LogFormat;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.PluginJars;
 import io.powerproxy.plugins.AllowDeployments;
@@ -76,6 +77,8 @@ public final class PowerProxy {
         try {
             arguments = Arguments.parse(args);
             shutdownGrace = arguments.shutdownGrace(env);
+            // Logback has read it already; an unknown value would leave it without an appender, so no line at all.
+            LogFormat.configured(env);
         } catch (IllegalArgumentException e) {
             err.println("error: " + e.getMessage());
             err.print(USAGE);

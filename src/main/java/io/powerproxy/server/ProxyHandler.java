@@ -10,6 +10,7 @@ import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.streaming.ClientGoneException;
 import io.powerproxy.streaming.IdleTimeout;
+import io.powerproxy.tracing.TraceContext;
 import io.powerproxy.upstream.Target;
 import io.powerproxy.upstream.UpstreamAnswer;
 import io.powerproxy.upstream.UpstreamBody;
@@ -25,6 +26,7 @@ import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * The proxy's one request handler: it tells each request's story, from its arrival to its access log line, and
@@ -41,6 +43,9 @@ final class ProxyHandler implements HttpHandler {
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
     private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
+    /** The MDC keys of a request's lines in JSON logs; {@code trace_id} is also the OpenTelemetry agent's. */
+    static final String REQUEST_ID_FIELD = "request_id";
+    static final String TRACE_ID_FIELD = "trace_id";
 
     private final ClientIdentifier clients;
     private final Pipeline pipeline;
@@ -49,9 +54,11 @@ final class ProxyHandler implements HttpHandler {
     private final LingeringClose lingeringClose;
     private final AnswerRelay answers;
     private final Liveness liveness;
+    /** Whether every line logged while a request runs carries its ids as MDC fields (JSON logs only: it costs). */
+    private final boolean logFields;
 
     ProxyHandler(ClientIdentifier clients, Pipeline pipeline, Upstream upstream, IdleTimeout idleTimeout,
-            BodyMemory bodyMemory, Liveness liveness) {
+            BodyMemory bodyMemory, Liveness liveness, boolean logFields) {
         this.clients = clients;
         this.pipeline = pipeline;
         this.upstream = upstream;
@@ -59,6 +66,7 @@ final class ProxyHandler implements HttpHandler {
         this.lingeringClose = new LingeringClose(idleTimeout);
         this.answers = new AnswerRelay(pipeline, upstream.headerRules(), idleTimeout, bodyMemory);
         this.liveness = liveness;
+        this.logFields = logFields;
     }
 
     @Override
@@ -66,6 +74,12 @@ final class ProxyHandler implements HttpHandler {
         long started = System.nanoTime();
         ExchangeState exchange = new ExchangeState(newRequestId(), Instant.now(), started, http.getRequestMethod(),
                 http.getRequestURI().getRawPath(), http.getRequestURI().getRawQuery(), http.getRequestHeaders());
+        exchange.trace(TraceContext.of(exchange.requestId(), http.getRequestHeaders().get(TraceContext.TRACEPARENT),
+                http.getRequestHeaders().get(TraceContext.TRACESTATE)));
+        if (logFields) {
+            MDC.put(REQUEST_ID_FIELD, exchange.requestId());
+            MDC.put(TRACE_ID_FIELD, exchange.trace().traceId());
+        }
         RequestBody body = new RequestBody(http, bodyMemory, MAX_BODY_BYTES);
         boolean abort = false;
         try {
@@ -95,6 +109,10 @@ final class ProxyHandler implements HttpHandler {
                 }
             } finally {
                 logAccess(exchange, started);
+                if (logFields) {
+                    MDC.remove(REQUEST_ID_FIELD);
+                    MDC.remove(TRACE_ID_FIELD);
+                }
             }
         }
         if (abort) {
@@ -148,7 +166,7 @@ final class ProxyHandler implements HttpHandler {
                 deployment == null ? path.rawPath() : path.withDeployment(deployment), exchange.query(),
                 exchange.requestHeaders(), UpstreamBody.of(exchange.requestBody(), exchange.requestJson(),
                         path.deployment() == null ? deployment : null, accounting.askUpstreamForUsage()),
-                identity.passThroughToken());
+                identity.passThroughToken(), exchange.trace());
         accounting.attemptStarted();
         return request;
     }
@@ -180,7 +198,7 @@ final class ProxyHandler implements HttpHandler {
             UsageRecord record = accounting.takeRecord(new UsageAccounting.Served(exchange.receivedAt(),
                     exchange.client().name(), exchange.deployment(), exchange.endpointName(),
                     exchange.standinDeployment(), exchange.responseHeader("x-ms-region"), exchange.status(),
-                    exchange.requestId()));
+                    exchange.requestId(), exchange.trace().traceId()));
             if (record != null) {
                 pipeline.usage(exchange, record);
             }
@@ -248,11 +266,12 @@ final class ProxyHandler implements HttpHandler {
 
     /** One line per request; every value in it that a client chose is escaped, so it cannot forge a line. */
     private static void logAccess(ExchangeState exchange, long started) {
-        ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
+        ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms trace={}", exchange.requestId(),
                 Printable.of(exchange.method()), Printable.of(exchange.path()),
                 exchange.client() == null ? "-" : Printable.of(exchange.client().name()),
                 exchange.deployment() == null ? "-" : Printable.of(exchange.deployment()),
-                Printable.of(targetName(exchange)), exchange.status(), (System.nanoTime() - started) / 1_000_000);
+                Printable.of(targetName(exchange)), exchange.status(), (System.nanoTime() - started) / 1_000_000,
+                exchange.trace().traceId());
     }
 
     private static String targetName(ExchangeState exchange) {

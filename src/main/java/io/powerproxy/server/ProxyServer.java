@@ -3,6 +3,7 @@ package io.powerproxy.server;
 import com.sun.net.httpserver.HttpServer;
 import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.config.ProxyConfig;
+import io.powerproxy.logging.LogFormat;
 import io.powerproxy.mock.MockUpstream;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.streaming.IdleTimeout;
@@ -105,7 +106,7 @@ public final class ProxyServer implements AutoCloseable {
         RequestsInFlight inFlight = new RequestsInFlight();
         Liveness liveness = new Liveness(upstreamClient);
         server.createContext("/", new ProxyHandler(ClientIdentifier.of(config.clients()), pipeline, upstream, idleTimeout,
-                bodyMemory, liveness)).getFilters().add(inFlight);
+                bodyMemory, liveness, LogFormat.configured(System.getenv()) == LogFormat.JSON)).getFilters().add(inFlight);
         server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(pipeline, liveness)).getFilters()
                 .add(inFlight);
         server.start();

@@ -2,6 +2,7 @@ package io.powerproxy.upstream;
 
 import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.pipeline.ProxyException;
+import io.powerproxy.tracing.TraceContext;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.http.HttpClient;
@@ -90,6 +91,7 @@ public final class UpstreamClient implements AutoCloseable {
                         ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofByteArray(request.body()));
         copyHeaders(request.clientHeaders(), builder);
+        traceHeaders(request.trace(), builder);
         authenticate(endpoint, request, builder);
         HttpClient client = clients.get(config.timeouts().connect());
         try {
@@ -145,6 +147,21 @@ public final class UpstreamClient implements AutoCloseable {
                             "The request header '" + name + "' has a value that cannot be forwarded.");
                 }
             }
+        }
+    }
+
+    /**
+     * Sends the request's trace context in place of the client's headers. The names are lower case, as the
+     * OpenTelemetry agent's propagator writes them, so that under the agent its {@code traceparent} (with its client
+     * span as the parent) replaces this one instead of being sent beside it.
+     */
+    private static void traceHeaders(TraceContext trace, HttpRequest.Builder builder) {
+        if (trace == null) {
+            return;
+        }
+        builder.header(TraceContext.TRACEPARENT, trace.traceparent());
+        if (trace.tracestate() != null) {
+            builder.header(TraceContext.TRACESTATE, trace.tracestate());
         }
     }
 
