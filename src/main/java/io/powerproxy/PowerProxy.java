@@ -124,9 +124,14 @@ public final class PowerProxy {
             Pipeline pipeline, PrintStream out) {
         Logger log = LoggerFactory.getLogger(PowerProxy.class);
         long started = System.nanoTime();
-        out.println("PowerProxy for Azure OpenAI " + version() + " (Java " + Runtime.version() + ")");
-        out.println("configuration from " + origin + ":");
-        out.println(ConfigSummary.describe(config));
+        String banner = "PowerProxy for Azure OpenAI " + version() + " (Java " + Runtime.version() + ")\n"
+                + "configuration from " + origin + ":\n" + ConfigSummary.describe(config);
+        if (LogFormat.configured(System.getenv()) == LogFormat.JSON) {
+            // Every line on stdout is then one JSON object: the banner is one event, its line breaks escaped.
+            log.info("{}", banner);
+        } else {
+            out.println(banner);
+        }
         ProxyServer server;
         try {
             server = ProxyServer.start(config, new InetSocketAddress(arguments.host(), arguments.port()),

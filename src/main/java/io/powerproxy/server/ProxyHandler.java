@@ -74,10 +74,12 @@ final class ProxyHandler implements HttpHandler {
         long started = System.nanoTime();
         ExchangeState exchange = new ExchangeState(newRequestId(), Instant.now(), started, http.getRequestMethod(),
                 http.getRequestURI().getRawPath(), http.getRequestURI().getRawQuery(), http.getRequestHeaders());
+        if (logFields) {
+            MDC.put(REQUEST_ID_FIELD, exchange.requestId());
+        }
         exchange.trace(TraceContext.of(exchange.requestId(), http.getRequestHeaders().get(TraceContext.TRACEPARENT),
                 http.getRequestHeaders().get(TraceContext.TRACESTATE)));
         if (logFields) {
-            MDC.put(REQUEST_ID_FIELD, exchange.requestId());
             MDC.put(TRACE_ID_FIELD, exchange.trace().traceId());
         }
         RequestBody body = new RequestBody(http, bodyMemory, MAX_BODY_BYTES);
