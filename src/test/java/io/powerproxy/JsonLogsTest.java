@@ -51,8 +51,9 @@ class JsonLogsTest {
     @Test
     void everyLineIsOneJsonObjectAndTheAccessLineHasTheRequestAndTraceIdsAsFields() throws Exception {
         azure.stubFor(post(anyUrl()).willReturn(okJson("{\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1}}")));
-        // A value built to break a JSON line: a quote and brace, control characters, a NEL and a forged field.
-        String hostile = "00-\"},\"level\":\"ERROR\"\u001b\u0007\r\u0085{\"x\":\"";
+        // A value built to break a JSON line: a quote and brace, C1 controls (NEL, CSI) and a forged field. (C0 controls
+        // get a 400 from a Java 21 server before the proxy sees them.)
+        String hostile = "00-\"},\"level\":\"ERROR\"\u009b\u0085{\"x\":\"";
         try (ChildProxy proxy = ChildProxy.start(Files.writeString(dir.resolve("config.yaml"),
                 Configs.oneEndpoint(azure.baseUrl() + "/")), List.of(shippedLogbackXml()),
                 Map.of("POWERPROXY_LOG_FORMAT", "json"))) {
@@ -62,7 +63,7 @@ class JsonLogsTest {
                     HttpResponse.BodyHandlers.ofString());
             assertEquals(200, response.statusCode());
             String requestId = response.headers().firstValue("x-powerproxy-request-id").orElseThrow();
-            String answer = rawChat(proxy, "traceparent: " + hostile.replace("\r", "") + "\r\n");
+            String answer = rawChat(proxy, "traceparent: " + hostile + "\r\n");
             assertTrue(answer.startsWith("HTTP/1.1 200"), answer);
             proxy.awaitLineContaining("its traceparent is not a valid W3C traceparent");
             proxy.awaitLineContaining(requestId + " POST");
@@ -78,7 +79,7 @@ class JsonLogsTest {
                 } catch (IOException notJson) {
                     fail("not one JSON object: " + line + "\nin:\n" + proxy.output());
                 }
-                assertFalse(line.contains("\u001b") || line.contains("\u0007") || line.contains("\u0085"), line);
+                assertFalse(line.contains("\u009b") || line.contains("\u0085"), line);
             }
 
             JsonNode access = only(events, event -> event.path("loggerName").asText().equals("io.powerproxy.access")
@@ -94,7 +95,7 @@ class JsonLogsTest {
                     .contains("its traceparent is not a valid W3C traceparent"));
             assertEquals("WARN", warning.path("level").asText());
             assertTrue(warning.path("formattedMessage").asText()
-                    .contains("'00-\"},\"level\":\"ERROR\"\\u001b\\u0007\\u0085{\"x\":\"'"), warning.toString());
+                    .contains("'00-\"},\"level\":\"ERROR\"\\u009b\\u0085{\"x\":\"'"), warning.toString());
             String warnedId = warning.path("mdc").path("request_id").asText();
             assertTrue(warnedId.matches("[0-9a-f]{16}") && warning.path("formattedMessage").asText()
                     .startsWith("request " + warnedId + ": "), warning.toString());
