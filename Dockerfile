@@ -17,8 +17,9 @@ WORKDIR /src
 # The Java runtime first: this layer depends on the build image only.
 # --strip-java-debug-attributes, not --strip-debug: the latter also strips native libraries and needs objcopy.
 # The modules are what `jdeps --print-module-deps` names for the shaded jar, plus jdk.crypto.ec (TLS with
-# EC keys to Azure and Redis; part of java.base since JDK 22, kept for a JDK 21 build image) and jdk.zipfs.
-RUN jlink --add-modules java.base,java.compiler,java.desktop,java.management,java.naming,java.net.http,java.sql,jdk.httpserver,jdk.unsupported,jdk.crypto.ec,jdk.zipfs \
+# EC keys to Azure and Redis; part of java.base since JDK 22, kept for a JDK 21 build image), jdk.zipfs, and
+# java.instrument, without which -javaagent (the OpenTelemetry Java agent, README "Tracing (OpenTelemetry)") cannot start.
+RUN jlink --add-modules java.base,java.compiler,java.desktop,java.management,java.naming,java.net.http,java.sql,jdk.httpserver,jdk.unsupported,jdk.crypto.ec,jdk.zipfs,java.instrument \
           --strip-java-debug-attributes --compress=zip-6 --no-man-pages --no-header-files --output /opt/jre \
  && mkdir -p /out/app/logs /out/app/plugins /app
 # Dependencies next: this layer is reused until pom.xml changes.

@@ -11,6 +11,7 @@ import io.powerproxy.config.ConfigSource;
 import io.powerproxy.config.ConfigSummary;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.metrics.ProxyMetrics;
+import io.powerproxy.logging.LogFormat;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.PluginJars;
 import io.powerproxy.plugins.AllowDeployments;
@@ -86,6 +87,8 @@ public final class PowerProxy {
             shutdownGrace = arguments.shutdownGrace(env);
             configPoll = Arguments.configPoll(env);
             metricsNeedClientKey = ProxyMetrics.scrapeNeedsClientKey(env);
+            // Logback has read it already; an unknown value would leave it without an appender, so no line at all.
+            LogFormat.configured(env);
         } catch (IllegalArgumentException e) {
             err.println("error: " + e.getMessage());
             err.print(USAGE);
@@ -154,9 +157,14 @@ public final class PowerProxy {
         String origin = text.origin();
         Logger log = LoggerFactory.getLogger(PowerProxy.class);
         long started = System.nanoTime();
-        out.println("PowerProxy for Azure OpenAI " + version() + " (Java " + Runtime.version() + ")");
-        out.println("configuration from " + origin + ":");
-        out.println(ConfigSummary.describe(config));
+        String banner = "PowerProxy for Azure OpenAI " + version() + " (Java " + Runtime.version() + ")\n"
+                + "configuration from " + origin + ":\n" + ConfigSummary.describe(config);
+        if (LogFormat.configured(System.getenv()) == LogFormat.JSON) {
+            // Every line on stdout is then one JSON object: the banner is one event, its line breaks escaped.
+            log.info("{}", banner);
+        } else {
+            out.println(banner);
+        }
         ProxyServer server;
         TokenSources tokens = new TokenSources();
         try {

@@ -135,6 +135,12 @@ class CommandLineTest {
     }
 
     @Test
+    void aLogFormatOtherThanTextOrJsonExits2NamingTheSettingAndItsValues() {
+        assertEquals(2, run(Map.of("POWERPROXY_CONFIG_STRING", VALID, "POWERPROXY_LOG_FORMAT", "xml"), "--validate"));
+        assertTrue(err().contains("POWERPROXY_LOG_FORMAT must be text or json, not 'xml'"), err());
+    }
+
+    @Test
     void unknownArgumentsExit2WithTheUsage() {
         assertEquals(2, run(Map.of(), "--confg-file", "x"));
         assertTrue(err().contains("unknown argument '--confg-file'"), err());

@@ -21,7 +21,8 @@ public final class LogAnalyticsRows {
             "CompletionTokens", "TotalTokens", "AoaiRoundtripTimeMS", "AoaiRegion", "AoaiEndpoint",
             "AoaiVirtualDeployment", "AoaiStandinDeployment", "AoaiApiVersion");
     /** The columns sent only with {@code extended_columns: true}; a DCR that does not declare them drops them. */
-    public static final List<String> EXTENDED_COLUMNS = List.of("StatusCode", "Operation", "Model", "UsageSource", "RequestId");
+    public static final List<String> EXTENDED_COLUMNS = List.of("StatusCode", "Operation", "Model", "UsageSource", "RequestId",
+            "TraceId");
 
     private static final ObjectMapper JSON = Json.MAPPER;
 
@@ -73,6 +74,7 @@ public final class LogAnalyticsRows {
             row.put("Model", usage.model());
             row.put("UsageSource", usage.usageSource().label());
             row.put("RequestId", usage.requestId());
+            row.put("TraceId", usage.traceId());
         }
         return write(row);
     }

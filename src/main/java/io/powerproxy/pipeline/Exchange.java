@@ -52,6 +52,15 @@ public final class Exchange {
         return state.requestId();
     }
 
+    /**
+     * The request's W3C trace id (32 hex characters), as in the access log, the usage record and the
+     * {@code traceparent} sent upstream: the client's when it sent a valid {@code traceparent}, else one the proxy
+     * started (or the OpenTelemetry Java agent's, when the proxy runs under it); null before the core set it.
+     */
+    public String traceId() {
+        return state.trace() == null ? null : state.trace().traceId();
+    }
+
     /** When the request arrived (wall clock, UTC). */
     public Instant receivedAt() {
         return state.receivedAt();

@@ -2,6 +2,7 @@ package io.powerproxy.pipeline;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.powerproxy.config.ClientConfig;
+import io.powerproxy.tracing.TraceContext;
 import io.powerproxy.usage.TokenDemand;
 import io.powerproxy.json.Json;
 import java.io.IOException;
@@ -49,6 +50,7 @@ public final class ExchangeState {
     private RequestChanges changes;
     private TokenDemand tokenDemand;
     private String rejectedBy;
+    private TraceContext trace;
 
     /**
      * Creates the record of a request that just arrived.
@@ -76,6 +78,16 @@ public final class ExchangeState {
 
     public String requestId() {
         return requestId;
+    }
+
+    /** The request's W3C trace context; null only before the core set it. */
+    public TraceContext trace() {
+        return trace;
+    }
+
+    /** Set once, when the request arrives. */
+    public void trace(TraceContext trace) {
+        this.trace = Objects.requireNonNull(trace, "trace");
     }
 
     public Instant receivedAt() {

@@ -29,11 +29,13 @@ public final class RequestChanges {
 
     /**
      * Headers the proxy sets itself: the credentials (replaced by the endpoint's), the framing and hop-by-hop ones,
-     * and {@code accept-encoding} (the proxy asks for uncompressed answers to read their usage).
+     * {@code accept-encoding} (the proxy asks for uncompressed answers to read their usage), and the W3C trace context
+     * (the request's trace id is in the access log and the usage record, so it is the one sent upstream).
      */
     private static final Set<String> OWNED_HEADERS = Set.of("api-key", "authorization", "accept-encoding", "host",
             "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "expect",
-            "http2-settings", "proxy-connection", "proxy-authenticate", "proxy-authorization");
+            "http2-settings", "proxy-connection", "proxy-authenticate", "proxy-authorization", "traceparent",
+            "tracestate");
     /** Body fields the proxy routes and counts by: the deployment ({@code model}) and the streaming flag. */
     private static final Set<String> OWNED_FIELDS = Set.of("model", "stream");
 

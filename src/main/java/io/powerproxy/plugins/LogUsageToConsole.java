@@ -94,6 +94,7 @@ public final class LogUsageToConsole implements Plugin {
         node.put("model", usage.model());
         node.put("usage_source", usage.usageSource().label());
         node.put("request_id", usage.requestId());
+        node.put("trace_id", usage.traceId());
         try {
             return JSON.writeValueAsString(node);
         } catch (JsonProcessingException e) {

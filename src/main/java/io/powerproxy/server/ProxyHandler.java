@@ -13,6 +13,7 @@ import io.powerproxy.pipeline.ProxyException;
 import io.powerproxy.streaming.ClientGoneException;
 import io.powerproxy.streaming.IdleTimeout;
 import io.powerproxy.upstream.Failover;
+import io.powerproxy.tracing.TraceContext;
 import io.powerproxy.upstream.Target;
 import io.powerproxy.upstream.UpstreamAnswer;
 import io.powerproxy.upstream.UpstreamBody;
@@ -28,6 +29,7 @@ import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * The proxy's one request handler: it tells each request's story, from its arrival to its access log line, and
@@ -45,20 +47,26 @@ final class ProxyHandler implements HttpHandler {
     private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
     private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
     private static final Exchange.Key<Boolean> ENDED = Exchange.Key.of("plugins told the request ended");
+    /** The MDC keys of a request's lines in JSON logs; {@code trace_id} is also the OpenTelemetry agent's. */
+    static final String REQUEST_ID_FIELD = "request_id";
+    static final String TRACE_ID_FIELD = "trace_id";
 
     private final Runtimes runtimes;
     private final BodyMemory bodyMemory;
     private final LingeringClose lingeringClose;
     private final Liveness liveness;
     private final ProxyMetrics metrics;
+    /** Whether every line logged while a request runs carries its ids as MDC fields (JSON logs only: it costs). */
+    private final boolean logFields;
 
     ProxyHandler(Runtimes runtimes, IdleTimeout idleTimeout, BodyMemory bodyMemory, Liveness liveness,
-            ProxyMetrics metrics) {
+            ProxyMetrics metrics, boolean logFields) {
         this.runtimes = runtimes;
         this.bodyMemory = bodyMemory;
         this.lingeringClose = new LingeringClose(idleTimeout);
         this.liveness = liveness;
         this.metrics = metrics;
+        this.logFields = logFields;
     }
 
     /** Serves the request with the config current at its start, to its end, whatever a reload does meanwhile. */
@@ -77,6 +85,14 @@ final class ProxyHandler implements HttpHandler {
         long started = System.nanoTime();
         ExchangeState exchange = new ExchangeState(newRequestId(), Instant.now(), started, http.getRequestMethod(),
                 http.getRequestURI().getRawPath(), http.getRequestURI().getRawQuery(), http.getRequestHeaders());
+        if (logFields) {
+            MDC.put(REQUEST_ID_FIELD, exchange.requestId());
+        }
+        exchange.trace(TraceContext.of(exchange.requestId(), http.getRequestHeaders().get(TraceContext.TRACEPARENT),
+                http.getRequestHeaders().get(TraceContext.TRACESTATE)));
+        if (logFields) {
+            MDC.put(TRACE_ID_FIELD, exchange.trace().traceId());
+        }
         RequestBody body = new RequestBody(http, bodyMemory, MAX_BODY_BYTES);
         boolean abort = false;
         try {
@@ -108,6 +124,10 @@ final class ProxyHandler implements HttpHandler {
                 logAccess(exchange, started);
                 metrics.requestEnded(exchange.client() == null ? null : exchange.client().name(), exchange.deployment(),
                         exchange.endpointName(), exchange.status(), exchange.rejectedBy());
+                if (logFields) {
+                    MDC.remove(REQUEST_ID_FIELD);
+                    MDC.remove(TRACE_ID_FIELD);
+                }
             }
         }
         if (abort) {
@@ -173,7 +193,7 @@ final class ProxyHandler implements HttpHandler {
                 deployment == null ? path.rawPath() : path.withDeployment(deployment), exchange.query(),
                 exchange.requestHeaders(), UpstreamBody.of(exchange.requestBody(), exchange.requestJson(),
                         path.deployment() == null ? deployment : null, accounting.askUpstreamForUsage()),
-                identity.passThroughToken());
+                identity.passThroughToken(), exchange.trace());
         accounting.attemptStarted();
         return request;
     }
@@ -218,7 +238,7 @@ final class ProxyHandler implements HttpHandler {
             UsageRecord record = accounting.takeRecord(new UsageAccounting.Served(exchange.receivedAt(),
                     exchange.client().name(), exchange.deployment(), exchange.endpointName(),
                     exchange.standinDeployment(), exchange.responseHeader("x-ms-region"), exchange.status(),
-                    exchange.requestId()));
+                    exchange.requestId(), exchange.trace().traceId()));
             if (record != null) {
                 metrics.usage(record.client(), exchange.deployment(), exchange.endpointName(), record.promptTokens(),
                         record.completionTokens(), record.usageSource() == UsageRecord.UsageSource.ESTIMATED,
@@ -291,11 +311,12 @@ final class ProxyHandler implements HttpHandler {
 
     /** One line per request; every value in it that a client chose is escaped, so it cannot forge a line. */
     private static void logAccess(ExchangeState exchange, long started) {
-        ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms", exchange.requestId(),
+        ACCESS.info("{} {} {} client={} deployment={} target={} status={} {}ms trace={}", exchange.requestId(),
                 Printable.of(exchange.method()), Printable.of(exchange.path()),
                 exchange.client() == null ? "-" : Printable.of(exchange.client().name()),
                 exchange.deployment() == null ? "-" : Printable.of(exchange.deployment()),
-                Printable.of(targetName(exchange)), exchange.status(), (System.nanoTime() - started) / 1_000_000);
+                Printable.of(targetName(exchange)), exchange.status(), (System.nanoTime() - started) / 1_000_000,
+                exchange.trace().traceId());
     }
 
     private static String targetName(ExchangeState exchange) {

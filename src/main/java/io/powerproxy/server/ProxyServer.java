@@ -10,6 +10,7 @@ import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.config.HeadroomConfig;
 import io.powerproxy.config.ProxyConfig;
 import io.powerproxy.metrics.ProxyMetrics;
+import io.powerproxy.logging.LogFormat;
 import io.powerproxy.mock.MockUpstream;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.streaming.IdleTimeout;
@@ -144,7 +145,8 @@ public final class ProxyServer implements AutoCloseable {
         Liveness liveness = new Liveness(upstreamClient);
         metrics.requestBodyMemory(bodyMemory::inUse, bodyMemory.capacity());
         metrics.requestsInFlight(inFlight::count);
-        server.createContext("/", new ProxyHandler(runtimes, idleTimeout, bodyMemory, liveness, metrics)).getFilters()
+        server.createContext("/", new ProxyHandler(runtimes, idleTimeout, bodyMemory, liveness, metrics,
+                LogFormat.configured(System.getenv()) == LogFormat.JSON)).getFilters()
                 .add(inFlight);
         server.createContext(OwnEndpointsHandler.PREFIX, new OwnEndpointsHandler(runtimes, liveness, metrics))
                 .getFilters().add(inFlight);

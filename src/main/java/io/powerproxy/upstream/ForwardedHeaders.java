@@ -14,7 +14,9 @@ import java.util.regex.Pattern;
  *
  * <p>Towards the upstream, also never: {@code api-key} and {@code Authorization} (the client's credentials are
  * replaced by the endpoint's, see README "2. Upstream authentication"), {@code Accept-Encoding} (the proxy
- * reads usage from the bodies, so it asks for them uncompressed), and headers whose lower-case name does not match
+ * reads usage from the bodies, so it asks for them uncompressed), {@code traceparent} and {@code tracestate} (the
+ * proxy sends the request's trace context itself, see {@link io.powerproxy.tracing.TraceContext}), and headers whose
+ * lower-case name does not match
  * {@code aoai.forward_http_header_only_if_name_matches} at its start, as Python's {@code re.match} would.
  */
 public final class ForwardedHeaders {
@@ -23,7 +25,8 @@ public final class ForwardedHeaders {
             "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
             "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect", "http2-settings");
 
-    private static final Set<String> REPLACED_UPSTREAM = Set.of("api-key", "authorization", "accept-encoding");
+    private static final Set<String> REPLACED_UPSTREAM = Set.of("api-key", "authorization", "accept-encoding",
+            "traceparent", "tracestate");
 
     private final Pattern onlyIfNameMatches;
 

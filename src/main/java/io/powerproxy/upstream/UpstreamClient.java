@@ -2,6 +2,7 @@ package io.powerproxy.upstream;
 
 import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.pipeline.ProxyException;
+import io.powerproxy.tracing.TraceContext;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.http.HttpClient;
@@ -35,6 +36,8 @@ public final class UpstreamClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(UpstreamClient.class);
     /** Bodies above this size may take longer to send, so the write timeout is added to the wait for headers. */
     private static final int LARGE_BODY = 1 << 20;
+    /** How long exchanges still running at close may take to end before their connections are cut. */
+    private static final Duration CLOSE_WAIT = Duration.ofSeconds(5);
 
     private final Map<Duration, HttpClient> clients;
     private final ExecutorService executor;
@@ -103,6 +106,7 @@ public final class UpstreamClient implements AutoCloseable {
                         ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofByteArray(request.body()));
         copyHeaders(request.clientHeaders(), builder);
+        traceHeaders(request.trace(), builder);
         authenticate(endpoint, request, builder);
         HttpClient client = clients.get(config.timeouts().connect());
         try {
@@ -165,6 +169,21 @@ public final class UpstreamClient implements AutoCloseable {
     }
 
     /**
+     * Sends the request's trace context in place of the client's headers. The names are lower case, as the
+     * OpenTelemetry agent's propagator writes them, so that under the agent its {@code traceparent} (with its client
+     * span as the parent) replaces this one instead of being sent beside it.
+     */
+    private static void traceHeaders(TraceContext trace, HttpRequest.Builder builder) {
+        if (trace == null) {
+            return;
+        }
+        builder.header(TraceContext.TRACEPARENT, trace.traceparent());
+        if (trace.tracestate() != null) {
+            builder.header(TraceContext.TRACESTATE, trace.tracestate());
+        }
+    }
+
+    /**
      * Sets the upstream credentials. A client that came with its own Entra ID token keeps it, also towards an
      * endpoint with a key: the proxy cannot validate such a token, so Azure must; swapping in the endpoint key
      * would let any bearer string through.
@@ -181,9 +200,30 @@ public final class UpstreamClient implements AutoCloseable {
         }
     }
 
+    /**
+     * Ends the upstream connections: exchanges still running get {@link #CLOSE_WAIT} to end (the server's stop has
+     * given its requests their grace already), then their connections are cut, so that a stop can never hang on an
+     * answer nobody reads.
+     */
     @Override
     public void close() {
-        clients.values().forEach(HttpClient::close);
+        clients.values().forEach(HttpClient::shutdown);
+        boolean interrupted = false;
+        for (HttpClient client : clients.values()) {
+            try {
+                if (!client.awaitTermination(CLOSE_WAIT)) {
+                    LOG.warn("upstream exchanges still open {} s after the stop: their connections are cut",
+                            CLOSE_WAIT.toSeconds());
+                    client.shutdownNow();
+                }
+            } catch (InterruptedException e) {
+                client.shutdownNow();
+                interrupted = true;
+            }
+        }
         executor.close();
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -1,5 +1,6 @@
 package io.powerproxy.upstream;
 
+import io.powerproxy.tracing.TraceContext;
 import java.util.List;
 import java.util.Map;
 
@@ -12,6 +13,7 @@ import java.util.Map;
  * @param clientHeaders the client's request headers, filtered by {@link ForwardedHeaders} on the way out
  * @param body the body to send, possibly empty
  * @param passThroughToken the client's own Entra ID token when it authenticated with one, else null
+ * @param trace the W3C trace context to send ({@code traceparent}, {@code tracestate}), or null for none
  */
 public record UpstreamRequest(
         String method,
@@ -19,5 +21,6 @@ public record UpstreamRequest(
         String rawQuery,
         Map<String, List<String>> clientHeaders,
         byte[] body,
-        String passThroughToken) {
+        String passThroughToken,
+        TraceContext trace) {
 }

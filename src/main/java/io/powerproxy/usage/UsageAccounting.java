@@ -33,9 +33,10 @@ public final class UsageAccounting {
      * @param region the upstream's {@code x-ms-region} header, or null
      * @param status the status the client got
      * @param requestId the proxy's id of the request
+     * @param traceId the request's W3C trace id
      */
     public record Served(Instant receivedAt, String client, String deployment, String endpoint, String standin,
-            String region, int status, String requestId) {
+            String region, int status, String requestId, String traceId) {
     }
 
     private final JsonNode requestJson;
@@ -160,7 +161,7 @@ public final class UsageAccounting {
                 finalCounts.promptTokens(), finalCounts.completionTokens(), finalCounts.totalTokens(),
                 (upstreamEndedNanos - upstreamStartedNanos) / 1_000_000.0, served.region(), served.endpoint(),
                 served.deployment(), served.standin(), apiVersion, served.status(), operation, finalCounts.model(),
-                finalCounts.source(), served.requestId());
+                finalCounts.source(), served.requestId(), served.traceId());
     }
 
     private static String queryParameter(String rawQuery, String name) {

@@ -31,6 +31,7 @@ import java.util.Objects;
  * @param model the model as the upstream reported it, or null
  * @param usageSource whether the counts were reported by the upstream or estimated by the proxy
  * @param requestId the proxy's id of the request
+ * @param traceId the request's W3C trace id (32 hex characters), or null when unknown
  */
 public record UsageRecord(
         Instant requestReceivedUtc,
@@ -49,14 +50,15 @@ public record UsageRecord(
         Operation operation,
         String model,
         UsageSource usageSource,
-        String requestId) {
+        String requestId,
+        String traceId) {
 
     /** The column names, in the order of the components: the original's first, then the new ones. */
     public static final List<String> COLUMNS = List.of(
             "request_received_utc", "client", "is_streaming", "prompt_tokens", "completion_tokens", "total_tokens",
             "aoai_roundtrip_time_ms", "aoai_region", "aoai_endpoint", "aoai_virtual_deployment",
             "aoai_standin_deployment", "aoai_api_version",
-            "status_code", "operation", "model", "usage_source", "request_id");
+            "status_code", "operation", "model", "usage_source", "request_id", "trace_id");
 
     public UsageRecord {
         Objects.requireNonNull(requestReceivedUtc, "requestReceivedUtc");
@@ -72,6 +74,17 @@ public record UsageRecord(
         aoaiApiVersion = Printable.of(aoaiApiVersion);
         model = Printable.of(model);
         requestId = Printable.of(requestId);
+        traceId = Printable.of(traceId);
+    }
+
+    /** A record without a trace id, as made before records had one. */
+    public UsageRecord(Instant requestReceivedUtc, String client, boolean isStreaming, long promptTokens,
+            long completionTokens, long totalTokens, double aoaiRoundtripTimeMs, String aoaiRegion, String aoaiEndpoint,
+            String aoaiVirtualDeployment, String aoaiStandinDeployment, String aoaiApiVersion, int statusCode,
+            Operation operation, String model, UsageSource usageSource, String requestId) {
+        this(requestReceivedUtc, client, isStreaming, promptTokens, completionTokens, totalTokens, aoaiRoundtripTimeMs,
+                aoaiRegion, aoaiEndpoint, aoaiVirtualDeployment, aoaiStandinDeployment, aoaiApiVersion, statusCode,
+                operation, model, usageSource, requestId, null);
     }
 
     /** The values in {@link #COLUMNS} order, as text (null stays null), for tabular sinks. */
@@ -80,7 +93,7 @@ public record UsageRecord(
                 requestReceivedUtc.toString(), client, Boolean.toString(isStreaming), Long.toString(promptTokens),
                 Long.toString(completionTokens), Long.toString(totalTokens), Double.toString(aoaiRoundtripTimeMs),
                 aoaiRegion, aoaiEndpoint, aoaiVirtualDeployment, aoaiStandinDeployment, aoaiApiVersion,
-                Integer.toString(statusCode), operation.label(), model, usageSource.label(), requestId);
+                Integer.toString(statusCode), operation.label(), model, usageSource.label(), requestId, traceId);
     }
 
     /** Where the token counts come from. */

@@ -44,13 +44,14 @@ class PrintableConvertersTest {
         assertEquals(0, lines.stream().filter(line -> line.startsWith("INFO")).count(), all);
     }
 
-    /** The shipped logback.xml, with its console appender turned into a file appender. */
+    /** The shipped logback.xml in its default text format, with its console appender turned into a file appender. */
     private static LoggerContext shippedConfigurationWritingTo(Path file) throws Exception {
-        String shipped;
-        try (InputStream in = PrintableConvertersTest.class.getResourceAsStream("/logback.xml")) {
-            shipped = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        }
-        String toFile = shipped.replace("ch.qos.logback.core.ConsoleAppender", "ch.qos.logback.core.FileAppender")
+        String text = resource("/powerproxy-logging/text.xml");
+        String appender = text.substring(text.indexOf("<included>") + "<included>".length(), text.indexOf("</included>"));
+        String include = "<include resource=\"powerproxy-logging/${POWERPROXY_LOG_FORMAT:-text}.xml\"/>";
+        String shipped = resource("/logback.xml");
+        assertTrue(shipped.contains(include), shipped);
+        String toFile = shipped.replace(include, appender).replace("ch.qos.logback.core.ConsoleAppender", "ch.qos.logback.core.FileAppender")
                 .replace("<target>System.out</target>", "<file>" + file + "</file>")
                 .replace("<shutdownHook class=\"ch.qos.logback.core.hook.DefaultShutdownHook\"/>", "");
         assertNotEquals(shipped, toFile);
@@ -60,5 +61,11 @@ class PrintableConvertersTest {
         configurator.setContext(context);
         configurator.doConfigure(new ByteArrayInputStream(toFile.getBytes(StandardCharsets.UTF_8)));
         return context;
+    }
+
+    private static String resource(String name) throws IOException {
+        try (InputStream in = PrintableConvertersTest.class.getResourceAsStream(name)) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
     }
 }

@@ -85,7 +85,7 @@ class RequestChangesTest {
         assertEquals("the header 'Api-Key' cannot be changed by a plugin: the proxy sets it itself",
                 assertThrows(IllegalArgumentException.class, () -> changes.setHeader("Api-Key", "mine")).getMessage());
         for (String owned : List.of("authorization", "host", "content-length", "transfer-encoding", "connection",
-                "accept-encoding", "proxy-authorization")) {
+                "accept-encoding", "proxy-authorization", "traceparent", "Tracestate")) {
             assertThrows(IllegalArgumentException.class, () -> changes.removeHeader(owned), owned);
         }
         assertEquals("the body field 'model' cannot be changed by a plugin: the proxy chooses the deployment and"

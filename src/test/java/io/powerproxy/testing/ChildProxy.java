@@ -54,12 +54,18 @@ public final class ChildProxy implements AutoCloseable {
     /** The same, with extra environment variables for the child and extra arguments for the proxy. */
     public static ChildProxy start(Path config, List<String> jvmOptions, Map<String, String> environment,
             String... extraArguments) {
+        return start(config, jvmOptions, environment, Duration.ofSeconds(60), extraArguments);
+    }
+
+    /** The same, waiting up to {@code startDeadline} for the ready line (a Java agent makes the start much slower). */
+    public static ChildProxy start(Path config, List<String> jvmOptions, Map<String, String> environment,
+            Duration startDeadline, String... extraArguments) {
         List<String> arguments = new ArrayList<>(
                 List.of("--config-file", config.toString(), "--host", "127.0.0.1", "--port", "0"));
         arguments.addAll(List.of(extraArguments));
         ChildProxy child = run("io.powerproxy.PowerProxy", jvmOptions, environment, arguments);
         try {
-            child.port = Integer.parseInt(child.awaitLine(READY).group(1));
+            child.port = Integer.parseInt(child.awaitLine(READY, startDeadline).group(1));
             return child;
         } catch (RuntimeException | Error e) {
             child.close();
@@ -102,8 +108,12 @@ public final class ChildProxy implements AutoCloseable {
 
     /** The first output line that matches, waiting up to 60 s for it; fails with the output when the child ends first. */
     public Matcher awaitLine(Pattern pattern) {
+        return awaitLine(pattern, Duration.ofSeconds(60));
+    }
+
+    private Matcher awaitLine(Pattern pattern, Duration deadline) {
         Matcher[] found = new Matcher[1];
-        Await.until("the child printed a line matching " + pattern + "; its output so far:\n" + tail(), Duration.ofSeconds(60),
+        Await.until("the child printed a line matching " + pattern + "; its output so far:\n" + tail(), deadline,
                 () -> {
                     found[0] = firstMatch(pattern);
                     if (found[0] == null && !process.isAlive()) {

@@ -16,9 +16,14 @@ class UsageRecordEscapingTest {
                 .client("Team\nA").streaming(true).tokens(1, 2).roundtripMs(4.5).region("sweden\rcentral")
                 .endpoint("Swe\u0007den").deployment("gpt-4o\r\nforged", "stand\u2028in").apiVersion("2024-10-21\n")
                 .model("model\u202e").build();
+        record = new UsageRecord(record.requestReceivedUtc(), record.client(), record.isStreaming(),
+                record.promptTokens(), record.completionTokens(), record.totalTokens(), record.aoaiRoundtripTimeMs(),
+                record.aoaiRegion(), record.aoaiEndpoint(), record.aoaiVirtualDeployment(),
+                record.aoaiStandinDeployment(), record.aoaiApiVersion(), record.statusCode(), record.operation(),
+                record.model(), record.usageSource(), record.requestId(), "trace\u001b[0m");
 
         assertEquals(List.of("2026-12-06T10:00:00Z", "Team\\nA", "true", "1", "2", "3", "4.5", "sweden\\rcentral",
                 "Swe\\u0007den", "gpt-4o\\r\\nforged", "stand\\u2028in", "2024-10-21\\n", "200", "chat", "model\\u202e",
-                "reported", "req\\u0000"), record.values());
+                "reported", "req\\u0000", "trace\\u001b[0m"), record.values());
     }
 }
