@@ -119,7 +119,8 @@ class ErrorPathsTest {
 
     /**
      * The client sees the broken answer as an error: its connection cut where the answer broke off, or, when the
-     * proxy's first read of the answer already failed (the bytes and the close can arrive together), a 502 before
+     * proxy's client already saw the break while reading the answer's head or first bytes (the bytes and the close can
+     * arrive together, and Java 21's client sometimes reports them as one failure), a 502 EndpointFailed before
      * anything was passed on. Never a complete 200.
      */
     private static void assertNotPassedOnAsComplete(ProxyHarness proxy, HttpRequest request) throws Exception {
@@ -131,7 +132,7 @@ class ErrorPathsTest {
         }
         String body = new String(response.body(), java.nio.charset.StandardCharsets.UTF_8);
         assertEquals(502, response.statusCode(), "the broken answer was passed on as complete: " + body);
-        assertTrue(body.contains("\"EndpointFailed\"") && body.contains("broke off its answer"), body);
+        assertTrue(body.contains("\"EndpointFailed\""), body);
     }
 
     /** An upstream that writes the given bytes to every connection and then closes it. */
