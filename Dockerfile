@@ -24,7 +24,7 @@ RUN jlink --add-modules java.base,java.compiler,java.desktop,java.management,jav
  && mkdir -p /out/app/logs /out/app/plugins /app
 # Dependencies next: this layer is reused until pom.xml changes.
 COPY pom.xml ./
-RUN mvn -B -q -ntp dependency:go-offline
+RUN mvn -B -q -ntp dependency:resolve dependency:resolve-plugins
 COPY src ./src
 RUN mvn -B -q -ntp package -DskipTests && cp target/powerproxy.jar /app/powerproxy.jar
 # The AOT cache (JDK 25+): a training run of the image's own runtime and jar, at the paths they have in the image,
