@@ -9,14 +9,15 @@
 # (max_tokens 200, about 300 tokens each as the mock counts them) at three times what Sweden admits per window goes
 # through the proxy with headroom routing off and on, with one replica and with two (sharing through redis-server, half
 # the load each). Reported per run: the 429s Sweden answered (each one a round trip the client waited for), the requests
-# each endpoint served, and the clients' latency (open loop, from each request's due time). The window is 10 s (smoke:
-# 3 s) instead of Azure's 60 s so that runs of a few windows fit; the proxy is told the same with window_seconds.
+# each endpoint served, and the clients' latency (open loop, from each request's due time). The window is 6 s (smoke:
+# 3 s), a run 15 s after a window's warm-up (smoke: 8 s), instead of Azure's 60 s so that runs of a few windows fit in
+# make bench's 15 minutes; the proxy is told the same window with window_seconds.
 # Writes $T/headroom.md (a markdown section) and adds a record per run to $RAW when run from bench/run.sh.
 
 # shellcheck disable=SC2154 # T, PIDS, JAVA, JAR, TOOL, MODE, PROXY_JVM_FLAGS, log, warn, fail come from bench/run.sh.
 measure_headroom() {
   local window seconds rate=40 cost=297 capacity redis_port= redis_pid= redis_server replicas mode
-  if [ "$MODE" = smoke ]; then window=3; seconds=8; else window=10; seconds=30; fi
+  if [ "$MODE" = smoke ]; then window=3; seconds=8; else window=6; seconds=15; fi
   # Sweden admits a third of the load: the rest must go to France, before or after a 429.
   capacity=$((rate * window * cost / 3))
   redis_server=$(command -v redis-server 2>/dev/null || true)
@@ -47,6 +48,8 @@ measure_headroom() {
     echo "|---|---|---|---|---|---|---|---|"
   } >"$T/headroom.md"
   for replicas in 1 2; do
+    # Two runs, each the window's warm-up, the measured part and about 5 s to start the mocks and proxies.
+    fits $((2 * (window + seconds + 5))) "the headroom runs with $replicas replica(s)" || break
     for mode in off on; do
       headroom_run "$replicas" "$mode" "$window" "$seconds" "$rate" "$capacity" "$redis_port"
     done
