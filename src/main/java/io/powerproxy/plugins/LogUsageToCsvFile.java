@@ -9,8 +9,9 @@ import io.powerproxy.pipeline.PluginContext;
 import io.powerproxy.pipeline.PluginFactory;
 import io.powerproxy.pipeline.UsageSinkMetrics;
 import io.powerproxy.usage.UsageRecord;
-import java.io.IOException;
+import java.io.ByteArrayOutputStream;
 import java.io.FileNotFoundException;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.RandomAccessFile;
 import java.nio.channels.ClosedChannelException;
@@ -30,6 +31,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
@@ -334,7 +336,7 @@ public final class LogUsageToCsvFile implements Plugin {
     }
 
     /**
-     * The open files. Appends run on request threads under {@link #lock}, one {@code write(2)} each; the sync
+     * The open files. Appends run on request threads under {@link #lock}, one {@code write(2)} per batch; the sync
      * thread forces the channels outside the lock (a channel may be forced while another thread writes to it).
      */
     private static final class CsvFiles {
@@ -348,6 +350,8 @@ public final class LogUsageToCsvFile implements Plugin {
         private final TreeMap<String, DayFile> open = new TreeMap<>();
         /** Guarded by {@link #lock}. */
         private boolean closed;
+        /** Rows of requests waiting for the lock; whoever holds it writes them all. */
+        private final ConcurrentLinkedQueue<Waiting> waiting = new ConcurrentLinkedQueue<>();
         private volatile String problem;
 
         CsvFiles(Path dir, Layout layout) {
@@ -372,10 +376,51 @@ public final class LogUsageToCsvFile implements Plugin {
             }
         }
 
-        /** Appends a record's row; returns null when it was written, else why not. */
+        /**
+         * Appends a record's row; returns null when it was written, else why not. Rows of requests that end at the
+         * same time go out together: whichever request holds the lock writes every row waiting, one {@code write(2)}
+         * (and one check of the file's path) for all of them, and the others find theirs written when they get the
+         * lock. Each call still returns only after its row is in the file, or failed.
+         */
         String append(UsageRecord usage) {
-            String day = layout.fileKey(usage);
+            Waiting mine = new Waiting(usage, layout.fileKey(usage));
+            waiting.add(mine);
             lock.lock();
+            try {
+                if (!mine.done) {
+                    writeWaiting();
+                }
+                return mine.failure;
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        /** Writes every waiting row, those of one file with one write. Holds {@link #lock}. */
+        private void writeWaiting() {
+            List<Waiting> batch = new ArrayList<>();
+            for (Waiting next = waiting.poll(); next != null; next = waiting.poll()) {
+                batch.add(next);
+            }
+            int from = 0;
+            while (from < batch.size()) {
+                String day = batch.get(from).day;
+                int to = from + 1;
+                while (to < batch.size() && batch.get(to).day.equals(day)) {
+                    to++;
+                }
+                List<Waiting> rows = batch.subList(from, to);
+                String failure = write(day, rows);
+                for (Waiting row : rows) {
+                    row.failure = failure;
+                    row.done = true;
+                }
+                from = to;
+            }
+        }
+
+        /** Writes rows of one file's key; returns null when they were written, else why not. Holds {@link #lock}. */
+        private String write(String day, List<Waiting> rows) {
             try {
                 if (closed) {
                     return "the sink is closed";
@@ -393,7 +438,7 @@ public final class LogUsageToCsvFile implements Plugin {
                         close(open.pollFirstEntry().getValue());
                     }
                 }
-                file.append(layout.append(usage, file.size(), file.openLine()));
+                file.append(bytesOf(rows, file.size(), file.openLine()));
                 problem = null;
                 return null;
             } catch (IOException | RuntimeException e) {
@@ -401,9 +446,22 @@ public final class LogUsageToCsvFile implements Plugin {
                 problem = "the last usage record could not be written, so it was logged at ERROR: " + e;
                 close(open.remove(day));
                 return failure;
-            } finally {
-                lock.unlock();
             }
+        }
+
+        /** The rows as the layout writes them one after the other into a file of this size. */
+        private byte[] bytesOf(List<Waiting> rows, long size, boolean openLine) {
+            if (rows.size() == 1) {
+                return layout.append(rows.getFirst().usage, size, openLine);
+            }
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream(rows.size() * 256);
+            for (Waiting row : rows) {
+                byte[] next = layout.append(row.usage, size, openLine);
+                bytes.writeBytes(next);
+                size += next.length;
+                openLine = next.length > 0 ? next[next.length - 1] != '\n' : openLine;
+            }
+            return bytes.toByteArray();
         }
 
         String problem() {
@@ -446,6 +504,19 @@ public final class LogUsageToCsvFile implements Plugin {
 
     }
 
+    /** A row on its way into a file: {@link #done} once written or failed ({@link #failure}), under the lock. */
+    private static final class Waiting {
+        final UsageRecord usage;
+        final String day;
+        boolean done;
+        String failure;
+
+        Waiting(UsageRecord usage, String day) {
+            this.usage = usage;
+            this.day = day;
+        }
+    }
+
     /** The first line of a file without its line ending, or null when the file is missing or empty. */
     private static String firstLine(Path file) throws IOException {
         byte[] start;
@@ -475,6 +546,8 @@ public final class LogUsageToCsvFile implements Plugin {
         private long size;
         /** The last line has no line break yet: a crash left it so, or the original's format always does. */
         private boolean openLine;
+        /** Whether the file's position is its end, as after our own last write: no seek needed before the next. */
+        private boolean atEnd;
 
         private DayFile(Path path, RandomAccessFile file, Object fileKey, long size, boolean openLine) {
             this.path = path;
@@ -531,15 +604,19 @@ public final class LogUsageToCsvFile implements Plugin {
         }
 
         /**
-         * Writes the bytes (a row, with what must come before it) with one {@code write(2)}. On failure the file is
+         * Writes the bytes (rows, with what must come before them) with one {@code write(2)}. On failure the file is
          * cut back to where it was, so that no half row stays for the next one to extend.
          */
         void append(byte[] bytes) throws IOException {
             int length = bytes.length;
             try {
-                file.seek(size);
+                if (!atEnd) {
+                    file.seek(size);
+                    atEnd = true;
+                }
                 file.write(bytes, 0, length);
             } catch (IOException e) {
+                atEnd = false;
                 try {
                     file.setLength(size);
                 } catch (IOException truncateFailure) {

@@ -100,6 +100,37 @@ class LogUsageToCsvFileOriginalFormatTest {
     }
 
     @Test
+    void rowsOfConcurrentRequestsWrittenTogetherEachStartOnALineOfTheirOwn() throws Exception {
+        int requests = 500;
+        try (LogUsageToCsvFile sink = LogUsageToCsvFile.createOriginal(dir, STARTED);
+                var threads = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            java.util.concurrent.CountDownLatch start = new java.util.concurrent.CountDownLatch(1);
+            for (int i = 0; i < requests; i++) {
+                int number = i;
+                threads.submit(() -> {
+                    start.await();
+                    sink.onUsage(null, new UsageRecord(TEAM_A_SWEDEN.requestReceivedUtc(), "Team " + number, false,
+                            8, 2, 10, 412.7, "Sweden Central", "Sweden", "gpt-4o", null, "2024-10-21", 200,
+                            UsageRecord.Operation.CHAT, null, UsageRecord.UsageSource.REPORTED, "req-" + number));
+                    return null;
+                });
+            }
+            start.countDown();
+        }
+
+        List<String> lines = Files.readString(dir.resolve("20261206-113740.logs.csv"), UTF_8).lines().toList();
+        assertEquals(OriginalFormat.CSV_HEADER, lines.getFirst());
+        assertEquals(requests + 1, lines.size());
+        java.util.Set<String> teams = new java.util.HashSet<>();
+        for (String line : lines.subList(1, lines.size())) {
+            Matcher row = ROW.matcher(line);
+            assertTrue(row.matches(), line);
+            teams.add(row.group(2).substring(0, row.group(2).indexOf(',')));
+        }
+        assertEquals(requests, teams.size());
+    }
+
+    @Test
     void theFileIsMadeWithItsHeaderWhenThePluginStartsAndNamedAfterTheStartAsTheOriginalDid() throws Exception {
         LocalDateTime before = LocalDateTime.now().truncatedTo(ChronoUnit.SECONDS);
         try (Plugin plugin = plugin()) {

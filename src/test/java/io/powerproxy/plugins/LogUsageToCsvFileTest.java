@@ -117,6 +117,7 @@ class LogUsageToCsvFileTest {
     @Test
     void aThousandConcurrentUsageCallsGiveExactlyAThousandRowsEachRequestOnce() throws Exception {
         Plugin plugin = plugin();
+        List<String> notYetWritten = java.util.Collections.synchronizedList(new ArrayList<>());
         CountDownLatch start = new CountDownLatch(1);
 
         try (ExecutorService requests = Executors.newVirtualThreadPerTaskExecutor()) {
@@ -125,12 +126,18 @@ class LogUsageToCsvFileTest {
                 requests.submit(() -> {
                     start.await();
                     plugin.onUsage(exchange(usage), usage);
+                    // Rows written together by whichever request holds the lock: each call still returns only
+                    // after its own row is in the file.
+                    if (!Files.readString(file("20261125.logs.csv"), UTF_8).contains("," + usage.requestId() + ",")) {
+                        notYetWritten.add(usage.requestId());
+                    }
                     return null;
                 });
             }
             start.countDown();
         }
         plugin.close();
+        assertEquals(List.of(), notYetWritten);
 
         List<String> ids = requestIds(file("20261125.logs.csv"));
         assertEquals(1000, ids.size());
