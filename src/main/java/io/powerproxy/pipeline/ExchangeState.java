@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.powerproxy.config.ClientConfig;
 import io.powerproxy.tracing.TraceContext;
 import io.powerproxy.usage.TokenDemand;
+import io.powerproxy.usage.UsageAccounting;
 import io.powerproxy.json.Json;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -51,6 +52,8 @@ public final class ExchangeState {
     private TokenDemand tokenDemand;
     private String rejectedBy;
     private TraceContext trace;
+    private UsageAccounting accounting;
+    private boolean endedTold;
 
     /**
      * Creates the record of a request that just arrived.
@@ -264,6 +267,24 @@ public final class ExchangeState {
     public String responseHeader(String lowerCaseName) {
         List<String> values = responseHeaders.get(lowerCaseName);
         return values == null || values.isEmpty() ? null : values.get(0);
+    }
+
+    /** What counts the request's usage, from when it is known what goes upstream; null before and for rejections. */
+    public UsageAccounting accounting() {
+        return accounting;
+    }
+
+    public void accounting(UsageAccounting accounting) {
+        this.accounting = accounting;
+    }
+
+    /** Notes that the plugins are told the request ended; true the first time only, so that they are told once. */
+    public boolean endedFirstTime() {
+        if (endedTold) {
+            return false;
+        }
+        endedTold = true;
+        return true;
     }
 
     /** Per-request data under a typed key: the core's own, or a plugin's. */

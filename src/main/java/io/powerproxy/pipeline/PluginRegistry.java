@@ -66,28 +66,7 @@ public final class PluginRegistry {
 
     /** The same, with the metrics the plugins report to, and that count which plugin rejected which request. */
     public Pipeline createPipeline(ProxyConfig config, PluginMetrics metrics) throws ConfigException {
-        List<String> problems = new ArrayList<>();
-        List<String> names = new ArrayList<>();
-        List<Plugin> plugins = new ArrayList<>();
-        for (PluginConfig settings : config.plugins()) {
-            PluginFactory factory = factories.get(settings.name());
-            if (factory == null) {
-                problems.add(settings.path() + ".name: unknown plugin '" + settings.name() + "'; known: "
-                        + String.join(", ", factories.keySet()));
-                continue;
-            }
-            try {
-                plugins.add(factory.create(new PluginContext(settings, config, metrics)));
-                names.add(settings.name());
-            } catch (ConfigException e) {
-                problems.addAll(e.problems());
-            }
-        }
-        if (!problems.isEmpty()) {
-            plugins.forEach(Plugin::close);
-            throw new ConfigException(problems);
-        }
-        return Pipeline.named(names, plugins);
+        return build(null, List.of(), config, metrics);
     }
 
     /**
@@ -107,9 +86,20 @@ public final class PluginRegistry {
     /** The same, with the metrics the new plugins report to (a gauge a new plugin registers again takes over). */
     public Pipeline reloadPipeline(ProxyConfig running, Pipeline runningPipeline, ProxyConfig config,
             PluginMetrics metrics) throws ConfigException {
-        List<Plugin> runningPlugins = runningPipeline.plugins();
-        boolean[] taken = new boolean[running.plugins().size()];
-        if (runningPlugins.size() != running.plugins().size()) {
+        return build(running, runningPipeline.plugins(), config, metrics);
+    }
+
+    /**
+     * The plugins of {@code config} in config order, each entry the same as one of {@code running}'s reloaded from
+     * its running plugin, every other one created.
+     *
+     * @param running the config the running plugins were created from; null when nothing runs yet
+     */
+    private Pipeline build(ProxyConfig running, List<Plugin> runningPlugins, ProxyConfig config, PluginMetrics metrics)
+            throws ConfigException {
+        List<PluginConfig> runningEntries = running == null ? List.of() : running.plugins();
+        boolean[] taken = new boolean[runningEntries.size()];
+        if (runningPlugins.size() != runningEntries.size()) {
             // A pipeline not made from that config (tests make some): nothing can be matched to its entries.
             java.util.Arrays.fill(taken, true);
         }
@@ -125,7 +115,7 @@ public final class PluginRegistry {
                 continue;
             }
             PluginContext context = new PluginContext(settings, config, metrics);
-            int same = sameEntry(running.plugins(), taken, settings);
+            int same = sameEntry(runningEntries, taken, settings);
             try {
                 Plugin plugin;
                 if (same < 0) {
@@ -133,7 +123,7 @@ public final class PluginRegistry {
                 } else {
                     taken[same] = true;
                     Plugin previous = runningPlugins.get(same);
-                    plugin = factory.reload(previous, new PluginContext(running.plugins().get(same), running, metrics),
+                    plugin = factory.reload(previous, new PluginContext(runningEntries.get(same), running, metrics),
                             context);
                     if (plugin == previous) {
                         kept.add(plugin);

@@ -264,10 +264,7 @@ public final class LimitUsage implements Plugin {
 
     @Override
     public void onClientIdentified(Exchange exchange) {
-        if (admission != Admission.AFTER) {
-            return;
-        }
-        Long limit = limitFor(exchange);
+        Long limit = limitWhen(Admission.AFTER, exchange);
         if (limit == null) {
             return;
         }
@@ -293,10 +290,7 @@ public final class LimitUsage implements Plugin {
     /** With {@code admission: reserve}: holds what the request may use, as it goes upstream, or refuses it. */
     @Override
     public void onRequestReady(Exchange exchange) {
-        if (admission != Admission.RESERVE) {
-            return;
-        }
-        Long limit = limitFor(exchange);
+        Long limit = limitWhen(Admission.RESERVE, exchange);
         if (limit == null) {
             return;
         }
@@ -360,6 +354,11 @@ public final class LimitUsage implements Plugin {
             exchange.put(RESERVATION, null);
             used.settle(reservation, 0);
         }
+    }
+
+    /** The request's limit when this plugin admits requests {@code mode}, else null. */
+    private Long limitWhen(Admission mode, Exchange exchange) {
+        return admission == mode ? limitFor(exchange) : null;
     }
 
     /** The client's budget in tokens for the request's deployment, or null when the request is not limited. */

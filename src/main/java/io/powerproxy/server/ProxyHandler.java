@@ -6,7 +6,6 @@ import com.sun.net.httpserver.HttpHandler;
 import io.powerproxy.affinity.ObjectCall;
 import io.powerproxy.logging.Printable;
 import io.powerproxy.metrics.ProxyMetrics;
-import io.powerproxy.pipeline.Exchange;
 import io.powerproxy.pipeline.ExchangeState;
 import io.powerproxy.pipeline.Pipeline;
 import io.powerproxy.pipeline.ProxyException;
@@ -45,8 +44,6 @@ final class ProxyHandler implements HttpHandler {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProxyHandler.class);
     private static final Logger ACCESS = LoggerFactory.getLogger("io.powerproxy.access");
-    private static final Exchange.Key<UsageAccounting> ACCOUNTING = Exchange.Key.of("usage accounting");
-    private static final Exchange.Key<Boolean> ENDED = Exchange.Key.of("plugins told the request ended");
     /** The MDC keys of a request's lines in JSON logs; {@code trace_id} is also the OpenTelemetry agent's. */
     static final String REQUEST_ID_FIELD = "request_id";
     static final String TRACE_ID_FIELD = "trace_id";
@@ -154,7 +151,7 @@ final class ProxyHandler implements HttpHandler {
         pipeline.clientIdentified(exchange);
         UsageAccounting accounting = UsageAccounting.start(path.rawPath(), exchange.query(), path.v1(),
                 exchange.requestJson(), exchange.streaming());
-        exchange.put(ACCOUNTING, accounting);
+        exchange.accounting(accounting);
 
         Failover.Attempts attempts = target -> requestFor(target, exchange, path, identity, accounting);
         ObjectCall objects = upstream.mock() != null ? null
@@ -218,8 +215,7 @@ final class ProxyHandler implements HttpHandler {
      */
     private void endRequest(ExchangeState exchange, Pipeline pipeline) {
         recordUsage(exchange, pipeline);
-        if (exchange.get(ENDED) == null) {
-            exchange.put(ENDED, Boolean.TRUE);
+        if (exchange.endedFirstTime()) {
             pipeline.requestEnded(exchange);
         }
     }
@@ -230,7 +226,7 @@ final class ProxyHandler implements HttpHandler {
      * client has the whole answer), and again when the request ends, which makes the record only if it was not made.
      */
     private void recordUsage(ExchangeState exchange, Pipeline pipeline) {
-        UsageAccounting accounting = exchange.get(ACCOUNTING);
+        UsageAccounting accounting = exchange.accounting();
         if (accounting == null) {
             return;
         }
