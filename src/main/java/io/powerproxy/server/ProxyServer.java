@@ -122,16 +122,18 @@ public final class ProxyServer implements AutoCloseable {
             LongSupplier balancerClock, TlsFiles tls, ProxyMetrics metrics) throws IOException {
         useJdkDefaults(config);
         ForwardedHeaders headerRules = ForwardedHeaders.create(config.aoai().forwardHeaderOnlyIfNameMatches());
-        UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens);
+        IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
+        UpstreamClient upstreamClient = UpstreamClient.create(config.aoai().endpoints(), headerRules, tokens,
+                idleTimeout);
         ObjectAffinity affinity;
         try {
             affinity = ObjectAffinity.create(config.aoai().objectAffinity(), RedisOptions.DEFAULTS);
         } catch (ConfigException e) {
             upstreamClient.close();
+            idleTimeout.close();
             throw new IllegalArgumentException(e.getMessage(), e);
         }
         Bulletin bulletin = bulletin(config.aoai().headroom());
-        IdleTimeout idleTimeout = IdleTimeout.start(Duration.ofMillis(100));
         BodyMemory bodyMemory = BodyMemory.fromSystemProperties();
         Runtimes runtimes = new Runtimes();
         runtimes.install(runtime(config, pipeline, upstreamClient, null, balancerClock, idleTimeout, bodyMemory,

@@ -2,12 +2,15 @@ package io.powerproxy.upstream;
 
 import io.powerproxy.config.EndpointConfig;
 import io.powerproxy.pipeline.ProxyException;
+import io.powerproxy.streaming.IdleTimeout;
 import io.powerproxy.tracing.TraceContext;
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -16,6 +19,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,14 +47,17 @@ public final class UpstreamClient implements AutoCloseable {
     private final ExecutorService executor;
     private final ForwardedHeaders headerRules;
     private final TokenSource tokens;
+    /** Times the wait for an answer's headers (see {@link #sendWithin}). */
+    private final IdleTimeout timer;
     private final AtomicBoolean brokenLogged = new AtomicBoolean();
 
     private UpstreamClient(Map<Duration, HttpClient> clients, ExecutorService executor, ForwardedHeaders headerRules,
-            TokenSource tokens) {
+            TokenSource tokens, IdleTimeout timer) {
         this.clients = clients;
         this.executor = executor;
         this.headerRules = headerRules;
         this.tokens = tokens;
+        this.timer = timer;
     }
 
     /**
@@ -58,10 +65,12 @@ public final class UpstreamClient implements AutoCloseable {
      *
      * @param tokens where Entra ID tokens come from for endpoints without a key; may be null when every endpoint
      *     has a key
+     * @param timer the process's timer thread, which times the wait for each answer's headers
      */
-    public static UpstreamClient create(List<EndpointConfig> endpoints, ForwardedHeaders headerRules, TokenSource tokens) {
+    public static UpstreamClient create(List<EndpointConfig> endpoints, ForwardedHeaders headerRules, TokenSource tokens,
+            IdleTimeout timer) {
         return new UpstreamClient(new ConcurrentHashMap<>(), Executors.newVirtualThreadPerTaskExecutor(), headerRules,
-                tokens).withClientsFor(endpoints);
+                tokens, timer).withClientsFor(endpoints);
     }
 
     /**
@@ -71,7 +80,7 @@ public final class UpstreamClient implements AutoCloseable {
      */
     public UpstreamClient reconfigured(List<EndpointConfig> endpoints, ForwardedHeaders headerRules,
             TokenSource tokens) {
-        return new UpstreamClient(clients, executor, headerRules, tokens).withClientsFor(endpoints);
+        return new UpstreamClient(clients, executor, headerRules, tokens, timer).withClientsFor(endpoints);
     }
 
     private UpstreamClient withClientsFor(List<EndpointConfig> endpoints) {
@@ -101,7 +110,6 @@ public final class UpstreamClient implements AutoCloseable {
         }
         HttpRequest.Builder builder = HttpRequest.newBuilder(endpoint.uri(request.rawPath(), request.rawQuery()))
                 .version(endpoint.version())
-                .timeout(timeout)
                 .method(request.method(), request.body().length == 0
                         ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofByteArray(request.body()));
@@ -110,7 +118,7 @@ public final class UpstreamClient implements AutoCloseable {
         authenticate(endpoint, request, builder);
         HttpClient client = clients.get(config.timeouts().connect());
         try {
-            return client.send(builder.build(), HttpResponse.BodyHandlers.ofInputStream());
+            return sendWithin(client, builder.build(), timeout);
         } catch (IOException e) {
             if (!client.isTerminated()) {
                 throw e;
@@ -121,6 +129,77 @@ public final class UpstreamClient implements AutoCloseable {
                         e);
             }
             throw unavailable();
+        }
+    }
+
+    /**
+     * {@link HttpClient#send} with the wait for the answer's headers timed by the process's timer thread instead of a
+     * request timeout: for each request with a timeout the JDK client registers a timer and wakes its selector thread
+     * (a system call and a thread hand-off per request: 10% of the CPU of a bare relay here), while a watch of
+     * {@link IdleTimeout} is an entry in a set that its thread scans every tick. When the watch fires it interrupts
+     * the waiting thread, which makes {@code send} cancel the exchange (closing its connection, as the JDK's own
+     * timeout does), and this throws the {@link HttpTimeoutException} that {@code send} would. ({@code sendAsync}
+     * with a timed wait is no way out: it hands every step of the exchange to another thread.)
+     */
+    private HttpResponse<InputStream> sendWithin(HttpClient client, HttpRequest request, Duration timeout)
+            throws IOException, InterruptedException {
+        HeadersWait wait = new HeadersWait(Thread.currentThread());
+        IdleTimeout.Watch watch = timer.watch(wait, timeout);
+        try {
+            HttpResponse<InputStream> response = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
+            // An answer that came as the watch fired is used; the watch's interrupt is cleared.
+            wait.end(watch);
+            return response;
+        } catch (InterruptedException | IOException e) {
+            // An IOException too: the interrupt may have come while send wrote the request on this thread.
+            if (wait.end(watch)) {
+                throw new HttpTimeoutException("request timed out");
+            }
+            throw e;
+        } catch (RuntimeException | Error e) {
+            wait.end(watch);
+            throw e;
+        }
+    }
+
+    /** The thread waiting for an answer's headers, interrupted when its watch fires unless the wait ended first. */
+    static final class HeadersWait implements Closeable {
+        private static final int WAITING = 0;
+        private static final int ENDED = 1;
+        private static final int INTERRUPTING = 2;
+        private static final int INTERRUPTED = 3;
+
+        private final Thread waiter;
+        private final AtomicInteger state = new AtomicInteger(WAITING);
+
+        HeadersWait(Thread waiter) {
+            this.waiter = waiter;
+        }
+
+        /** The watch fired (on the timer thread). */
+        @Override
+        public void close() {
+            if (state.compareAndSet(WAITING, INTERRUPTING)) {
+                waiter.interrupt();
+                state.set(INTERRUPTED);
+            }
+        }
+
+        /**
+         * Ends the wait, on the waiting thread: from here on the watch interrupts nothing.
+         *
+         * @return whether the watch fired; its interrupt is then cleared
+         */
+        boolean end(IdleTimeout.Watch watch) {
+            watch.close();
+            if (state.compareAndSet(WAITING, ENDED)) {
+                return false;
+            }
+            while (state.get() != INTERRUPTED) {
+                Thread.onSpinWait();
+            }
+            Thread.interrupted();
+            return true;
         }
     }
 
