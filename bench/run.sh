@@ -842,7 +842,8 @@ measure_variants() {
       redis_port: $REDIS_PORT
       redis_ssl: false
       redis_password: bench-redis-password
-$CSV_PLUGIN_YAML"
+  - name: LogUsageToCsvFile
+    log_dir: $T/usage-redis"
         validate_config "$T/config-redis.yaml"
         VARIANTS+=(proxy-redis)
         VARIANT_PLUGINS[proxy-redis]="$PLUGINS; LimitUsage's budgets in Redis $("$REDIS_SERVER" --version | awk '{sub("v=", "", $3); print $3}')"
@@ -854,8 +855,11 @@ $CSV_PLUGIN_YAML"
     fi
     write_config "$T/config-bare.yaml" ""
     validate_config "$T/config-bare.yaml"
+    # Each variant its own CSV folder: processes appending to one file would overwrite each other's rows, and the
+    # report counts the main proxy's rows against its access lines.
     write_config "$T/config-la.yaml" "$BASE_PLUGINS
-$CSV_PLUGIN_YAML
+  - name: LogUsageToCsvFile
+    log_dir: $T/usage-la
   - name: LogUsageToLogAnalytics
     log_ingestion_endpoint: https://127.0.0.1:$INGEST_PORT
     data_collection_rule_id: dcr-00000000000000000000000000000000
