@@ -108,6 +108,10 @@ public final class UpstreamClient implements AutoCloseable {
         if (request.body().length > LARGE_BODY) {
             timeout = timeout.plus(config.timeouts().write());
         }
+        // Over HTTP/2 a connection carries many requests, and the interrupt that ends a timed-out wait (see
+        // sendWithin) could close it under all of them if it came while this thread wrote on it: those requests keep
+        // the JDK's own timeout, which resets only their stream.
+        boolean shared = endpoint.version() == HttpClient.Version.HTTP_2;
         HttpRequest.Builder builder = HttpRequest.newBuilder(endpoint.uri(request.rawPath(), request.rawQuery()))
                 .version(endpoint.version())
                 .method(request.method(), request.body().length == 0
@@ -116,9 +120,13 @@ public final class UpstreamClient implements AutoCloseable {
         copyHeaders(request.clientHeaders(), builder);
         traceHeaders(request.trace(), builder);
         authenticate(endpoint, request, builder);
+        if (shared) {
+            builder.timeout(timeout);
+        }
         HttpClient client = clients.get(config.timeouts().connect());
         try {
-            return sendWithin(client, builder.build(), timeout);
+            return shared ? client.send(builder.build(), HttpResponse.BodyHandlers.ofInputStream())
+                    : sendWithin(client, builder.build(), timeout);
         } catch (IOException e) {
             if (!client.isTerminated()) {
                 throw e;
@@ -139,7 +147,8 @@ public final class UpstreamClient implements AutoCloseable {
      * {@link IdleTimeout} is an entry in a set that its thread scans every tick. When the watch fires it interrupts
      * the waiting thread, which makes {@code send} cancel the exchange (closing its connection, as the JDK's own
      * timeout does), and this throws the {@link HttpTimeoutException} that {@code send} would. ({@code sendAsync}
-     * with a timed wait is no way out: it hands every step of the exchange to another thread.)
+     * with a timed wait is no way out: it hands every step of the exchange to another thread.) For HTTP/1.1 only,
+     * where the connection is the request's own.
      */
     private HttpResponse<InputStream> sendWithin(HttpClient client, HttpRequest request, Duration timeout)
             throws IOException, InterruptedException {

@@ -88,6 +88,24 @@ class Http2UpstreamTest {
         }
     }
 
+    @Test
+    void anHttp2EndpointThatSendsNoHeadersWithinTheReadTimeoutIsGivenUpOn() throws Exception {
+        try (HttpsWireMock azure = HttpsWireMock.start()) {
+            azure.server().stubFor(post(urlEqualTo(CHAT)).willReturn(aResponse().withStatus(200)
+                    .withHeader("Content-Type", "application/json").withBody("{}").withFixedDelay(5_000)));
+            try (ChildProxy proxy = proxyFor(azure, "connections: {http2: true, timeouts: {read: 0.5}}");
+                    HttpClient client = HttpClient.newHttpClient()) {
+
+                HttpResponse<byte[]> response = streamThrough(proxy, client);
+
+                // The only endpoint timed out and is blocked for it: the client gets 429, not the late 200.
+                assertEquals(429, response.statusCode(), proxy.tail());
+                proxy.awaitLineContaining("Sweden did not answer within 500 ms");
+                assertEquals("HTTP/2.0", onlyRequest(azure).getProtocol());
+            }
+        }
+    }
+
     private static void stubStream(HttpsWireMock azure) {
         azure.server().stubFor(post(urlEqualTo(CHAT)).willReturn(aResponse()
                 .withStatus(200)
