@@ -638,16 +638,23 @@ start_proxy_under_test() {
   record startup proxy-under-test 1 "ready_ms=$STARTED_MS exit=0"
   RSS_AFTER_START=$(awk '/^VmRSS/ {print $2}' "/proc/$PROXY_PID/status")
 
-  # Samples the proxy's VmRSS (kB) every 0.2 s: "<epoch s> <kB>" lines.
+  sample_rss "$PROXY_PID" "$T/rss.log"
+  PIDS+=("$SAMPLER_PID")
+}
+
+# Samples a process's VmRSS (kB) every 0.2 s into a file, "<epoch s> <kB>" lines, in the background until the process
+# ends. $1: pid, $2: file. Sets SAMPLER_PID.
+sample_rss() {
+  local pid=$1
   (
-    while [ -r "/proc/$PROXY_PID/status" ]; do
+    while [ -r "/proc/$pid/status" ]; do
       while read -r key value _; do
         if [ "$key" = "VmRSS:" ]; then echo "$EPOCHREALTIME $value"; break; fi
-      done <"/proc/$PROXY_PID/status"
+      done <"/proc/$pid/status"
       sleep 0.2
     done
-  ) >"$T/rss.log" 2>/dev/null &
-  PIDS+=("$!")
+  ) >"$2" 2>/dev/null &
+  SAMPLER_PID=$!
 }
 
 # The targets of the load runs and their ports.

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Streams over TLS to an upstream that speaks HTTP/2, for bench/run.sh (sourced; main calls measure_streams_h2 after
 # the other streaming runs). It uses run.sh's settings and helpers (T, PIDS, JAVA, TOOL, KEYSTORE, PROXY_JVM_FLAGS,
-# write_config, start_proxy, record, fail, ...).
+# write_config, start_proxy, sample_rss, record, fail, ...).
 #
 # The upstream is bench/h2mock.mjs (Node's built-in http2 module, the same SSE as bench/MockAzure.java, h2 or
 # HTTP/1.1 by ALPN). Two proxies with the bench's JVM flags stream from it in turn: one with `connections.http2: true`
@@ -10,7 +10,7 @@
 # announces no practical stream limit: the JDK client fails every request beyond a server's limit (README "8. Server
 # and client settings"). Skipped, with a warning, when node is not installed.
 measure_streams_h2() {
-  local node gap levels mock_port mock_pid variant http2 config port pid sampler n ramp out rc t_start t_end result
+  local node gap levels mock_port mock_pid variant http2 config port pid n ramp out rc t_start t_end result
   node=$(command -v node 2>/dev/null) || { warn "node is not installed: no HTTP/2 streaming rows"; return 0; }
   gap=${H2_STREAM_GAP_MS:-$([ "$MODE" = smoke ] && echo 100 || echo 500)}
   levels=${H2_STREAM_LEVELS:-$([ "$MODE" = smoke ] && echo 50 || echo 1000)}
@@ -43,16 +43,8 @@ measure_streams_h2() {
       continue
     fi
     pid=$STARTED_PID
-    (
-      while [ -r "/proc/$pid/status" ]; do
-        while read -r key value _; do
-          if [ "$key" = "VmRSS:" ]; then echo "$EPOCHREALTIME $value"; break; fi
-        done <"/proc/$pid/status"
-        sleep 0.2
-      done
-    ) >"$T/rss-$variant.log" 2>/dev/null &
-    sampler=$!
-    PIDS+=("$sampler")
+    sample_rss "$pid" "$T/rss-$variant.log"
+    PIDS+=("$SAMPLER_PID")
     # One stream first: until a first h2 connection is pooled, the JDK client opens one per request. Only a warm-up:
     # the measured streams below tell whether the proxy works.
     $TOOL StreamClient --port "$port" --streams 1 --duration-s 0.2 --ramp-s 0.1 --event-interval-ms 1 --drain-s 60 \

@@ -76,6 +76,8 @@ public final class Balancer {
     private final HeadroomConfig headroom;
     private final Bulletin bulletin;
     private final Map<String, Endpoint> endpointsByName;
+    /** How many different Azure resources the endpoints talk to. */
+    private final int resources;
 
     private Balancer(List<Endpoint> endpoints, Map<String, List<Tier<Slot>>> byDeployment, List<Tier<Slot>> forAnyName,
             List<Target> deploymentIndependent, LongSupplier clock, RandomGenerator random, HeadroomConfig headroom,
@@ -86,6 +88,7 @@ public final class Balancer {
         endpoints.forEach(endpoint -> byName.put(endpoint.name(), endpoint));
         this.endpointsByName = Map.copyOf(byName);
         this.endpoints = endpoints;
+        this.resources = (int) endpoints.stream().map(Endpoint::resource).distinct().count();
         this.byDeployment = byDeployment;
         this.forAnyName = forAnyName;
         this.deploymentIndependent = deploymentIndependent;
@@ -275,7 +278,7 @@ public final class Balancer {
 
     /** How many different Azure resources the endpoints talk to; objects need routing only between several. */
     int resources() {
-        return (int) endpoints.stream().map(Endpoint::resource).distinct().count();
+        return resources;
     }
 
     /**
